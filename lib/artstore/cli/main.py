@@ -1,0 +1,69 @@
+"""The ``artstore`` command."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="artstore",
+    help="ArtStore: a distributed file store for long-lived documents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+class Service(StrEnum):
+    storage_element = "storage-element"
+
+
+@app.command()
+def serve(
+    service: Annotated[Service, typer.Argument(help="Which service to run")],
+    host: Annotated[str | None, typer.Option(help="Override the service's host setting")] = None,
+    port: Annotated[int | None, typer.Option(help="Override the service's port setting")] = None,
+) -> None:
+    """Run one service in the foreground (settings from the environment)."""
+    import uvicorn
+
+    if service is Service.storage_element:
+        from artstore.storage_element.main import create_app
+        from artstore.storage_element.settings import SESettings
+
+        settings = SESettings()
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+
+
+@app.command()
+def migrate(
+    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
+) -> None:
+    """Apply every database migration (safe to run concurrently and repeatedly)."""
+    from artstore.common.migrate import upgrade
+
+    upgrade(database_url)
+    typer.echo("database is at the newest schema")
+
+
+@app.command()
+def up(
+    data_dir: Annotated[str, typer.Option(help="Where data and the embedded DB live")] = ".artstore",
+) -> None:
+    """Start ArtStore locally on an embedded default (Ctrl-C stops everything)."""
+    from artstore.cli.up import run_up
+
+    raise typer.Exit(run_up(data_dir, os.environ.get("DATABASE_URL", "")))
+
+
+if __name__ == "__main__":
+    app()

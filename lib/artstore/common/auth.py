@@ -1,0 +1,173 @@
+"""JWT verification for every service (DESIGN §4): RS256 only, JWKS cached, fail closed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jose import jwk, jwt
+from jose.exceptions import JOSEError
+
+from artstore.common.errors import Forbidden, Unauthorized
+from artstore.common.httpclient import make_async_client
+
+log = logging.getLogger("artstore.auth")
+
+ALL_SCOPES = (
+    "files:read",
+    "files:write",
+    "files:delete",
+    "storage:read",
+    "storage:write",
+    "admin:read",
+    "admin:write",
+    "audit:read",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    kind: str
+    name: str
+    scopes: frozenset[str]
+    roles: tuple[str, ...] = ()
+    token: str = field(default="", repr=False)
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class JwksCache:
+    """Fetches the issuer's JWKS, keeps it ``ttl`` seconds and refetches on an unknown kid.
+
+    Refetches for unknown kids are spaced by ``min_refetch`` seconds so a stream of
+    forged kids cannot turn into a stream of requests to the issuer.
+    """
+
+    def __init__(self, url: str, ttl: float = 300.0, min_refetch: float = 5.0) -> None:
+        self.url = url
+        self.ttl = ttl
+        self.min_refetch = min_refetch
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        self._client: httpx.AsyncClient | None = None
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _fetch(self) -> None:
+        if self._client is None:
+            self._client = make_async_client(timeout=5.0, connect_timeout=2.0)
+        resp = await self._client.get(self.url)
+        resp.raise_for_status()
+        keys = resp.json().get("keys", [])
+        self._keys = {k["kid"]: k for k in keys if isinstance(k, dict) and "kid" in k}
+        self._fetched_at = time.monotonic()
+
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._fetched_at < self.ttl
+
+    async def get(self, kid: str) -> dict[str, Any]:
+        """The JWK for ``kid``; raises Unauthorized if it is unknown or the JWKS is unreachable."""
+        if self._fresh() and kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            recently = time.monotonic() - self._fetched_at < self.min_refetch
+            if not (self._fresh() and (kid in self._keys or recently)):
+                try:
+                    await self._fetch()
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("JWKS fetch from %s failed: %s", self.url, exc)
+                    # Fail closed: without a fresh JWKS no token is accepted.
+                    self._keys = {}
+                    self._fetched_at = 0.0
+                    raise Unauthorized("token cannot be verified: key set unavailable") from exc
+        if kid not in self._keys:
+            raise Unauthorized("token signed by an unknown key")
+        return self._keys[kid]
+
+
+class TokenVerifier:
+    def __init__(self, jwks: JwksCache, issuer: str, audience: str) -> None:
+        self.jwks = jwks
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except JOSEError as exc:
+            raise Unauthorized("malformed token") from exc
+        if header.get("alg") != "RS256":
+            raise Unauthorized("token algorithm not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("token has no key id")
+        key_data = await self.jwks.get(kid)
+        try:
+            key = jwk.construct(key_data, algorithm="RS256")
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require_exp": True, "require_iat": False, "leeway": 0},
+            )
+        except JOSEError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from exc
+        if claims.get("typ") == "refresh" or claims.get("token_use") == "refresh":
+            raise Unauthorized("refresh tokens are not access tokens")
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise Unauthorized("token has no subject")
+        scope = claims.get("scope", "")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        roles = claims.get("roles") or []
+        return Principal(
+            sub=sub,
+            kind=str(claims.get("kind", "user")),
+            name=str(claims.get("name", sub)),
+            scopes=scopes & frozenset(ALL_SCOPES),  # unknown scopes grant nothing
+            roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            token=token,
+        )
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from the admin module")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("missing bearer token")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+class RequireScope:
+    """Dependency: the caller must hold at least one of ``scopes``."""
+
+    def __init__(self, *scopes: str) -> None:
+        self.scopes = scopes
+
+    async def __call__(self, principal: CurrentPrincipal) -> Principal:
+        if not any(principal.has(s) for s in self.scopes):
+            raise Forbidden(
+                "missing scope", details={"required_any_of": list(self.scopes)}
+            )
+        return principal

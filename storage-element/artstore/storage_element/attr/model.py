@@ -1,0 +1,79 @@
+"""attr.json (DESIGN §5.2): the one source of truth for a stored file's metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ATTR_MAX_BYTES = 4096
+SCHEMA_VERSION = 1
+
+FileStatus = Literal["active", "expired", "deleted"]
+RetentionPolicy = Literal["temporary", "permanent"]
+
+
+class BadAttr(Exception):
+    """An attr file that cannot be trusted: unparsable, invalid or with a wrong checksum."""
+
+
+class Attr(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    file_id: str
+    storage_path: str
+    original_filename: str
+    content_type: str
+    size: int = Field(ge=0)
+    checksum: str
+    uploaded_by: str
+    uploaded_at: datetime
+    updated_at: datetime
+    version: int = Field(ge=1)
+    status: FileStatus
+    retention_policy: RetentionPolicy
+    ttl_days: int | None
+    expires_at: datetime | None
+    description: str
+    tags: list[str]
+    metadata: dict[str, str]
+    meta_checksum: str = ""
+
+    def content(self) -> dict[str, Any]:
+        """All fields but ``meta_checksum``, as JSON values."""
+        return self.model_dump(mode="json", exclude={"meta_checksum"})
+
+    def sealed(self) -> Attr:
+        """This attr with ``meta_checksum`` computed over the canonical JSON of the rest."""
+        return self.model_copy(update={"meta_checksum": meta_checksum(self.content())})
+
+    def encode(self) -> bytes:
+        """The attr file's bytes (sealed). Compact and key-sorted: the limit is 4 KiB."""
+        sealed = self.sealed()
+        return canonical({**sealed.content(), "meta_checksum": sealed.meta_checksum})
+
+
+def canonical(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def meta_checksum(content: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(canonical(content)).hexdigest()
+
+
+def decode(raw: bytes) -> Attr:
+    """Parse and verify an attr file; raise BadAttr when it cannot be trusted."""
+    if len(raw) > ATTR_MAX_BYTES:
+        raise BadAttr(f"attr is {len(raw)} bytes, over {ATTR_MAX_BYTES}")
+    try:
+        data = json.loads(raw)
+        attr = Attr.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        raise BadAttr(f"attr does not parse: {exc}") from exc
+    if attr.meta_checksum != meta_checksum(attr.content()):
+        raise BadAttr("meta_checksum does not match")
+    return attr

@@ -1,0 +1,75 @@
+"""All SQL of the storage element's catalog rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.catalog.models import ATTR_COLUMNS, files
+
+
+def attr_to_row(storage_element_id: str, attr: Attr) -> dict[str, Any]:
+    row: dict[str, Any] = {c: getattr(attr, c) for c in ATTR_COLUMNS}
+    row["storage_element_id"] = storage_element_id
+    return row
+
+
+def row_to_attr(row: Any) -> Attr:
+    data = {c: row._mapping[c] for c in ATTR_COLUMNS}
+    data["file_id"] = str(data["file_id"])
+    return Attr.model_validate(data)
+
+
+class CatalogRepository:
+    def __init__(self, engine: AsyncEngine, storage_element_id: str) -> None:
+        self.engine = engine
+        self.se_id = storage_element_id
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def upsert(self, attrs: Sequence[Attr]) -> None:
+        """Insert or update rows; an older attr version never overwrites a newer row."""
+        if not attrs:
+            return
+        stmt = insert(files).values([attr_to_row(self.se_id, a) for a in attrs])
+        update = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
+        update["synced_at"] = func.now()
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[files.c.storage_element_id, files.c.file_id],
+            set_=update,
+            where=files.c.version <= stmt.excluded.version,
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def get(self, file_id: str) -> Attr | None:
+        stmt = select(files).where(
+            files.c.storage_element_id == self.se_id, files.c.file_id == file_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return row_to_attr(row) if row is not None else None
+
+    async def list(
+        self, statuses: Sequence[str], limit: int, offset: int
+    ) -> tuple[list[Attr], int]:
+        where = (files.c.storage_element_id == self.se_id, files.c.status.in_(statuses))
+        page = (
+            select(files)
+            .where(*where)
+            .order_by(files.c.uploaded_at.desc(), files.c.file_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(files).where(*where)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(page)).all()
+            total = (await conn.execute(count)).scalar_one()
+        return [row_to_attr(r) for r in rows], int(total)

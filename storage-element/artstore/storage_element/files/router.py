@@ -1,0 +1,192 @@
+"""HTTP routes of the files domain (DESIGN §5.5)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from artstore.common.auth import Principal, RequireScope
+from artstore.common.errors import StorageFull, ValidationFailed
+from artstore.common.pagination import Page, Pagination
+from artstore.storage_element.files import download, queries
+from artstore.storage_element.files.fields import UploadFields, expected_checksum
+from artstore.storage_element.files.multipart import (
+    Field,
+    FileData,
+    FileEnd,
+    FileStart,
+    MultipartReader,
+    boundary_of,
+)
+from artstore.storage_element.files.mutate import delete_file, update_file
+from artstore.storage_element.files.schemas import FileMetadata, FilePatch, ListStatus
+from artstore.storage_element.files.upload import UploadRequest, store_upload
+from artstore.storage_element.node import Node
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"])
+
+Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
+Writer = Annotated[Principal, Depends(RequireScope("files:write"))]
+Deleter = Annotated[Principal, Depends(RequireScope("files:delete"))]
+_ENVELOPE_SLACK = 64 * 1024
+
+_UPLOAD_DOC: dict[str, Any] = {
+    "parameters": [
+        {"name": n, "in": "query", "required": False, "schema": s, "description": d}
+        for n, s, d in (
+            ("filename", {"type": "string"}, "raw body only: the file's name"),
+            ("description", {"type": "string"}, "free text"),
+            ("tags", {"type": "array", "items": {"type": "string"}}, "repeat for each tag"),
+            ("metadata", {"type": "string"}, "JSON object of string values"),
+            ("retention_policy", {"enum": ["temporary", "permanent"]}, "defaults to the SE's kind"),
+            ("ttl_days", {"type": "integer", "minimum": 1, "maximum": 3650}, "temporary only"),
+            ("file_id", {"type": "string", "format": "uuid"}, "store under this id (replicas)"),
+        )
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "description": {"type": "string"},
+                        "tags": {"type": "array", "items": {"type": "string"}},
+                        "metadata": {"type": "string"},
+                        "retention_policy": {"enum": ["temporary", "permanent"]},
+                        "ttl_days": {"type": "integer"},
+                        "file_id": {"type": "string", "format": "uuid"},
+                    },
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}
+
+
+def _content_length(request: Request) -> int | None:
+    value = request.headers.get("content-length")
+    if value is None:
+        return None
+    try:
+        return max(0, int(value))
+    except ValueError:
+        raise ValidationFailed("Content-Length is not a number") from None
+
+
+@router.post("", status_code=201, response_model=FileMetadata, openapi_extra=_UPLOAD_DOC)
+async def upload_file(
+    request: Request, response: Response, node: Node, principal: Writer
+) -> FileMetadata:
+    fields = UploadFields()
+    for name, value in request.query_params.multi_items():
+        fields.apply(name, value)
+    expected = expected_checksum(
+        request.headers.get("content-digest"), request.headers.get("x-checksum-sha256")
+    )
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    length = _content_length(request)
+    if content_type.lower().startswith("multipart/form-data"):
+        # The envelope is a little larger than the file: enough to refuse early, not exact.
+        if length is not None and length > node.capacity.available_bytes() + _ENVELOPE_SLACK:
+            raise StorageFull("not enough room for this upload",
+                              details={"available_bytes": node.capacity.available_bytes()})
+        req, body = await _multipart(request, principal, fields, expected)
+    else:
+        req = UploadRequest(principal, fields, content_type, length, expected)
+        body = request.stream()
+    attr = await store_upload(node, req, body)
+    response.headers["Location"] = f"/api/v1/files/{attr.file_id}"
+    return FileMetadata.of(attr, node.settings.id)
+
+
+async def _multipart(
+    request: Request, principal: Principal, fields: UploadFields, expected: str | None
+) -> tuple[UploadRequest, AsyncIterator[bytes]]:
+    events = MultipartReader(request.stream(), boundary_of(request.headers["content-type"])).events()
+    start: FileStart | None = None
+    async for event in events:
+        if isinstance(event, Field):
+            fields.apply(event.name, event.value)
+        elif isinstance(event, FileStart):
+            if event.name != "file":
+                raise ValidationFailed("the file part must be named 'file'")
+            start = event
+            break
+    if start is None:
+        raise ValidationFailed("multipart body has no 'file' part", details={"field": "file"})
+    if fields.filename is None:
+        fields.filename = start.filename
+
+    async def body() -> AsyncIterator[bytes]:
+        async for event in events:
+            if isinstance(event, FileData):
+                yield event.data
+            elif isinstance(event, FileEnd):
+                break
+        async for event in events:  # fields after the file part
+            if isinstance(event, Field):
+                fields.apply(event.name, event.value)
+            elif isinstance(event, FileStart):
+                raise ValidationFailed("one file per request")
+
+    return UploadRequest(principal, fields, start.content_type, None, expected), body()
+
+
+@router.get("", response_model=Page[FileMetadata])
+async def list_files(
+    node: Node,
+    _: Reader,
+    page: Pagination,
+    status: Annotated[ListStatus | None, Query(description="default: active and expired")] = None,
+) -> Page[FileMetadata]:
+    node.modes.require("list")
+    statuses = [status] if status else ["active", "expired"]
+    attrs, total = await queries.list_files(node, statuses, page.limit, page.offset)
+    return Page.of([FileMetadata.of(a, node.settings.id) for a in attrs], total, page)
+
+
+@router.get("/{file_id}", response_model=FileMetadata)
+async def get_file(file_id: uuid.UUID, node: Node, _: Reader) -> FileMetadata:
+    node.modes.require("list")
+    return FileMetadata.of(await queries.metadata(node, str(file_id)), node.settings.id)
+
+
+@router.patch("/{file_id}", response_model=FileMetadata)
+async def patch_file(
+    file_id: uuid.UUID, patch: Annotated[FilePatch, Body()], node: Node, _: Writer
+) -> FileMetadata:
+    return FileMetadata.of(await update_file(node, str(file_id), patch), node.settings.id)
+
+
+@router.delete("/{file_id}", status_code=204)
+async def remove_file(file_id: uuid.UUID, node: Node, _: Deleter) -> Response:
+    await delete_file(node, str(file_id))
+    return Response(status_code=204)
+
+
+@router.api_route("/{file_id}/download", methods=["GET", "HEAD"], response_model=None)
+async def download_file(
+    file_id: uuid.UUID, request: Request, node: Node, _: Reader
+) -> Response:
+    node.modes.require("download")
+    attr = await node.get_attr(str(file_id))
+    download.ensure_downloadable(attr)
+    plan = download.plan(attr, request.headers)
+    headers = download.response_headers(attr, plan)
+    if plan.status == 304 or request.method == "HEAD":
+        return Response(status_code=plan.status, headers=headers)
+    fd = await download.open_blob(node, attr)
+    return StreamingResponse(
+        download.stream_blob(fd, plan.start, plan.length, node.settings.io_chunk_bytes),
+        status_code=plan.status,
+        headers=headers,
+        media_type=attr.content_type,
+    )

@@ -1,0 +1,206 @@
+"""Upload use case: the write protocol of DESIGN §5.3.
+
+WAL begin -> stream into tmp/ while hashing -> fsync -> checks -> attr into tmp/ ->
+fsync -> rename blob -> rename attr (commit point) -> fsync folders -> WAL commit ->
+catalog upsert -> 201.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from artstore.common.auth import Principal
+from artstore.common.errors import (
+    AttrTooLarge,
+    ChecksumMismatch,
+    Conflict,
+    FileTooLarge,
+    ModeNotAllowed,
+    StorageFull,
+    ValidationFailed,
+)
+from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
+from artstore.storage_element.backends.local import TempBlob
+from artstore.storage_element.capacity import Reservation
+from artstore.storage_element.files.fields import UploadFields
+from artstore.storage_element.fsutil import remove_if_exists
+from artstore.storage_element.layout import clean_original_filename, hour_folder, storage_name
+from artstore.storage_element.modes.service import RETENTION_OF_MODE
+from artstore.storage_element.node import StorageNode
+
+DEFAULT_TTL_DAYS = 30
+_PLACEHOLDER_CHECKSUM = "sha256:" + "0" * 64
+
+
+@dataclass
+class UploadRequest:
+    principal: Principal
+    fields: UploadFields
+    content_type: str
+    announced_size: int | None
+    expected_sha256: str | None
+
+
+def _retention(mode: str, fields: UploadFields, now: datetime) -> tuple[str, int | None, datetime | None]:
+    kind = RETENTION_OF_MODE[mode]
+    if fields.retention_policy and fields.retention_policy != kind:
+        raise ModeNotAllowed(
+            f"a {mode} storage element keeps only {kind} files",
+            details={"mode": mode, "retention_policy": fields.retention_policy},
+        )
+    if kind == "permanent":
+        if fields.ttl_days is not None:
+            raise ValidationFailed("ttl_days applies to temporary files only",
+                                   details={"field": "ttl_days"})
+        return kind, None, None
+    ttl = fields.ttl_days or DEFAULT_TTL_DAYS
+    return kind, ttl, now + timedelta(days=ttl)
+
+
+def _build_attr(req: UploadRequest, *, file_id: str, storage_path: str, filename: str,
+                now: datetime, size: int, checksum: str, mode: str) -> Attr:
+    retention, ttl, expires = _retention(mode, req.fields, now)
+    return Attr(
+        file_id=file_id,
+        storage_path=storage_path,
+        original_filename=filename,
+        content_type=req.content_type,
+        size=size,
+        checksum=checksum,
+        uploaded_by=req.principal.sub,
+        uploaded_at=now,
+        updated_at=now,
+        version=1,
+        status="active",
+        retention_policy=retention,  # type: ignore[arg-type]
+        ttl_days=ttl,
+        expires_at=expires,
+        description=req.fields.description,
+        tags=req.fields.tags,
+        metadata=req.fields.metadata,
+    )
+
+
+def check_attr_size(encoded: bytes) -> None:
+    if len(encoded) > ATTR_MAX_BYTES:
+        raise AttrTooLarge(
+            f"metadata would take {len(encoded)} bytes; the limit is {ATTR_MAX_BYTES}",
+            details={"attr_bytes": len(encoded), "limit": ATTR_MAX_BYTES},
+        )
+
+
+async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterator[bytes]) -> Attr:
+    s = node.settings
+    node.modes.require("upload")
+    mode = node.modes.current
+    now = datetime.now(UTC)
+    file_id = req.fields.file_id or str(uuid.uuid4())
+    inflight = node.uploads_in_flight
+    if file_id in inflight or (req.fields.file_id and await node.find_attr(file_id)):
+        raise Conflict(f"file {file_id} already exists", details={"file_id": file_id})
+    filename = clean_original_filename(req.fields.filename or "file")
+    storage_path = f"{hour_folder(now)}/{storage_name(filename, req.principal.sub, now, uuid.UUID(file_id))}"
+
+    def build(size: int, checksum: str) -> Attr:
+        return _build_attr(req, file_id=file_id, storage_path=storage_path, filename=filename,
+                           now=now, size=size, checksum=checksum, mode=mode)
+
+    # Before any byte is stored: the attr must fit even at the largest size.
+    check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM).encode())
+    if req.announced_size is not None and req.announced_size > s.max_file_size:
+        raise FileTooLarge(f"file exceeds {s.max_file_size} bytes",
+                           details={"max_file_size": s.max_file_size})
+    reservation = Reservation()
+    if req.announced_size and not node.capacity.reserve(reservation, req.announced_size):
+        raise StorageFull("not enough room for this file",
+                          details={"available_bytes": node.capacity.available_bytes()})
+
+    inflight.add(file_id)
+    txn = await node.journal.begin(
+        "upload", {"file_id": file_id, "storage_path": storage_path}, wait=False
+    )
+    temp: TempBlob | None = None
+    tmp_attr: Path | None = None
+    try:
+        node.faults.point("upload.after_begin")
+        temp = await asyncio.to_thread(node.backend.new_temp, f"{txn}.blob")
+        size, sha = await _receive(node, temp, body, reservation)
+        node.faults.point("upload.after_tmp_blob")
+        if req.expected_sha256 and req.expected_sha256 != sha:
+            raise ChecksumMismatch(
+                "content does not match the announced SHA-256",
+                details={"expected": req.expected_sha256, "actual": sha},
+            )
+        attr = build(size, f"sha256:{sha}").sealed()
+        encoded = attr.encode()
+        check_attr_size(encoded)  # fields sent after the file part are known only now
+        tmp_attr = await asyncio.to_thread(node.backend.write_temp, f"{txn}.attr", encoded)
+        node.faults.point("upload.after_tmp_attr")
+        await node.journal.durable(txn)
+        await asyncio.to_thread(
+            node.backend.publish, temp.path, tmp_attr, storage_path, node.faults.point
+        )
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(_undo, node, temp, tmp_attr, storage_path))
+        node.capacity.release(reservation)
+        inflight.discard(file_id)
+        await node.journal.abort(txn)
+        raise
+    await node.journal.commit(txn, owes_catalog=node.catalog.enabled)
+    node.faults.point("upload.after_commit")
+    node.capacity.release(reservation)
+    node.capacity.stored(size + len(encoded), files=1)
+    node.index.add(storage_path)
+    inflight.discard(file_id)
+    await node.catalog.record(txn, attr)
+    node.faults.point("upload.after_catalog")
+    return attr
+
+
+async def _receive(
+    node: StorageNode, temp: TempBlob, body: AsyncIterator[bytes], reservation: Reservation
+) -> tuple[int, str]:
+    s = node.settings
+    buf = bytearray()
+    received = 0
+    try:
+        async for chunk in body:
+            received += len(chunk)
+            if received > s.max_file_size:
+                raise FileTooLarge(f"file exceeds {s.max_file_size} bytes",
+                                   details={"max_file_size": s.max_file_size})
+            if received > reservation.amount:
+                grow = max(received - reservation.amount, s.io_chunk_bytes)
+                if not node.capacity.reserve(reservation, grow):
+                    raise StorageFull("storage ran out of room during the upload",
+                                      details={"received_bytes": received})
+            buf += chunk
+            if len(buf) >= s.io_chunk_bytes:
+                data, buf = bytes(buf), bytearray()
+                await asyncio.to_thread(temp.write, data)
+        if buf:
+            await asyncio.to_thread(temp.write, bytes(buf))
+        sha = await asyncio.to_thread(temp.finish)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("the disk is full", details={"received_bytes": received}) from exc
+        raise
+    return received, sha
+
+
+def _undo(node: StorageNode, temp: TempBlob | None, tmp_attr: Path | None, storage_path: str) -> None:
+    """Leave nothing of a failed upload: temp files, and a blob whose attr never landed."""
+    if temp is not None:
+        temp.discard()
+    if tmp_attr is not None:
+        remove_if_exists(tmp_attr)
+    if node.backend.attr_exists(storage_path):
+        # Failed after the commit point (e.g. the folder fsync): roll back whole.
+        remove_if_exists(node.layout.attr_path(storage_path))
+    node.backend.remove_blob(storage_path)

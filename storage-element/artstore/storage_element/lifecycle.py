@@ -1,0 +1,118 @@
+"""Start and stop of a storage element: recovery, index, background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from artstore.common.health import CheckResult
+from artstore.storage_element.files.index import attr_storage_path
+from artstore.storage_element.node import StorageNode
+from artstore.storage_element.wal.recovery import resolve
+
+log = logging.getLogger("artstore.storage_element")
+
+CHECKPOINT_INTERVAL = 60.0
+
+
+def _scan(node: StorageNode) -> None:
+    """Fill the id index and the space counters from one walk of ``files/``."""
+    used = count = 0
+    for rel, size in node.backend.walk():
+        used += size
+        storage_path = attr_storage_path(rel)
+        if storage_path is not None:
+            node.index.add(storage_path)
+            count += 1
+    node.capacity.used_bytes = used
+    node.capacity.file_count = count
+
+
+async def start(node: StorageNode) -> list[asyncio.Task[None]]:
+    s = node.settings
+    await asyncio.to_thread(node.backend.prepare)
+    await asyncio.to_thread(os.makedirs, s.wal_dir, exist_ok=True)
+    report = await asyncio.to_thread(resolve, node.backend, s.wal_dir)
+    await asyncio.to_thread(node.modes.load, s.mode)
+    await asyncio.to_thread(_scan, node)
+    await asyncio.to_thread(node.journal.open_new_segment)
+    for txn, file_id in report.owed.items():
+        await node.journal.owe(txn, file_id)
+        node.catalog.owed[txn] = file_id
+    await node.journal.checkpoint()
+    if node.catalog.enabled and node.catalog.owed:
+        await node.catalog.replay()
+    node.recovered = True
+    log.info(
+        "storage element ready",
+        extra={"fields": {"storage_id": s.id, "mode": node.modes.current,
+                          "files": node.capacity.file_count, "wal_records": report.records,
+                          "owed_catalog_updates": len(node.catalog.owed)}},
+    )
+    loop = asyncio.get_running_loop()
+    return [
+        loop.create_task(node.catalog.run_forever()),
+        loop.create_task(_checkpoint_forever(node)),
+    ]
+
+
+async def _checkpoint_forever(node: StorageNode) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL)
+        try:
+            await node.journal.checkpoint()
+        except OSError:
+            log.exception("journal checkpoint failed")
+
+
+async def stop(node: StorageNode, tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await node.journal.close()
+
+
+def _probe_writable(path: str) -> None:
+    probe = os.path.join(path, f".probe-{os.getpid()}")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        os.unlink(probe)
+
+
+def health_checks(node: StorageNode) -> dict[str, object]:
+    async def backend() -> CheckResult:
+        try:
+            await asyncio.to_thread(_probe_writable, str(node.layout.tmp_dir))
+        except OSError as exc:
+            return CheckResult("fail", f"data directory not writable: {exc}")
+        return CheckResult("ok")
+
+    async def wal() -> CheckResult:
+        try:
+            await asyncio.to_thread(_probe_writable, str(node.settings.wal_dir))
+        except OSError as exc:
+            return CheckResult("fail", f"journal directory not writable: {exc}")
+        return CheckResult("ok")
+
+    async def catalog() -> CheckResult:
+        repo = node.catalog.repo
+        if repo is None:
+            return CheckResult("degraded", "no DATABASE_URL: catalog disabled")
+        try:
+            await asyncio.wait_for(repo.ping(), node.settings.catalog_timeout)
+        except Exception as exc:
+            return CheckResult("degraded", f"catalog unreachable: {exc or type(exc).__name__}")
+        owed = len(node.catalog.owed)
+        return CheckResult("ok", f"{owed} updates owed" if owed else None)
+
+    async def recovery() -> CheckResult:
+        return CheckResult("ok") if node.recovered else CheckResult("fail", "recovery running")
+
+    return {"backend": backend, "wal": wal, "catalog": catalog, "recovery": recovery}

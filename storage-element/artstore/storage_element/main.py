@@ -1,0 +1,47 @@
+"""The storage element app: ``artstore serve storage-element``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from artstore.common.app import create_service_app
+from artstore.common.db import make_engine
+from artstore.storage_element import lifecycle
+from artstore.storage_element.files.router import router as files_router
+from artstore.storage_element.info.router import router as info_router
+from artstore.storage_element.modes.router import router as modes_router
+from artstore.storage_element.node import StorageNode
+from artstore.storage_element.settings import SESettings
+
+
+def create_app(settings: SESettings | None = None) -> FastAPI:
+    settings = settings or SESettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url) if settings.database_url else None
+        node = StorageNode(settings, engine)
+        app.state.node = node
+        app.state.health_checks = lifecycle.health_checks(node)
+        tasks = await lifecycle.start(node)
+        try:
+            yield
+        finally:
+            await lifecycle.stop(node, tasks)
+            if engine is not None:
+                await engine.dispose()
+
+    app = create_service_app(
+        service="storage_element",
+        title=f"ArtStore storage element {settings.id}",
+        description="Stores blobs with their attr.json, journaled in a write-ahead log.",
+        settings=settings,
+        lifespan=lifespan,
+    )
+    app.include_router(info_router)
+    app.include_router(files_router)
+    app.include_router(modes_router)
+    return app

@@ -1,0 +1,96 @@
+"""Modes and their transitions (DESIGN §5.4), persisted in ``mode.json``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from typing import Literal
+
+from artstore.common.errors import ConfirmationRequired, InvalidTransition, ModeNotAllowed
+from artstore.storage_element.faults import FaultInjector
+from artstore.storage_element.fsutil import atomic_replace
+from artstore.storage_element.layout import Layout
+from artstore.storage_element.settings import Mode
+from artstore.storage_element.wal.journal import Journal
+
+Operation = Literal["upload", "download", "update", "delete", "list"]
+
+ALLOWED: dict[str, frozenset[str]] = {
+    "edit": frozenset({"upload", "download", "update", "delete", "list"}),
+    "rw": frozenset({"upload", "download", "update", "list"}),
+    "ro": frozenset({"download", "list"}),
+    "ar": frozenset({"list"}),
+}
+
+# (from, to) -> needs confirm
+TRANSITIONS: dict[tuple[str, str], bool] = {
+    ("rw", "ro"): False,
+    ("ro", "ar"): False,
+    ("ro", "rw"): True,
+}
+
+RETENTION_OF_MODE = {"edit": "temporary", "rw": "permanent"}
+
+
+def read_mode_file(layout: Layout) -> str | None:
+    try:
+        data = json.loads(layout.mode_file.read_bytes())
+    except FileNotFoundError:
+        return None
+    mode = data.get("mode")
+    return mode if mode in ALLOWED else None
+
+
+class ModeService:
+    def __init__(self, layout: Layout, journal: Journal, faults: FaultInjector, mode: Mode) -> None:
+        self.layout = layout
+        self.journal = journal
+        self.faults = faults
+        self.current: str = mode
+        self._lock = asyncio.Lock()
+
+    def load(self, configured: str) -> None:
+        """mode.json wins over the configured mode; the first start writes it."""
+        stored = read_mode_file(self.layout)
+        self.current = stored or configured
+        if stored is None:
+            self._write(self.current, None)
+
+    def _write(self, mode: str, previous: str | None) -> None:
+        body = {"mode": mode, "previous_mode": previous,
+                "changed_at": datetime.now(UTC).isoformat()}
+        atomic_replace(self.layout.mode_file, json.dumps(body).encode(), self.layout.tmp_dir)
+
+    def allowed_operations(self) -> list[str]:
+        return sorted(ALLOWED[self.current])
+
+    def require(self, op: Operation) -> None:
+        if op not in ALLOWED[self.current]:
+            raise ModeNotAllowed(
+                f"{op} is not allowed in mode {self.current}",
+                details={"mode": self.current, "operation": op},
+            )
+
+    async def transition(self, target: str, confirm: bool) -> tuple[str, str, datetime]:
+        async with self._lock:
+            previous = self.current
+            rule = TRANSITIONS.get((previous, target))
+            if rule is None:
+                raise InvalidTransition(
+                    f"cannot change mode from {previous} to {target}",
+                    details={"current_mode": previous, "target_mode": target},
+                )
+            if rule and not confirm:
+                raise ConfirmationRequired(
+                    f"{previous} -> {target} needs \"confirm\": true",
+                    details={"current_mode": previous, "target_mode": target},
+                )
+            txn = await self.journal.begin("mode", {"from": previous, "to": target})
+            self.faults.point("mode.after_begin")
+            await asyncio.to_thread(self._write, target, previous)
+            self.faults.point("mode.after_write")
+            self.current = target
+            await self.journal.commit(txn, owes_catalog=False)
+            self.faults.point("mode.after_commit")
+            return previous, target, datetime.now(UTC)

@@ -1,0 +1,61 @@
+"""Storage element settings (``SE_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from artstore.common.settings import ServiceSettings
+
+Mode = Literal["edit", "rw", "ro", "ar"]
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+class SESettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    id: str = Field("se-1", description="Stable storage id (`storage_element_id`)")
+    name: str = Field("", description="Display name; defaults to the id")
+    host: str = Field("127.0.0.1", description="Address to listen on")
+    port: int = Field(8010, description="Port to listen on")
+    mode: Mode = Field("rw", description="Mode at first start; mode.json wins afterwards")
+    data_dir: Path = Field(
+        Path(""), description="Data directory; default `.artstore/storage/<SE_ID>`"
+    )
+    wal_dir: Path = Field(Path(""), description="Journal directory; default `<SE_DATA_DIR>/wal`")
+    max_file_size: int = Field(10 * GiB, description="Largest accepted file, bytes (413 above)")
+    max_capacity: int = Field(
+        0, description="Bytes this SE may use; 0 = the filesystem's size"
+    )
+    reserve_bytes: int = Field(
+        1 * GiB, description="Free space always left on the filesystem, bytes"
+    )
+    catalog_timeout: float = Field(
+        2.0, description="Seconds an upload waits for its catalog upsert before answering"
+    )
+    catalog_retry_interval: float = Field(
+        5.0, description="Seconds between replays of owed catalog updates"
+    )
+    wal_segment_bytes: int = Field(16 * MiB, description="Journal segment size before rolling")
+    io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
+    crash_at: str = Field(
+        "", description="Fault injection: exit hard at this write step (tests only)"
+    )
+    workers: int = Field(1, description="Uvicorn worker processes (keep 1: the WAL is per process)")
+
+    @model_validator(mode="after")
+    def _defaults(self) -> SESettings:
+        if not self.name:
+            self.name = self.id
+        if self.data_dir == Path(""):
+            self.data_dir = Path(".artstore") / "storage" / self.id
+        if self.wal_dir == Path(""):
+            self.wal_dir = self.data_dir / "wal"
+        return self
