@@ -24,6 +24,7 @@ def upgrade() -> None:
         "files",
         sa.Column("storage_element_id", sa.String(64), primary_key=True),
         sa.Column("file_id", postgresql.UUID(as_uuid=False), primary_key=True),
+        sa.Column("schema_version", sa.Integer, nullable=False),
         sa.Column("storage_path", sa.Text, nullable=False),
         sa.Column("original_filename", sa.Text, nullable=False),
         sa.Column("content_type", sa.Text, nullable=False),

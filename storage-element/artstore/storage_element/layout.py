@@ -44,7 +44,11 @@ class Layout:
 def safe_relative(storage_path: str) -> str:
     """Refuse anything that could step outside ``files/`` (storage paths come from attrs)."""
     p = PurePosixPath(storage_path)
-    if p.is_absolute() or any(part in ("", ".", "..") for part in p.parts):
+    if (
+        str(p) != storage_path
+        or p.is_absolute()
+        or any(part in ("", ".", "..") for part in p.parts)
+    ):
         raise ValueError(f"unsafe storage path {storage_path!r}")
     return str(p)
 

@@ -22,6 +22,7 @@ files = Table(
     metadata,
     Column("storage_element_id", String(64), primary_key=True),
     Column("file_id", UUID(as_uuid=False), primary_key=True),
+    Column("schema_version", Integer, nullable=False),
     Column("storage_path", Text, nullable=False),
     Column("original_filename", Text, nullable=False),
     Column("content_type", Text, nullable=False),
@@ -44,6 +45,7 @@ files = Table(
 
 # Columns copied from the attr, in attr terms.
 ATTR_COLUMNS = (
+    "schema_version",
     "file_id",
     "storage_path",
     "original_filename",
