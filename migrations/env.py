@@ -25,8 +25,7 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None,
-                      version_table_schema="public")
+    context.configure(connection=connection, target_metadata=None, version_table_schema="public")
     with context.begin_transaction():
         # One migrator at a time, even when several services start together.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")

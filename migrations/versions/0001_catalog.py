@@ -42,18 +42,22 @@ def upgrade() -> None:
         sa.Column("tags", postgresql.ARRAY(sa.Text), nullable=False),
         sa.Column("metadata", postgresql.JSONB, nullable=False),
         sa.Column("meta_checksum", sa.String(80), nullable=False),
-        sa.Column("synced_at", sa.DateTime(timezone=True), nullable=False,
-                  server_default=sa.func.now()),
+        sa.Column(
+            "synced_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
         schema="catalog",
     )
     op.create_index("ix_files_file_id", "files", ["file_id"], schema="catalog")
-    op.create_index("ix_files_se_uploaded", "files",
-                    ["storage_element_id", sa.text("uploaded_at DESC")], schema="catalog")
+    op.create_index(
+        "ix_files_se_uploaded",
+        "files",
+        ["storage_element_id", sa.text("uploaded_at DESC")],
+        schema="catalog",
+    )
     op.create_index("ix_files_uploaded_at", "files", ["uploaded_at"], schema="catalog")
     op.create_index("ix_files_size", "files", ["size"], schema="catalog")
     op.create_index("ix_files_expires_at", "files", ["expires_at"], schema="catalog")
-    op.create_index("ix_files_tags", "files", ["tags"], schema="catalog",
-                    postgresql_using="gin")
+    op.create_index("ix_files_tags", "files", ["tags"], schema="catalog", postgresql_using="gin")
     op.execute(
         "CREATE INDEX ix_files_filename_trgm ON catalog.files "
         "USING gin (original_filename gin_trgm_ops)"

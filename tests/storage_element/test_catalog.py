@@ -24,8 +24,9 @@ def _rows(database: TestDatabase, se_id: str) -> dict[str, dict[str, Any]]:
     async def fetch() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(database.url.replace("+asyncpg", ""))
         try:
-            return await conn.fetch("SELECT * FROM catalog.files WHERE storage_element_id=$1",
-                                    se_id)
+            return await conn.fetch(
+                "SELECT * FROM catalog.files WHERE storage_element_id=$1", se_id
+            )
         finally:
             await conn.close()
 
@@ -60,12 +61,20 @@ def _wait(predicate: Any, timeout: float = 20.0) -> None:
         time.sleep(0.1)
 
 
-def test_row_is_written_before_the_201(rw_se: StorageElementUnderTest,
-                                       database: TestDatabase) -> None:
+def test_row_is_written_before_the_201(
+    rw_se: StorageElementUnderTest, database: TestDatabase
+) -> None:
     with rw_se.client() as c:
-        r = c.post("/api/v1/files", content=b"abc", params={
-            "filename": "a.txt", "tags": ["x", "y"], "metadata": '{"k": "v"}',
-            "description": "first"})
+        r = c.post(
+            "/api/v1/files",
+            content=b"abc",
+            params={
+                "filename": "a.txt",
+                "tags": ["x", "y"],
+                "metadata": '{"k": "v"}',
+                "description": "first",
+            },
+        )
         assert r.status_code == 201
         file_id = r.json()["file_id"]
         assert file_id in _rows(database, rw_se.id)  # no waiting: it is there already
@@ -91,14 +100,17 @@ def test_writes_succeed_while_catalog_is_down_and_are_replayed(
         proxy.cut()
         ids = []
         for i in range(20):
-            r = c.post("/api/v1/files", content=f"file {i}".encode(),
-                       params={"filename": f"{i}.txt"})
+            r = c.post(
+                "/api/v1/files", content=f"file {i}".encode(), params={"filename": f"{i}.txt"}
+            )
             assert r.status_code == 201, r.text
             ids.append(r.json()["file_id"])
         assert c.patch(f"/api/v1/files/{ids[0]}", json={"tags": ["late"]}).status_code == 200
         assert c.delete(f"/api/v1/files/{ids[1]}").status_code == 204
-        assert c.patch(f"/api/v1/files/{kept['file_id']}",
-                       json={"description": "changed"}).status_code == 200
+        assert (
+            c.patch(f"/api/v1/files/{kept['file_id']}", json={"description": "changed"}).status_code
+            == 200
+        )
 
         ready = httpx.get(f"{se.url}/health/ready").json()
         assert ready["status"] == "degraded" and ready["checks"]["catalog"]["status"] == "degraded"
@@ -109,9 +121,13 @@ def test_writes_succeed_while_catalog_is_down_and_are_replayed(
         assert c.get(f"/api/v1/files/{kept['file_id']}").json()["description"] == "changed"
 
         proxy.restore()
-        _wait(lambda: len(_rows(database, se.id)) == 21
-              and _rows(database, se.id)[ids[1]]["status"] == "deleted"
-              and _rows(database, se.id)[kept["file_id"]]["version"] == 2)
+        _wait(
+            lambda: (
+                len(_rows(database, se.id)) == 21
+                and _rows(database, se.id)[ids[1]]["status"] == "deleted"
+                and _rows(database, se.id)[kept["file_id"]]["version"] == 2
+            )
+        )
     _assert_catalog_equals_attrs(database, se)
     assert httpx.get(f"{se.url}/health/ready").json()["status"] == "ok"
 
@@ -123,8 +139,10 @@ def test_owed_updates_survive_a_restart(
     se = se_factory("rw", DATABASE_URL=url, SE_CATALOG_TIMEOUT="1")
     proxy.cut()
     with se.client() as c:
-        ids = [c.post("/api/v1/files", content=b"x" * i, params={"filename": f"{i}"}).json()
-               ["file_id"] for i in range(5)]
+        ids = [
+            c.post("/api/v1/files", content=b"x" * i, params={"filename": f"{i}"}).json()["file_id"]
+            for i in range(5)
+        ]
     se.process.kill()
     se.start()  # still no catalog: the owed updates come back from the journal
     assert _rows(database, se.id) == {}

@@ -26,8 +26,12 @@ from tests.support.se import StorageElementUnderTest, sha256_hex
 PAYLOAD = os.urandom(300 * 1024)
 
 # Steps at or after the attr's rename (the commit point) must roll forward.
-UPLOAD_DONE = {"upload.after_attr_rename", "upload.after_dir_fsync", "upload.after_commit",
-               "upload.after_catalog"}
+UPLOAD_DONE = {
+    "upload.after_attr_rename",
+    "upload.after_dir_fsync",
+    "upload.after_commit",
+    "upload.after_catalog",
+}
 CHANGE_DONE = {"after_attr_rename", "after_commit"}
 
 
@@ -60,8 +64,9 @@ def _upload(se: StorageElementUnderTest, data: bytes = PAYLOAD) -> dict[str, obj
 def test_upload_crash(se_factory: SEFactory, step: str) -> None:
     se = _crashing(se_factory, "rw", step)
     with se.client() as c:
-        req = c.build_request("POST", "/api/v1/files", content=PAYLOAD,
-                              params={"filename": "doc.bin"})
+        req = c.build_request(
+            "POST", "/api/v1/files", content=PAYLOAD, params={"filename": "doc.bin"}
+        )
     _crash(se, req)
 
     _assert_clean(se)
@@ -84,8 +89,9 @@ def test_update_crash(se_factory: SEFactory, step: str) -> None:
     se = _crashing(se_factory, "rw", step)
     file_id = _upload(se)["file_id"]
     with se.client() as c:
-        req = c.build_request("PATCH", f"/api/v1/files/{file_id}",
-                              json={"description": "second version"})
+        req = c.build_request(
+            "PATCH", f"/api/v1/files/{file_id}", json={"description": "second version"}
+        )
     _crash(se, req)
 
     _assert_clean(se)

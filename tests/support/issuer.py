@@ -38,14 +38,22 @@ class KeyPair:
         ).decode()
         self.public_pem = (
             self.private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             .decode()
         )
 
     def jwk(self) -> dict[str, Any]:
         numbers = self.private.public_key().public_numbers()
-        return {"kty": "RSA", "use": "sig", "alg": "RS256", "kid": self.kid,
-                "n": _b64(numbers.n), "e": _b64(numbers.e)}
+        return {
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid,
+            "n": _b64(numbers.n),
+            "e": _b64(numbers.e),
+        }
 
 
 class TestIssuer:
@@ -87,18 +95,42 @@ class TestIssuer:
         self._server.shutdown()
         self._server.server_close()
 
-    def claims(self, scopes: str = ALL_SCOPES, sub: str = "alice", ttl: int = 900,
-               **extra: Any) -> dict[str, Any]:
+    def claims(
+        self, scopes: str = ALL_SCOPES, sub: str = "alice", ttl: int = 900, **extra: Any
+    ) -> dict[str, Any]:
         now = int(time.time())
-        return {"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "iat": now, "nbf": now,
-                "exp": now + ttl, "jti": uuid.uuid4().hex, "scope": scopes, "kind": "user",
-                "name": sub, "roles": ["admin"], **extra}
+        return {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": sub,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "scope": scopes,
+            "kind": "user",
+            "name": sub,
+            "roles": ["admin"],
+            **extra,
+        }
 
-    def token(self, scopes: str = ALL_SCOPES, sub: str = "alice", ttl: int = 900,
-              key: KeyPair | None = None, **extra: Any) -> str:
+    def token(
+        self,
+        scopes: str = ALL_SCOPES,
+        sub: str = "alice",
+        ttl: int = 900,
+        key: KeyPair | None = None,
+        **extra: Any,
+    ) -> str:
         signer = key or self.key
-        return str(jwt.encode(self.claims(scopes, sub, ttl, **extra), signer.private_pem,
-                              algorithm="RS256", headers={"kid": signer.kid}))
+        return str(
+            jwt.encode(
+                self.claims(scopes, sub, ttl, **extra),
+                signer.private_pem,
+                algorithm="RS256",
+                headers={"kid": signer.kid},
+            )
+        )
 
     def headers(self, scopes: str = ALL_SCOPES, sub: str = "alice") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(scopes, sub)}"}

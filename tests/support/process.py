@@ -39,9 +39,19 @@ class ServiceProcess:
         env = {**os.environ, **self.env, **(extra_env or {})}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "artstore.cli.main", "serve", self.service,
-             "--port", str(self.port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "artstore.cli.main",
+                "serve",
+                self.service,
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         log.close()
         if wait:
@@ -53,7 +63,9 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.service} exited with {self.proc.returncode}:\n{self.log()}")
+                raise RuntimeError(
+                    f"{self.service} exited with {self.proc.returncode}:\n{self.log()}"
+                )
             try:
                 if httpx.get(f"{self.url}/health/live", timeout=1.0).status_code == 200:
                     return

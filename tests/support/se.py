@@ -16,8 +16,14 @@ from tests.support.process import ServiceProcess, free_port
 class StorageElementUnderTest:
     __test__ = False
 
-    def __init__(self, root: Path, issuer: TestIssuer, database_url: str, mode: str,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        issuer: TestIssuer,
+        database_url: str,
+        mode: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.id = f"se-{uuid.uuid4().hex[:8]}"
         self.data_dir = root / self.id
         self.issuer = issuer
@@ -35,8 +41,9 @@ class StorageElementUnderTest:
             **(env or {}),
         }
         root.mkdir(parents=True, exist_ok=True)
-        self.process = ServiceProcess("storage-element", base_env, free_port(),
-                                      root / f"{self.id}.log")
+        self.process = ServiceProcess(
+            "storage-element", base_env, free_port(), root / f"{self.id}.log"
+        )
 
     @property
     def url(self) -> str:
@@ -61,7 +68,9 @@ class StorageElementUnderTest:
 
     def blobs(self) -> list[Path]:
         files = self.data_dir / "files"
-        return sorted(p for p in files.rglob("*") if p.is_file() and not p.name.endswith(".attr.json"))
+        return sorted(
+            p for p in files.rglob("*") if p.is_file() and not p.name.endswith(".attr.json")
+        )
 
     def attrs(self) -> list[Path]:
         return sorted((self.data_dir / "files").rglob("*.attr.json"))

@@ -17,11 +17,23 @@ from artstore.storage_element.layout import (
 
 def _attr(**kw: object) -> Attr:
     base: dict[str, object] = dict(
-        file_id=str(uuid.uuid4()), storage_path="2026/01/01/00/x", original_filename="x",
-        content_type="text/plain", size=1, checksum="sha256:" + "0" * 64, uploaded_by="u",
-        uploaded_at=datetime(2026, 1, 1, tzinfo=UTC), updated_at=datetime(2026, 1, 1, tzinfo=UTC),
-        version=1, status="active", retention_policy="permanent", ttl_days=None,
-        expires_at=None, description="é", tags=["a"], metadata={"k": "v"},
+        file_id=str(uuid.uuid4()),
+        storage_path="2026/01/01/00/x",
+        original_filename="x",
+        content_type="text/plain",
+        size=1,
+        checksum="sha256:" + "0" * 64,
+        uploaded_by="u",
+        uploaded_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        version=1,
+        status="active",
+        retention_policy="permanent",
+        ttl_days=None,
+        expires_at=None,
+        description="é",
+        tags=["a"],
+        metadata={"k": "v"},
     )
     return Attr.model_validate({**base, **kw})
 

@@ -25,7 +25,10 @@ def test_frames_round_trip_and_torn_tail_is_ignored(tmp_path: Path) -> None:
 
 def test_crc_mismatch_ends_the_segment(tmp_path: Path) -> None:
     seg = tmp_path / "0000000000000001.wal"
-    first, second = frame({"op": "begin", "txn": "a"}), bytearray(frame({"op": "begin", "txn": "b"}))
+    first, second = (
+        frame({"op": "begin", "txn": "a"}),
+        bytearray(frame({"op": "begin", "txn": "b"})),
+    )
     second[-2] ^= 0xFF  # flip a payload bit
     seg.write_bytes(first + bytes(second) + frame({"op": "begin", "txn": "c"}))
     got, torn = read_segment(seg)
@@ -71,12 +74,23 @@ async def test_checkpoint_keeps_segments_with_open_transactions(tmp_path: Path) 
 
 def _attr(path: str, version: int) -> bytes:
     return Attr(
-        file_id="7f1c1f0e-0000-4000-8000-000000000001", storage_path=path,
-        original_filename="a.txt", content_type="text/plain", size=1,
-        checksum="sha256:" + "0" * 64, uploaded_by="u", uploaded_at="2026-01-01T00:00:00Z",
-        updated_at="2026-01-01T00:00:00Z", version=version, status="active",
-        retention_policy="permanent", ttl_days=None, expires_at=None, description="",
-        tags=[], metadata={},
+        file_id="7f1c1f0e-0000-4000-8000-000000000001",
+        storage_path=path,
+        original_filename="a.txt",
+        content_type="text/plain",
+        size=1,
+        checksum="sha256:" + "0" * 64,
+        uploaded_by="u",
+        uploaded_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        version=version,
+        status="active",
+        retention_policy="permanent",
+        ttl_days=None,
+        expires_at=None,
+        description="",
+        tags=[],
+        metadata={},
     ).encode()
 
 
@@ -93,16 +107,36 @@ def test_recovery_rolls_uploads_forward_or_back(tmp_path: Path) -> None:
     hour.mkdir(parents=True)
     (hour / "done_u_20260101T000000_aaaaaaaa.txt").write_bytes(b"x")
     (hour / "done_u_20260101T000000_aaaaaaaa.txt.attr.json").write_bytes(
-        _attr("2026/01/01/00/done_u_20260101T000000_aaaaaaaa.txt", 1))
+        _attr("2026/01/01/00/done_u_20260101T000000_aaaaaaaa.txt", 1)
+    )
     (hour / "half_u_20260101T000000_bbbbbbbb.txt").write_bytes(b"y")  # renamed, attr never was
     (layout.tmp_dir / "t1.blob").write_bytes(b"partial")
     _journal(
         layout.wal_dir,
-        {"op": "begin", "txn": "t1", "kind": "upload",
-         "data": {"file_id": "f1", "storage_path": "2026/01/01/00/done_u_20260101T000000_aaaaaaaa.txt"}},
-        {"op": "begin", "txn": "t2", "kind": "upload",
-         "data": {"file_id": "f2", "storage_path": "2026/01/01/00/half_u_20260101T000000_bbbbbbbb.txt"}},
-        {"op": "begin", "txn": "t3", "kind": "upload", "data": {"file_id": "f3", "storage_path": "x/y"}},
+        {
+            "op": "begin",
+            "txn": "t1",
+            "kind": "upload",
+            "data": {
+                "file_id": "f1",
+                "storage_path": "2026/01/01/00/done_u_20260101T000000_aaaaaaaa.txt",
+            },
+        },
+        {
+            "op": "begin",
+            "txn": "t2",
+            "kind": "upload",
+            "data": {
+                "file_id": "f2",
+                "storage_path": "2026/01/01/00/half_u_20260101T000000_bbbbbbbb.txt",
+            },
+        },
+        {
+            "op": "begin",
+            "txn": "t3",
+            "kind": "upload",
+            "data": {"file_id": "f3", "storage_path": "x/y"},
+        },
         {"op": "abort", "txn": "t3"},
     )
     report = resolve(backend, layout.wal_dir)
@@ -122,11 +156,24 @@ def test_recovery_decides_updates_by_attr_version(tmp_path: Path) -> None:
     layout.attr_path(path).write_bytes(_attr(path, 2))
     _journal(
         layout.wal_dir,
-        {"op": "begin", "txn": "u2", "kind": "update",
-         "data": {"file_id": "f", "storage_path": path, "version": 2}},
-        {"op": "begin", "txn": "u3", "kind": "update",
-         "data": {"file_id": "f", "storage_path": path, "version": 3}},
-        {"op": "begin", "txn": "c1", "kind": "upload", "data": {"file_id": "g", "storage_path": path}},
+        {
+            "op": "begin",
+            "txn": "u2",
+            "kind": "update",
+            "data": {"file_id": "f", "storage_path": path, "version": 2},
+        },
+        {
+            "op": "begin",
+            "txn": "u3",
+            "kind": "update",
+            "data": {"file_id": "f", "storage_path": path, "version": 3},
+        },
+        {
+            "op": "begin",
+            "txn": "c1",
+            "kind": "upload",
+            "data": {"file_id": "g", "storage_path": path},
+        },
         {"op": "commit", "txn": "c1"},
         {"op": "catalog_done", "txn": "c1"},
     )

@@ -55,14 +55,47 @@ def migrate(
     typer.echo("database is at the newest schema")
 
 
+@app.command("settings-table")
+def settings_table(
+    write: Annotated[bool, typer.Option(help="Rewrite the table in README.md")] = False,
+) -> None:
+    """Print (or --write into README.md) the table of every setting and its default."""
+    from pathlib import Path
+
+    from artstore.common.settings_doc import current_table, replace_in
+
+    table = current_table()
+    if not write:
+        typer.echo(table)
+        return
+    readme = Path("README.md")
+    readme.write_text(replace_in(readme.read_text(), table))
+    typer.echo("README.md settings table updated")
+
+
 @app.command()
 def up(
-    data_dir: Annotated[str, typer.Option(help="Where data and the embedded DB live")] = ".artstore",
+    data_dir: Annotated[
+        str, typer.Option(help="Where data and the embedded DB live")
+    ] = ".artstore",
 ) -> None:
     """Start ArtStore locally on an embedded default (Ctrl-C stops everything)."""
     from artstore.cli.up import run_up
 
     raise typer.Exit(run_up(data_dir, os.environ.get("DATABASE_URL", "")))
+
+
+@app.command("dev-token")
+def dev_token(
+    data_dir: Annotated[str, typer.Option(help="The data dir `artstore up` uses")] = ".artstore",
+    hours: Annotated[int, typer.Option(min=1, max=24, help="Lifetime in hours")] = 12,
+) -> None:
+    """Print a fresh DEV-ONLY access token (every scope) signed by `artstore up`'s dev key."""
+    from pathlib import Path
+
+    from artstore.cli.devissuer import load_or_create_key, mint_token
+
+    typer.echo(mint_token(load_or_create_key(Path(data_dir)), ttl=hours * 3600))
 
 
 if __name__ == "__main__":

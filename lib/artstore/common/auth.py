@@ -167,7 +167,5 @@ class RequireScope:
 
     async def __call__(self, principal: CurrentPrincipal) -> Principal:
         if not any(principal.has(s) for s in self.scopes):
-            raise Forbidden(
-                "missing scope", details={"required_any_of": list(self.scopes)}
-            )
+            raise Forbidden("missing scope", details={"required_any_of": list(self.scopes)})
         return principal

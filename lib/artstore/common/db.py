@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import (
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and use the asyncpg driver."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+asyncpg://" + url[len("postgresql://"):]
+        url = "postgresql+asyncpg://" + url[len("postgresql://") :]
     return url
 
 

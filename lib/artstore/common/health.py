@@ -27,10 +27,10 @@ HealthCheck = Callable[[], Awaitable[CheckResult]]
 _RANK = {"ok": 0, "degraded": 1, "fail": 2}
 
 
-async def _timed(check: HealthCheck, timeout: float) -> dict[str, Any]:
+async def _timed(check: HealthCheck, limit: float) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        result = await asyncio.wait_for(check(), timeout)
+        result = await asyncio.wait_for(check(), limit)
     except TimeoutError:
         result = CheckResult("fail", "check timed out")
     except Exception as exc:  # a broken check must report, not crash readiness
@@ -70,7 +70,8 @@ def health_router(service: str, version: str, check_timeout: float = 3.0) -> API
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.metrics.registry),
-                        media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
 
     return router

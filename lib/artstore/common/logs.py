@@ -35,7 +35,9 @@ class JsonFormatter(logging.Formatter):
 
 class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        base = f"{record.levelname:<7} [{request_id_var.get()}] {record.name}: {record.getMessage()}"
+        base = (
+            f"{record.levelname:<7} [{request_id_var.get()}] {record.name}: {record.getMessage()}"
+        )
         if record.exc_info:
             base += "\n" + self.formatException(record.exc_info)
         return base

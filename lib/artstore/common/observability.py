@@ -87,7 +87,12 @@ class RequestContextMiddleware:
                     scope["method"],
                     scope["path"],
                     status,
-                    extra={"fields": {"status": status, "duration_ms": round(elapsed * 1000, 2),
-                                      "route": template}},
+                    extra={
+                        "fields": {
+                            "status": status,
+                            "duration_ms": round(elapsed * 1000, 2),
+                            "route": template,
+                        }
+                    },
                 )
             request_id_var.reset(token)

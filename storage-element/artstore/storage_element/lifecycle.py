@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 
-from artstore.common.health import CheckResult
+from artstore.common.health import CheckResult, HealthCheck
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.node import StorageNode
 from artstore.storage_element.wal.recovery import resolve
@@ -47,9 +47,15 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
     node.recovered = True
     log.info(
         "storage element ready",
-        extra={"fields": {"storage_id": s.id, "mode": node.modes.current,
-                          "files": node.capacity.file_count, "wal_records": report.records,
-                          "owed_catalog_updates": len(node.catalog.owed)}},
+        extra={
+            "fields": {
+                "storage_id": s.id,
+                "mode": node.modes.current,
+                "files": node.capacity.file_count,
+                "wal_records": report.records,
+                "owed_catalog_updates": len(node.catalog.owed),
+            }
+        },
     )
     loop = asyncio.get_running_loop()
     return [
@@ -86,7 +92,7 @@ def _probe_writable(path: str) -> None:
         os.unlink(probe)
 
 
-def health_checks(node: StorageNode) -> dict[str, object]:
+def health_checks(node: StorageNode) -> dict[str, HealthCheck]:
     async def backend() -> CheckResult:
         try:
             await asyncio.to_thread(_probe_writable, str(node.layout.tmp_dir))

@@ -12,6 +12,7 @@ from artstore.common.db import make_engine
 from artstore.storage_element import lifecycle
 from artstore.storage_element.files.router import router as files_router
 from artstore.storage_element.info.router import router as info_router
+from artstore.storage_element.metrics import NodeCollector
 from artstore.storage_element.modes.router import router as modes_router
 from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
@@ -26,11 +27,14 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
         node = StorageNode(settings, engine)
         app.state.node = node
         app.state.health_checks = lifecycle.health_checks(node)
+        collector = NodeCollector(node)
+        app.state.metrics.registry.register(collector)
         tasks = await lifecycle.start(node)
         try:
             yield
         finally:
             await lifecycle.stop(node, tasks)
+            app.state.metrics.registry.unregister(collector)
             if engine is not None:
                 await engine.dispose()
 

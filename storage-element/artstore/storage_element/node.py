@@ -70,8 +70,16 @@ class StorageNode:
         except BadAttr as exc:
             dest = self.backend.quarantine(storage_path)
             self.index.discard(storage_path)
-            log.error("bad attr quarantined", extra={"fields": {
-                "storage_path": storage_path, "reason": str(exc), "moved_to": str(dest)}})
+            log.error(
+                "bad attr quarantined",
+                extra={
+                    "fields": {
+                        "storage_path": storage_path,
+                        "reason": str(exc),
+                        "moved_to": str(dest),
+                    }
+                },
+            )
             return None
 
     def _find_attr_sync(self, file_id: str) -> Attr | None:

@@ -31,9 +31,7 @@ class SESettings(ServiceSettings):
     )
     wal_dir: Path = Field(Path(""), description="Journal directory; default `<SE_DATA_DIR>/wal`")
     max_file_size: int = Field(10 * GiB, description="Largest accepted file, bytes (413 above)")
-    max_capacity: int = Field(
-        0, description="Bytes this SE may use; 0 = the filesystem's size"
-    )
+    max_capacity: int = Field(0, description="Bytes this SE may use; 0 = the filesystem's size")
     reserve_bytes: int = Field(
         1 * GiB, description="Free space always left on the filesystem, bytes"
     )
@@ -48,7 +46,6 @@ class SESettings(ServiceSettings):
     crash_at: str = Field(
         "", description="Fault injection: exit hard at this write step (tests only)"
     )
-    workers: int = Field(1, description="Uvicorn worker processes (keep 1: the WAL is per process)")
 
     @model_validator(mode="after")
     def _defaults(self) -> SESettings:

@@ -39,7 +39,7 @@ class CatalogRepository:
         if not attrs:
             return
         stmt = insert(files).values([attr_to_row(self.se_id, a) for a in attrs])
-        update = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
+        update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
         update["synced_at"] = func.now()
         stmt = stmt.on_conflict_do_update(
             index_elements=[files.c.storage_element_id, files.c.file_id],

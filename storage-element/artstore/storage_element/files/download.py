@@ -44,8 +44,9 @@ def ensure_downloadable(attr: Attr) -> None:
     expired = attr.expires_at is not None and attr.expires_at <= datetime.now(UTC)
     if attr.status != "active" or expired:
         status = "deleted" if attr.status == "deleted" else "expired"
-        raise FileGone(f"file {attr.file_id} is {status}",
-                       details={"file_id": attr.file_id, "status": status})
+        raise FileGone(
+            f"file {attr.file_id} is {status}", details={"file_id": attr.file_id, "status": status}
+        )
 
 
 def _parse_http_date(value: str) -> datetime | None:
@@ -103,8 +104,11 @@ def plan(attr: Attr, headers: Headers) -> Plan:
 
 
 def _unsatisfiable(size: int) -> InvalidRange:
-    return InvalidRange("range not satisfiable", details={"size": size},
-                        headers={"Content-Range": f"bytes */{size}"})
+    return InvalidRange(
+        "range not satisfiable",
+        details={"size": size},
+        headers={"Content-Range": f"bytes */{size}"},
+    )
 
 
 def response_headers(attr: Attr, p: Plan) -> dict[str, str]:

@@ -9,9 +9,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-from artstore.common.errors import ValidationFailed
+from artstore.common.errors import AttrTooLarge, ValidationFailed
 
-MAX_TAGS = 100
+# Each tag takes at least 4 bytes of the attr ("a",): more can never fit in 4096 bytes.
+MAX_TAGS = 1024
 MAX_TAG_CHARS = 128
 MAX_FIELD_CHARS = 8192
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -30,6 +31,8 @@ class UploadFields:
     def apply(self, name: str, value: str) -> None:
         """Take one form/query field; unknown names are ignored like any HTML form."""
         if len(value) > MAX_FIELD_CHARS:
+            if name == "description":  # kept verbatim in the attr, which it cannot fit
+                raise AttrTooLarge("description is too long", details={"field": name})
             raise ValidationFailed(f"field {name} is too long", details={"field": name})
         if name == "filename":
             self.filename = value
@@ -38,7 +41,7 @@ class UploadFields:
         elif name == "tags":
             self.tags.extend(_parse_tags(value))
             if len(self.tags) > MAX_TAGS:
-                raise ValidationFailed(f"at most {MAX_TAGS} tags", details={"field": "tags"})
+                raise AttrTooLarge(f"more than {MAX_TAGS} tags", details={"field": "tags"})
         elif name == "metadata":
             self.metadata.update(_parse_metadata(value))
         elif name == "retention_policy":
@@ -52,8 +55,9 @@ class UploadFields:
             try:
                 ttl = int(value)
             except ValueError:
-                raise ValidationFailed("ttl_days must be an integer",
-                                       details={"field": "ttl_days"}) from None
+                raise ValidationFailed(
+                    "ttl_days must be an integer", details={"field": "ttl_days"}
+                ) from None
             if not 1 <= ttl <= 3650:
                 raise ValidationFailed("ttl_days must be 1..3650", details={"field": "ttl_days"})
             self.ttl_days = ttl
@@ -61,8 +65,9 @@ class UploadFields:
             try:
                 self.file_id = str(uuid.UUID(value))
             except ValueError:
-                raise ValidationFailed("file_id must be a UUID",
-                                       details={"field": "file_id"}) from None
+                raise ValidationFailed(
+                    "file_id must be a UUID", details={"field": "file_id"}
+                ) from None
 
 
 def _parse_tags(value: str) -> list[str]:
@@ -72,8 +77,9 @@ def _parse_tags(value: str) -> list[str]:
         try:
             raw = json.loads(value)
         except ValueError:
-            raise ValidationFailed("tags is not a valid JSON array",
-                                   details={"field": "tags"}) from None
+            raise ValidationFailed(
+                "tags is not a valid JSON array", details={"field": "tags"}
+            ) from None
     items = raw if isinstance(raw, list) else [raw]
     tags = []
     for item in items:
@@ -90,7 +96,9 @@ def _parse_metadata(value: str) -> dict[str, str]:
     try:
         data = json.loads(value)
     except ValueError:
-        raise ValidationFailed("metadata is not valid JSON", details={"field": "metadata"}) from None
+        raise ValidationFailed(
+            "metadata is not valid JSON", details={"field": "metadata"}
+        ) from None
     return validate_metadata(data)
 
 

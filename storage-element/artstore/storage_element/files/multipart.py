@@ -97,8 +97,11 @@ class MultipartReader:
         filename = params.get(b"filename")
         if filename is not None:
             ctype = self._headers.get(b"content-type", b"application/octet-stream")
-            start = FileStart(name, filename.decode("utf-8", "replace"),
-                              ctype.decode("latin-1").strip() or "application/octet-stream")
+            start = FileStart(
+                name,
+                filename.decode("utf-8", "replace"),
+                ctype.decode("latin-1").strip() or "application/octet-stream",
+            )
             self._current = start
             self._events.append(start)
         else:

@@ -41,8 +41,12 @@ async def _new_version(node: StorageNode, file_id: str, kind: str, changes: dict
             if old.status == "deleted":
                 raise FileGone(f"file {file_id} is deleted", details={"file_id": file_id})
             new = Attr.model_validate(
-                {**old.model_dump(), **changes, "version": old.version + 1,
-                 "updated_at": datetime.now(UTC)}
+                {
+                    **old.model_dump(),
+                    **changes,
+                    "version": old.version + 1,
+                    "updated_at": datetime.now(UTC),
+                }
             ).sealed()
             encoded = new.encode()
             check_attr_size(encoded)
@@ -64,7 +68,10 @@ async def _write(node: StorageNode, kind: str, new: Attr, encoded: bytes) -> Non
         tmp = await asyncio.to_thread(node.backend.write_temp, f"{txn}.attr", encoded)
         node.faults.point(f"{kind}.after_tmp_attr")
         await asyncio.to_thread(
-            node.backend.replace_attr, tmp, new.storage_path, node.faults.point,
+            node.backend.replace_attr,
+            tmp,
+            new.storage_path,
+            node.faults.point,
             f"{kind}.after_attr_rename",
         )
     except BaseException:

@@ -39,7 +39,9 @@ async def list_files(
     return await asyncio.to_thread(_scan, node, statuses, limit, offset)
 
 
-def _scan(node: StorageNode, statuses: list[str], limit: int, offset: int) -> tuple[list[Attr], int]:
+def _scan(
+    node: StorageNode, statuses: list[str], limit: int, offset: int
+) -> tuple[list[Attr], int]:
     found = []
     for path in node.index.all_paths():
         attr = node.read_attr_sync(path)

@@ -96,8 +96,10 @@ async def upload_file(
     if content_type.lower().startswith("multipart/form-data"):
         # The envelope is a little larger than the file: enough to refuse early, not exact.
         if length is not None and length > node.capacity.available_bytes() + _ENVELOPE_SLACK:
-            raise StorageFull("not enough room for this upload",
-                              details={"available_bytes": node.capacity.available_bytes()})
+            raise StorageFull(
+                "not enough room for this upload",
+                details={"available_bytes": node.capacity.available_bytes()},
+            )
         req, body = await _multipart(request, principal, fields, expected)
     else:
         req = UploadRequest(principal, fields, content_type, length, expected)
@@ -110,7 +112,9 @@ async def upload_file(
 async def _multipart(
     request: Request, principal: Principal, fields: UploadFields, expected: str | None
 ) -> tuple[UploadRequest, AsyncIterator[bytes]]:
-    events = MultipartReader(request.stream(), boundary_of(request.headers["content-type"])).events()
+    events = MultipartReader(
+        request.stream(), boundary_of(request.headers["content-type"])
+    ).events()
     start: FileStart | None = None
     async for event in events:
         if isinstance(event, Field):
@@ -148,7 +152,7 @@ async def list_files(
     status: Annotated[ListStatus | None, Query(description="default: active and expired")] = None,
 ) -> Page[FileMetadata]:
     node.modes.require("list")
-    statuses = [status] if status else ["active", "expired"]
+    statuses: list[str] = [status] if status else ["active", "expired"]
     attrs, total = await queries.list_files(node, statuses, page.limit, page.offset)
     return Page.of([FileMetadata.of(a, node.settings.id) for a in attrs], total, page)
 
@@ -173,9 +177,7 @@ async def remove_file(file_id: uuid.UUID, node: Node, _: Deleter) -> Response:
 
 
 @router.api_route("/{file_id}/download", methods=["GET", "HEAD"], response_model=None)
-async def download_file(
-    file_id: uuid.UUID, request: Request, node: Node, _: Reader
-) -> Response:
+async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Reader) -> Response:
     node.modes.require("download")
     attr = await node.get_attr(str(file_id))
     download.ensure_downloadable(attr)

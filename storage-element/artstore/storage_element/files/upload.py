@@ -47,7 +47,9 @@ class UploadRequest:
     expected_sha256: str | None
 
 
-def _retention(mode: str, fields: UploadFields, now: datetime) -> tuple[str, int | None, datetime | None]:
+def _retention(
+    mode: str, fields: UploadFields, now: datetime
+) -> tuple[str, int | None, datetime | None]:
     kind = RETENTION_OF_MODE[mode]
     if fields.retention_policy and fields.retention_policy != kind:
         raise ModeNotAllowed(
@@ -56,15 +58,25 @@ def _retention(mode: str, fields: UploadFields, now: datetime) -> tuple[str, int
         )
     if kind == "permanent":
         if fields.ttl_days is not None:
-            raise ValidationFailed("ttl_days applies to temporary files only",
-                                   details={"field": "ttl_days"})
+            raise ValidationFailed(
+                "ttl_days applies to temporary files only", details={"field": "ttl_days"}
+            )
         return kind, None, None
     ttl = fields.ttl_days or DEFAULT_TTL_DAYS
     return kind, ttl, now + timedelta(days=ttl)
 
 
-def _build_attr(req: UploadRequest, *, file_id: str, storage_path: str, filename: str,
-                now: datetime, size: int, checksum: str, mode: str) -> Attr:
+def _build_attr(
+    req: UploadRequest,
+    *,
+    file_id: str,
+    storage_path: str,
+    filename: str,
+    now: datetime,
+    size: int,
+    checksum: str,
+    mode: str,
+) -> Attr:
     retention, ttl, expires = _retention(mode, req.fields, now)
     return Attr(
         file_id=file_id,
@@ -78,7 +90,7 @@ def _build_attr(req: UploadRequest, *, file_id: str, storage_path: str, filename
         updated_at=now,
         version=1,
         status="active",
-        retention_policy=retention,  # type: ignore[arg-type]
+        retention_policy=retention,
         ttl_days=ttl,
         expires_at=expires,
         description=req.fields.description,
@@ -105,21 +117,34 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
     if file_id in inflight or (req.fields.file_id and await node.find_attr(file_id)):
         raise Conflict(f"file {file_id} already exists", details={"file_id": file_id})
     filename = clean_original_filename(req.fields.filename or "file")
-    storage_path = f"{hour_folder(now)}/{storage_name(filename, req.principal.sub, now, uuid.UUID(file_id))}"
+    storage_path = (
+        f"{hour_folder(now)}/{storage_name(filename, req.principal.sub, now, uuid.UUID(file_id))}"
+    )
 
     def build(size: int, checksum: str) -> Attr:
-        return _build_attr(req, file_id=file_id, storage_path=storage_path, filename=filename,
-                           now=now, size=size, checksum=checksum, mode=mode)
+        return _build_attr(
+            req,
+            file_id=file_id,
+            storage_path=storage_path,
+            filename=filename,
+            now=now,
+            size=size,
+            checksum=checksum,
+            mode=mode,
+        )
 
     # Before any byte is stored: the attr must fit even at the largest size.
     check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM).encode())
     if req.announced_size is not None and req.announced_size > s.max_file_size:
-        raise FileTooLarge(f"file exceeds {s.max_file_size} bytes",
-                           details={"max_file_size": s.max_file_size})
+        raise FileTooLarge(
+            f"file exceeds {s.max_file_size} bytes", details={"max_file_size": s.max_file_size}
+        )
     reservation = Reservation()
     if req.announced_size and not node.capacity.reserve(reservation, req.announced_size):
-        raise StorageFull("not enough room for this file",
-                          details={"available_bytes": node.capacity.available_bytes()})
+        raise StorageFull(
+            "not enough room for this file",
+            details={"available_bytes": node.capacity.available_bytes()},
+        )
 
     inflight.add(file_id)
     txn = await node.journal.begin(
@@ -173,13 +198,21 @@ async def _receive(
         async for chunk in body:
             received += len(chunk)
             if received > s.max_file_size:
-                raise FileTooLarge(f"file exceeds {s.max_file_size} bytes",
-                                   details={"max_file_size": s.max_file_size})
+                raise FileTooLarge(
+                    f"file exceeds {s.max_file_size} bytes",
+                    details={"max_file_size": s.max_file_size},
+                )
             if received > reservation.amount:
-                grow = max(received - reservation.amount, s.io_chunk_bytes)
-                if not node.capacity.reserve(reservation, grow):
-                    raise StorageFull("storage ran out of room during the upload",
-                                      details={"received_bytes": received})
+                # Reserve a chunk ahead when there is room, else just what arrived.
+                need = received - reservation.amount
+                if not (
+                    node.capacity.reserve(reservation, max(need, s.io_chunk_bytes))
+                    or node.capacity.reserve(reservation, need)
+                ):
+                    raise StorageFull(
+                        "storage ran out of room during the upload",
+                        details={"received_bytes": received},
+                    )
             buf += chunk
             if len(buf) >= s.io_chunk_bytes:
                 data, buf = bytes(buf), bytearray()
@@ -194,7 +227,9 @@ async def _receive(
     return received, sha
 
 
-def _undo(node: StorageNode, temp: TempBlob | None, tmp_attr: Path | None, storage_path: str) -> None:
+def _undo(
+    node: StorageNode, temp: TempBlob | None, tmp_attr: Path | None, storage_path: str
+) -> None:
     """Leave nothing of a failed upload: temp files, and a blob whose attr never landed."""
     if temp is not None:
         temp.discard()

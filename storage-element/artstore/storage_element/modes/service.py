@@ -58,8 +58,11 @@ class ModeService:
             self._write(self.current, None)
 
     def _write(self, mode: str, previous: str | None) -> None:
-        body = {"mode": mode, "previous_mode": previous,
-                "changed_at": datetime.now(UTC).isoformat()}
+        body = {
+            "mode": mode,
+            "previous_mode": previous,
+            "changed_at": datetime.now(UTC).isoformat(),
+        }
         atomic_replace(self.layout.mode_file, json.dumps(body).encode(), self.layout.tmp_dir)
 
     def allowed_operations(self) -> list[str]:
@@ -83,7 +86,7 @@ class ModeService:
                 )
             if rule and not confirm:
                 raise ConfirmationRequired(
-                    f"{previous} -> {target} needs \"confirm\": true",
+                    f'{previous} -> {target} needs "confirm": true',
                     details={"current_mode": previous, "target_mode": target},
                 )
             txn = await self.journal.begin("mode", {"from": previous, "to": target})

@@ -81,12 +81,14 @@ def resolve(backend: LocalBackend, wal_dir: Any) -> RecoveryReport:
     if report.rolled_forward or report.rolled_back or report.tmp_removed:
         log.warning(
             "recovery resolved interrupted changes",
-            extra={"fields": {
-                "rolled_forward": len(report.rolled_forward),
-                "rolled_back": len(report.rolled_back),
-                "tmp_removed": report.tmp_removed,
-                "owed": len(report.owed),
-            }},
+            extra={
+                "fields": {
+                    "rolled_forward": len(report.rolled_forward),
+                    "rolled_back": len(report.rolled_back),
+                    "tmp_removed": report.tmp_removed,
+                    "owed": len(report.owed),
+                }
+            },
         )
     return report
 

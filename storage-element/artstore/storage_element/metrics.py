@@ -1,0 +1,39 @@
+"""The storage element's own figures (``artstore_storage_element_*``), read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from artstore.storage_element.node import StorageNode
+
+P = "artstore_storage_element_"
+
+
+class NodeCollector(Collector):
+    def __init__(self, node: StorageNode) -> None:
+        self.node = node
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        n = self.node
+        cap = n.capacity
+        yield GaugeMetricFamily(P + "files", "Attr files on this SE (any status)", cap.file_count)
+        yield GaugeMetricFamily(P + "used_bytes", "Bytes used on the backend", cap.used_bytes)
+        yield GaugeMetricFamily(
+            P + "available_bytes", "Bytes still available", cap.available_bytes()
+        )
+        yield GaugeMetricFamily(P + "wal_pending", "Open journal transactions", n.journal.pending)
+        yield CounterMetricFamily(P + "wal_fsyncs", "Journal fsyncs", n.journal.fsyncs)
+        yield CounterMetricFamily(P + "wal_records", "Journal records", n.journal.appended)
+        yield GaugeMetricFamily(
+            P + "catalog_owed_updates", "Catalog updates waiting for replay", len(n.catalog.owed)
+        )
+        yield GaugeMetricFamily(
+            P + "catalog_reachable", "1 when the catalog answered last", int(n.catalog.reachable)
+        )
+        mode = GaugeMetricFamily(P + "mode", "Current mode (1 for the active one)", labels=["mode"])
+        for m in ("edit", "rw", "ro", "ar"):
+            mode.add_metric([m], int(n.modes.current == m))
+        yield mode
