@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -160,6 +161,14 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    async def on_os_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OSError)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # A full disk anywhere on a write path is the caller's 507, not our 500.
+            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(error_body("STORAGE_FULL", "the disk is full"), status_code=507)
+        return await on_unexpected(request, exc)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(error_body("INTERNAL_ERROR", "internal error"), status_code=500)
@@ -167,4 +176,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ArtStoreError, on_artstore_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(OSError, on_os_error)
     app.add_exception_handler(Exception, on_unexpected)
