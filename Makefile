@@ -1,0 +1,66 @@
+# ArtStore developer entry points. A fresh machine needs only Python 3.11+ on PATH;
+# everything else is installed into .venv from the pinned requirements.lock.
+#
+#   make install     create .venv and install the locked dependencies (other targets do it)
+#   make up          start ArtStore locally (embedded PostgreSQL unless DATABASE_URL is set;
+#                    UP_ARGS="--data-dir DIR" to keep the data elsewhere than .artstore/)
+#   make test        run the test suite (TEST_DATABASE_URL, else an embedded PostgreSQL)
+#   make lint        ruff
+#   make typecheck   mypy (strict)
+#   make lock        re-resolve requirements.lock with uv (LOCK_ARGS=--upgrade to upgrade)
+#   make clean       remove the venv and caches (keeps the data in .artstore/)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The first Python 3.11+ found: python3 first, then versioned names.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null && { echo $$p; break; }; done)
+PYTEST_ARGS ?=
+UP_ARGS ?=
+LOCK_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install up test lint typecheck lock clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: Python 3.11+ not found (set PYTHON=...)" >&2; exit 1; fi
+	@if ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		rm -rf $(VENV); echo "creating $(VENV) with $$($(PYTHON) --version)"; \
+		$(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+up: $(STAMP)
+	$(BIN)/artstore up $(UP_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 \
+		-o requirements.lock $(LOCK_ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './.artstore/*' -exec rm -rf {} +
