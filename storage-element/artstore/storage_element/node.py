@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.common.errors import NotFound
 from artstore.storage_element.attr.model import Attr, BadAttr, decode
-from artstore.storage_element.backends.local import LocalBackend
+from artstore.storage_element.backends import make_backend
 from artstore.storage_element.capacity import Capacity
 from artstore.storage_element.catalog.repository import CatalogRepository
 from artstore.storage_element.catalog.sync import CatalogSync
@@ -30,7 +30,7 @@ class StorageNode:
     def __init__(self, settings: SESettings, engine: AsyncEngine | None) -> None:
         self.settings = settings
         self.layout = Layout(settings.data_dir, settings.wal_dir)
-        self.backend = LocalBackend(self.layout)
+        self.backend = make_backend(settings, self.layout)
         self.faults = FaultInjector(settings.crash_at)
         self.journal = Journal(settings.wal_dir, settings.wal_segment_bytes)
         self.index = FileIndex()

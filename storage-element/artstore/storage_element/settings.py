@@ -43,6 +43,17 @@ class SESettings(ServiceSettings):
     )
     wal_segment_bytes: int = Field(16 * MiB, description="Journal segment size before rolling")
     io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
+    backend: Literal["local", "s3"] = Field("local", description="Where blobs live: local or s3")
+    s3_endpoint_url: str = Field("", description="S3/MinIO endpoint URL; empty = AWS default")
+    s3_bucket: str = Field("artstore", description="S3 bucket")
+    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. `se-rw-2/`)")
+    s3_region: str = Field("us-east-1", description="S3 region")
+    s3_access_key_id: str = Field("", description="S3 access key; empty = the boto3 chain")
+    s3_secret_access_key: str = Field("", description="S3 secret key")
+    s3_part_size: int = Field(8 * MiB, description="Multipart upload part size, bytes (>= 5 MiB)")
+    s3_presigned_downloads: bool = Field(
+        False, description="Answer downloads with a redirect to a presigned URL"
+    )
     crash_at: str = Field(
         "", description="Fault injection: exit hard at this write step (tests only)"
     )
@@ -55,4 +66,6 @@ class SESettings(ServiceSettings):
             self.data_dir = Path(".artstore") / "storage" / self.id
         if self.wal_dir == Path(""):
             self.wal_dir = self.data_dir / "wal"
+        if self.backend == "s3" and self.max_capacity <= 0:
+            raise ValueError("SE_BACKEND=s3 needs SE_MAX_CAPACITY (a bucket has no size)")
         return self

@@ -1,6 +1,8 @@
 """Local-disk backend: blobs and attrs under ``files/YYYY/MM/DD/HH`` (DESIGN §5.1, §5.3).
 
-Every method blocks; the services call them through ``asyncio.to_thread``.
+Durability: a blob is written to ``tmp/`` and fsynced, its attr likewise; both are
+renamed into the hour folder (blob first, the attr's rename is the commit point) and
+the folder is fsynced, as is every folder created on the way.
 """
 
 from __future__ import annotations
@@ -8,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from artstore.storage_element.backends.base import BlobWriter, FaultPoint
 from artstore.storage_element.fsutil import (
     fsync_dir,
     makedirs_durable,
@@ -20,14 +23,13 @@ from artstore.storage_element.fsutil import (
 )
 from artstore.storage_element.layout import ATTR_SUFFIX, Layout
 
-FaultPoint = Callable[[str], None]
 
+class LocalBlobWriter:
+    """A blob being received into ``tmp/<txn>.blob``."""
 
-class TempBlob:
-    """A blob being received into ``tmp/``: hashed as written, fsynced before publishing."""
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, txn: str) -> None:
         self.path = path
+        self.txn = txn
         self.size = 0
         self._hash = hashlib.sha256()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -41,7 +43,6 @@ class TempBlob:
         self.size += len(data)
 
     def finish(self) -> str:
-        """fsync and close; returns the hex SHA-256 of what was written."""
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = -1
@@ -52,6 +53,28 @@ class TempBlob:
             os.close(self._fd)
             self._fd = -1
         remove_if_exists(self.path)
+
+
+class LocalBlobReader:
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._pos = start
+        self._left = length
+
+    def read(self, n: int) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = os.pread(self._fd, min(n, self._left), self._pos)
+        if not data:
+            raise OSError(f"blob ended {self._left} bytes early")
+        self._pos += len(data)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class LocalBackend:
@@ -65,7 +88,6 @@ class LocalBackend:
             makedirs_durable(d)
 
     def sweep_tmp(self) -> int:
-        """Remove everything in ``tmp/``: after recovery nothing there is wanted."""
         removed = 0
         for entry in os.scandir(self.layout.tmp_dir):
             if entry.is_dir(follow_symlinks=False):
@@ -78,33 +100,47 @@ class LocalBackend:
         return removed
 
     # -- writing --------------------------------------------------------------------
-    def new_temp(self, name: str) -> TempBlob:
-        return TempBlob(self.layout.tmp_dir / name)
+    def new_writer(self, txn: str, storage_path: str) -> LocalBlobWriter:
+        return LocalBlobWriter(self.layout.tmp_dir / f"{txn}.blob", txn)
 
-    def write_temp(self, name: str, data: bytes) -> Path:
-        path = self.layout.tmp_dir / name
-        write_file_durable(path, data)
-        return path
-
-    def publish(self, tmp_blob: Path, tmp_attr: Path, storage_path: str, fault: FaultPoint) -> None:
-        """Move a received blob and its attr to their final names; the attr is the commit."""
-        blob = self.layout.blob_path(storage_path)
-        makedirs_durable(blob.parent)
-        os.rename(tmp_blob, blob)
-        fault("upload.after_blob_rename")
-        os.rename(tmp_attr, self.layout.attr_path(storage_path))
-        fault("upload.after_attr_rename")
+    def publish(
+        self, writer: BlobWriter, attr: bytes, storage_path: str, fault: FaultPoint
+    ) -> None:
+        assert isinstance(writer, LocalBlobWriter)
+        tmp_attr = self.layout.tmp_dir / f"{writer.txn}.attr"
+        try:
+            write_file_durable(tmp_attr, attr)
+            fault("upload.after_tmp_attr")
+            blob = self.layout.blob_path(storage_path)
+            makedirs_durable(blob.parent)
+            os.rename(writer.path, blob)
+            fault("upload.after_blob_rename")
+            os.rename(tmp_attr, self.layout.attr_path(storage_path))
+            fault("upload.after_attr_rename")
+        finally:
+            remove_if_exists(tmp_attr)
         fsync_dir(blob.parent)
         fault("upload.after_dir_fsync")
 
-    def replace_attr(self, tmp_attr: Path, storage_path: str, fault: FaultPoint, step: str) -> None:
-        final = self.layout.attr_path(storage_path)
-        os.replace(tmp_attr, final)
-        fault(step)
+    def replace_attr(self, storage_path: str, attr: bytes, fault: FaultPoint, kind: str) -> None:
+        tmp = self.layout.tmp_dir / f"{os.urandom(8).hex()}.attr"
+        try:
+            write_file_durable(tmp, attr)
+            fault(f"{kind}.after_tmp_attr")
+            final = self.layout.attr_path(storage_path)
+            os.replace(tmp, final)
+            fault(f"{kind}.after_attr_rename")
+        finally:
+            remove_if_exists(tmp)
         fsync_dir(final.parent)
 
     def remove_blob(self, storage_path: str) -> None:
         path = self.layout.blob_path(storage_path)
+        if remove_if_exists(path):
+            fsync_dir(path.parent)
+
+    def remove_attr(self, storage_path: str) -> None:
+        path = self.layout.attr_path(storage_path)
         if remove_if_exists(path):
             fsync_dir(path.parent)
 
@@ -115,11 +151,16 @@ class LocalBackend:
     def attr_exists(self, storage_path: str) -> bool:
         return self.layout.attr_path(storage_path).exists()
 
-    def open_blob(self, storage_path: str) -> int:
-        return os.open(self.layout.blob_path(storage_path), os.O_RDONLY)
+    def blob_size(self, storage_path: str) -> int | None:
+        try:
+            return self.layout.blob_path(storage_path).stat().st_size
+        except FileNotFoundError:
+            return None
 
-    def quarantine(self, storage_path: str) -> Path:
-        """Move the attr and blob of ``storage_path`` aside, keeping both."""
+    def open_reader(self, storage_path: str, start: int, length: int) -> LocalBlobReader:
+        return LocalBlobReader(self.layout.blob_path(storage_path), start, length)
+
+    def quarantine(self, storage_path: str) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         dest = self.layout.quarantine_dir / f"{storage_path}.{stamp}"
         makedirs_durable(dest.parent)
@@ -131,10 +172,9 @@ class LocalBackend:
                 os.rename(src, Path(f"{dest}{suffix}"))
                 fsync_dir(src.parent)
         fsync_dir(dest.parent)
-        return dest
+        return str(dest)
 
     def walk(self) -> Iterator[tuple[str, int]]:
-        """(relative path, size) of every file under ``files/``."""
         root = str(self.layout.files_dir)
         stack = [root]
         while stack:
@@ -147,7 +187,6 @@ class LocalBackend:
                         rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
                         yield rel, entry.stat(follow_symlinks=False).st_size
 
-    def fs_usage(self) -> tuple[int, int]:
-        """(total, free) bytes of the filesystem holding the data directory."""
+    def fs_usage(self) -> tuple[int, int] | None:
         st = os.statvfs(self.layout.data_dir)
         return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from starlette.datastructures import Headers
 
 from artstore.common.errors import FileGone, InvalidRange
 from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.backends.base import BlobReader
 from artstore.storage_element.node import StorageNode
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -127,20 +127,14 @@ def response_headers(attr: Attr, p: Plan) -> dict[str, str]:
     return headers
 
 
-async def open_blob(node: StorageNode, attr: Attr) -> int:
-    return await asyncio.to_thread(node.backend.open_blob, attr.storage_path)
+async def open_reader(node: StorageNode, attr: Attr, p: Plan) -> BlobReader:
+    return await asyncio.to_thread(node.backend.open_reader, attr.storage_path, p.start, p.length)
 
 
-async def stream_blob(fd: int, start: int, length: int, chunk: int) -> AsyncIterator[bytes]:
-    """Yield ``length`` bytes from ``start``; the descriptor is closed whatever happens."""
+async def stream(reader: BlobReader, chunk: int) -> AsyncIterator[bytes]:
+    """Yield the reader's range; the reader is closed whatever happens."""
     try:
-        pos, remaining = start, length
-        while remaining > 0:
-            data = await asyncio.to_thread(os.pread, fd, min(chunk, remaining), pos)
-            if not data:
-                raise OSError(f"blob ended {remaining} bytes early")
-            pos += len(data)
-            remaining -= len(data)
+        while data := await asyncio.to_thread(reader.read, chunk):
             yield data
     finally:
-        os.close(fd)
+        await asyncio.to_thread(reader.close)

@@ -13,7 +13,6 @@ from artstore.common.errors import FileGone, ValidationFailed
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.files.schemas import FilePatch
 from artstore.storage_element.files.upload import check_attr_size
-from artstore.storage_element.fsutil import remove_if_exists
 from artstore.storage_element.node import StorageNode
 
 
@@ -63,20 +62,11 @@ async def _write(node: StorageNode, kind: str, new: Attr, encoded: bytes) -> Non
         {"file_id": new.file_id, "storage_path": new.storage_path, "version": new.version},
     )
     node.faults.point(f"{kind}.after_begin")
-    tmp = None
     try:
-        tmp = await asyncio.to_thread(node.backend.write_temp, f"{txn}.attr", encoded)
-        node.faults.point(f"{kind}.after_tmp_attr")
         await asyncio.to_thread(
-            node.backend.replace_attr,
-            tmp,
-            new.storage_path,
-            node.faults.point,
-            f"{kind}.after_attr_rename",
+            node.backend.replace_attr, new.storage_path, encoded, node.faults.point, kind
         )
     except BaseException:
-        if tmp is not None:
-            await asyncio.shield(asyncio.to_thread(remove_if_exists, tmp))
         await node.journal.abort(txn)
         raise
     await node.journal.commit(txn, owes_catalog=node.catalog.enabled)

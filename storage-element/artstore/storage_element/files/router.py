@@ -185,9 +185,9 @@ async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Rea
     headers = download.response_headers(attr, plan)
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
-    fd = await download.open_blob(node, attr)
+    reader = await download.open_reader(node, attr, plan)
     return StreamingResponse(
-        download.stream_blob(fd, plan.start, plan.length, node.settings.io_chunk_bytes),
+        download.stream(reader, node.settings.io_chunk_bytes),
         status_code=plan.status,
         headers=headers,
         media_type=attr.content_type,

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from artstore.common.auth import Principal
 from artstore.common.errors import (
@@ -26,10 +25,9 @@ from artstore.common.errors import (
     ValidationFailed,
 )
 from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
-from artstore.storage_element.backends.local import TempBlob
+from artstore.storage_element.backends.base import BlobWriter
 from artstore.storage_element.capacity import Reservation
 from artstore.storage_element.files.fields import UploadFields
-from artstore.storage_element.fsutil import remove_if_exists
 from artstore.storage_element.layout import clean_original_filename, hour_folder, storage_name
 from artstore.storage_element.modes.service import RETENTION_OF_MODE
 from artstore.storage_element.node import StorageNode
@@ -150,12 +148,11 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
     txn = await node.journal.begin(
         "upload", {"file_id": file_id, "storage_path": storage_path}, wait=False
     )
-    temp: TempBlob | None = None
-    tmp_attr: Path | None = None
+    writer: BlobWriter | None = None
     try:
         node.faults.point("upload.after_begin")
-        temp = await asyncio.to_thread(node.backend.new_temp, f"{txn}.blob")
-        size, sha = await _receive(node, temp, body, reservation)
+        writer = await asyncio.to_thread(node.backend.new_writer, txn, storage_path)
+        size, sha = await _receive(node, writer, body, reservation)
         node.faults.point("upload.after_tmp_blob")
         if req.expected_sha256 and req.expected_sha256 != sha:
             raise ChecksumMismatch(
@@ -165,14 +162,12 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
         attr = build(size, f"sha256:{sha}").sealed()
         encoded = attr.encode()
         check_attr_size(encoded)  # fields sent after the file part are known only now
-        tmp_attr = await asyncio.to_thread(node.backend.write_temp, f"{txn}.attr", encoded)
-        node.faults.point("upload.after_tmp_attr")
         await node.journal.durable(txn)
         await asyncio.to_thread(
-            node.backend.publish, temp.path, tmp_attr, storage_path, node.faults.point
+            node.backend.publish, writer, encoded, storage_path, node.faults.point
         )
     except BaseException:
-        await asyncio.shield(asyncio.to_thread(_undo, node, temp, tmp_attr, storage_path))
+        await asyncio.shield(asyncio.to_thread(_undo, node, writer, storage_path))
         node.capacity.release(reservation)
         inflight.discard(file_id)
         await node.journal.abort(txn)
@@ -189,7 +184,7 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
 
 
 async def _receive(
-    node: StorageNode, temp: TempBlob, body: AsyncIterator[bytes], reservation: Reservation
+    node: StorageNode, writer: BlobWriter, body: AsyncIterator[bytes], reservation: Reservation
 ) -> tuple[int, str]:
     s = node.settings
     buf = bytearray()
@@ -216,10 +211,10 @@ async def _receive(
             buf += chunk
             if len(buf) >= s.io_chunk_bytes:
                 data, buf = bytes(buf), bytearray()
-                await asyncio.to_thread(temp.write, data)
+                await asyncio.to_thread(writer.write, data)
         if buf:
-            await asyncio.to_thread(temp.write, bytes(buf))
-        sha = await asyncio.to_thread(temp.finish)
+            await asyncio.to_thread(writer.write, bytes(buf))
+        sha = await asyncio.to_thread(writer.finish)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull("the disk is full", details={"received_bytes": received}) from exc
@@ -227,15 +222,10 @@ async def _receive(
     return received, sha
 
 
-def _undo(
-    node: StorageNode, temp: TempBlob | None, tmp_attr: Path | None, storage_path: str
-) -> None:
-    """Leave nothing of a failed upload: temp files, and a blob whose attr never landed."""
-    if temp is not None:
-        temp.discard()
-    if tmp_attr is not None:
-        remove_if_exists(tmp_attr)
-    if node.backend.attr_exists(storage_path):
-        # Failed after the commit point (e.g. the folder fsync): roll back whole.
-        remove_if_exists(node.layout.attr_path(storage_path))
+def _undo(node: StorageNode, writer: BlobWriter | None, storage_path: str) -> None:
+    """Leave nothing of a failed upload: the unpublished blob, and a blob or attr that
+    reached its final name before the failure (e.g. the folder fsync failed)."""
+    if writer is not None:
+        writer.discard()
+    node.backend.remove_attr(storage_path)
     node.backend.remove_blob(storage_path)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from artstore.storage_element.attr.model import BadAttr, decode
-from artstore.storage_element.backends.local import LocalBackend
+from artstore.storage_element.backends.base import Backend
 from artstore.storage_element.wal.records import read_all
 
 log = logging.getLogger("artstore.storage_element.recovery")
@@ -42,14 +42,14 @@ class _Txn:
     catalog_done: bool = False
 
 
-def _attr_version(backend: LocalBackend, storage_path: str) -> int | None:
+def _attr_version(backend: Backend, storage_path: str) -> int | None:
     try:
         return decode(backend.read_attr(storage_path)).version
     except (FileNotFoundError, BadAttr):
         return None
 
 
-def resolve(backend: LocalBackend, wal_dir: Any) -> RecoveryReport:
+def resolve(backend: Backend, wal_dir: Any) -> RecoveryReport:
     """Blocking: run in a worker thread before the service accepts requests."""
     report = RecoveryReport()
     txns: dict[str, _Txn] = {}
@@ -93,7 +93,7 @@ def resolve(backend: LocalBackend, wal_dir: Any) -> RecoveryReport:
     return report
 
 
-def _decide(backend: LocalBackend, t: _Txn) -> str:
+def _decide(backend: Backend, t: _Txn) -> str:
     path = t.data.get("storage_path")
     if t.kind == "mode" or not isinstance(path, str):
         return "commit" if t.kind == "mode" else "abort"

@@ -1,0 +1,94 @@
+"""What a storage backend must do. Local disk and S3 implement it.
+
+Every method blocks; services call them through ``asyncio.to_thread``. Paths are
+*storage paths* (``YYYY/MM/DD/HH/<storage_name>``); the attr of a storage path lives
+at ``<storage path>.attr.json`` on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+FaultPoint = Callable[[str], None]
+
+
+class BlobWriter(Protocol):
+    """A blob being received: hashed as written, not visible until published."""
+
+    size: int
+
+    def write(self, data: bytes) -> None: ...
+
+    def finish(self) -> str:
+        """Make what was written durable (not yet visible); return its SHA-256 hex."""
+        ...
+
+    def discard(self) -> None:
+        """Drop everything written (safe to call more than once)."""
+        ...
+
+
+class BlobReader(Protocol):
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes of the range, ``b""`` at its end."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    name: str
+
+    def prepare(self) -> None:
+        """Create what the backend needs (folders, bucket checks)."""
+        ...
+
+    def sweep_tmp(self) -> int:
+        """Drop every in-flight write left by a crash; return how many were dropped."""
+        ...
+
+    def new_writer(self, txn: str, storage_path: str) -> BlobWriter: ...
+
+    def publish(
+        self, writer: BlobWriter, attr: bytes, storage_path: str, fault: FaultPoint
+    ) -> None:
+        """Make the blob visible, then its attr (the commit point), durably.
+
+        Calls ``fault`` with ``upload.after_tmp_attr``, ``upload.after_blob_rename``,
+        ``upload.after_attr_rename`` and ``upload.after_dir_fsync`` as it passes them.
+        """
+        ...
+
+    def replace_attr(self, storage_path: str, attr: bytes, fault: FaultPoint, kind: str) -> None:
+        """Durably replace an attr; calls ``fault`` with ``<kind>.after_tmp_attr`` and
+        ``<kind>.after_attr_rename``."""
+        ...
+
+    def read_attr(self, storage_path: str) -> bytes:
+        """The attr's bytes; FileNotFoundError when there is none."""
+        ...
+
+    def attr_exists(self, storage_path: str) -> bool: ...
+
+    def blob_size(self, storage_path: str) -> int | None:
+        """The blob's size, or None when it does not exist."""
+        ...
+
+    def remove_blob(self, storage_path: str) -> None: ...
+
+    def remove_attr(self, storage_path: str) -> None: ...
+
+    def open_reader(self, storage_path: str, start: int, length: int) -> BlobReader: ...
+
+    def quarantine(self, storage_path: str) -> str:
+        """Move the attr and the blob of ``storage_path`` aside (never delete); return where."""
+        ...
+
+    def walk(self) -> Iterator[tuple[str, int]]:
+        """(relative path, size) of every stored object: blobs and attrs."""
+        ...
+
+    def fs_usage(self) -> tuple[int, int] | None:
+        """(total, free) bytes of the filesystem, or None when it has none (S3)."""
+        ...
