@@ -17,6 +17,7 @@ app = typer.Typer(
 
 
 class Service(StrEnum):
+    admin = "admin"
     storage_element = "storage-element"
 
 
@@ -29,7 +30,20 @@ def serve(
     """Run one service in the foreground (settings from the environment)."""
     import uvicorn
 
-    if service is Service.storage_element:
+    if service is Service.admin:
+        from artstore.admin.main import create_app as create_admin
+        from artstore.admin.settings import AMSettings
+
+        am = AMSettings()
+        uvicorn.run(
+            create_admin(am),
+            host=host or am.host,
+            port=port or am.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    elif service is Service.storage_element:
         from artstore.storage_element.main import create_app
         from artstore.storage_element.settings import SESettings
 

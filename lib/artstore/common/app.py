@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from artstore.common.auth import JwksCache, TokenVerifier
+from artstore.common.auth import TOKEN_PATH, JwksCache, TokenVerifier
 from artstore.common.errors import install_error_handlers
 from artstore.common.health import health_router
 from artstore.common.logs import configure_logging
@@ -59,4 +59,23 @@ def create_service_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health_router(service, VERSION))
+    _point_authorize_at_admin(app, settings.admin_url.rstrip("/") + TOKEN_PATH)
     return app
+
+
+def _point_authorize_at_admin(app: FastAPI, token_url: str) -> None:
+    """Swagger's Authorize button must get its token from the admin, wherever it runs."""
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain_openapi()
+            schemes = schema.get("components", {}).get("securitySchemes", {})
+            for scheme in schemes.values():
+                for flow in scheme.get("flows", {}).values():
+                    if flow.get("tokenUrl") == TOKEN_PATH:
+                        flow["tokenUrl"] = token_url
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

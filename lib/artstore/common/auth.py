@@ -6,11 +6,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
+from fastapi.security import OAuth2
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
@@ -42,6 +43,18 @@ class Principal:
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class KeySource(Protocol):
+    """Where a verifier finds the public JWK of a ``kid``.
+
+    Services fetch the issuer's JWKS over HTTP (:class:`JwksCache`); the admin module,
+    which is the issuer, reads its own key store instead of calling itself.
+    """
+
+    async def get(self, kid: str) -> dict[str, Any]:
+        """The JWK for ``kid``; raises Unauthorized when it is unknown or unavailable."""
+        ...
 
 
 class JwksCache:
@@ -97,7 +110,7 @@ class JwksCache:
 
 
 class TokenVerifier:
-    def __init__(self, jwks: JwksCache, issuer: str, audience: str) -> None:
+    def __init__(self, jwks: KeySource, issuer: str, audience: str) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
@@ -143,17 +156,34 @@ class TokenVerifier:
         )
 
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from the admin module")
+# Relative here; create_service_app makes it absolute (``{ADMIN_URL}/api/v1/auth/token``)
+# in each service's OpenAPI document, so Swagger's Authorize button asks the admin.
+TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
+
+_oauth2 = OAuth2(
+    flows=OAuthFlows(
+        password=OAuthFlowPassword(tokenUrl=TOKEN_PATH),
+        clientCredentials=OAuthFlowClientCredentials(tokenUrl=TOKEN_PATH),
+    ),
+    scheme_name="OAuth2",
+    description="Access token from the admin module (sent as `Authorization: Bearer`)",
+    auto_error=False,
+)
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, else Unauthorized."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    return token.strip()
 
 
 async def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    request: Request, authorization: Annotated[str | None, Depends(_oauth2)]
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    return await verifier.verify(bearer_token(authorization))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,0 +1,105 @@
+"""Recording audit entries in a hash chain, and verifying the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artstore.admin.audit import repository
+from artstore.common.auth import Principal
+from artstore.common.logs import request_id_var
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "actor",
+    "actor_kind",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "request_id",
+    "details",
+    "prev_hash",
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    sub: str
+    kind: str  # user | service_account | anonymous | system
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.sub, principal.kind)
+
+
+SYSTEM = Actor("system", "system")
+
+
+@dataclass
+class Entry:
+    action: str
+    target_type: str | None
+    target_id: str | None
+    outcome: str = "success"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def entry_hash(row: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of every field but the hash itself."""
+    data = {k: row[k] for k in HASHED_FIELDS}
+    at = data["at"]
+    data["at"] = at.astimezone(UTC).isoformat() if isinstance(at, datetime) else at
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record(session: AsyncSession, actor: Actor, entry: Entry) -> None:
+    """Append an entry inside the caller's transaction: it commits with the change."""
+    await repository.lock_chain(session)
+    last = await repository.last_link(session)
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    rid = request_id_var.get()
+    row: dict[str, Any] = {
+        "seq": seq,
+        # Microseconds are what PostgreSQL keeps, so the hash survives the round trip.
+        "at": datetime.now(UTC),
+        "actor": actor.sub,
+        "actor_kind": actor.kind,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "outcome": entry.outcome,
+        "request_id": None if rid == "-" else rid,
+        "details": entry.details,
+        "prev_hash": prev,
+    }
+    row["hash"] = entry_hash(row)
+    await repository.insert(session, row)
+
+
+async def record_alone(session: AsyncSession, actor: Actor, entry: Entry) -> None:
+    """An entry in its own transaction (for failures, whose change was rolled back)."""
+    async with session.begin():
+        await record(session, actor, entry)
+
+
+async def verify(session: AsyncSession) -> tuple[bool, int, int | None]:
+    """(ok, entries checked, first bad seq): each entry must hash to its ``hash`` and
+    name its predecessor's hash, and seqs must run 1, 2, 3... (no entry removed)."""
+    prev, expected_seq, checked = GENESIS, 1, 0
+    async with session.begin():
+        async for row in repository.walk(session):
+            checked += 1
+            seq = int(row["seq"])
+            if seq != expected_seq or row["prev_hash"] != prev or entry_hash(row) != row["hash"]:
+                return False, checked, seq
+            prev, expected_seq = row["hash"], seq + 1
+    return True, checked, None

@@ -1,0 +1,35 @@
+"""OAuth2 errors: the token endpoint alone answers in RFC 6749 form (DESIGN §3)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from artstore.common.errors import ArtStoreError
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(ArtStoreError):
+    """``error`` is the RFC 6749 §5.2 code; ``invalid_client`` is 401, the rest 400."""
+
+    def __init__(self, error: str, description: str, status: int | None = None) -> None:
+        super().__init__(description)
+        self.error = error
+        self.status = status or (401 if error == "invalid_client" else 400)
+        self.code = error.upper()
+
+
+def install_oauth_handler(app: FastAPI) -> None:
+    async def on_oauth_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OAuthError)
+        headers = dict(NO_STORE)
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="artstore"'
+        return JSONResponse(
+            {"error": exc.error, "error_description": exc.message},
+            status_code=exc.status,
+            headers=headers,
+        )
+
+    app.add_exception_handler(OAuthError, on_oauth_error)

@@ -1,0 +1,59 @@
+"""``/api/v1/files``: the catalog view (files:read) and delete-everywhere (files:delete)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from artstore.admin.audit.service import Actor
+from artstore.admin.files import service
+from artstore.admin.files.schemas import AdminFile
+from artstore.admin.state import DbSession, State
+from artstore.common.auth import Principal, RequireScope
+from artstore.common.pagination import Page, Pagination
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"])
+
+Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
+Deleter = Annotated[Principal, Depends(RequireScope("files:delete"))]
+
+
+@router.get("", response_model=Page[AdminFile])
+async def list_files(
+    session: DbSession,
+    _: Reader,
+    page: Pagination,
+    status: Annotated[
+        Literal["active", "expired", "deleted"] | None,
+        Query(description="default: active and expired"),
+    ] = None,
+    retention_policy: Literal["temporary", "permanent"] | None = None,
+    storage_element_id: str | None = None,
+    uploaded_by: str | None = None,
+) -> Page[AdminFile]:
+    filters = {
+        "statuses": [status] if status else ["active", "expired"],
+        "retention_policy": retention_policy,
+        "storage_element_id": storage_element_id,
+        "uploaded_by": uploaded_by,
+    }
+    items, total = await service.page(session, filters, page.limit, page.offset)
+    return Page.of([AdminFile.of(r, c) for r, c in items], total, page)
+
+
+@router.get("/{file_id}", response_model=AdminFile)
+async def get_file(file_id: uuid.UUID, session: DbSession, _: Reader) -> AdminFile:
+    row, copies = await service.get(session, str(file_id))
+    return AdminFile.of(row, copies)
+
+
+@router.delete("/{file_id}", status_code=204)
+async def delete_file(
+    file_id: uuid.UUID, session: DbSession, state: State, principal: Deleter
+) -> Response:
+    await service.delete_everywhere(
+        session, state.http, state.events, Actor.of(principal), principal.token, str(file_id)
+    )
+    return Response(status_code=204)

@@ -1,0 +1,141 @@
+"""The admin module app: ``artstore serve admin``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from artstore.admin import locks
+from artstore.admin.audit.router import router as audit_router
+from artstore.admin.auth.errors import install_oauth_handler
+from artstore.admin.auth.router import router as auth_router
+from artstore.admin.bootstrap import bootstrap
+from artstore.admin.events import Events
+from artstore.admin.files.router import router as files_router
+from artstore.admin.keys.crypto import load_key_encryption
+from artstore.admin.keys.router import router as keys_router
+from artstore.admin.keys.service import KeyStore
+from artstore.admin.metrics import AdminMetrics
+from artstore.admin.service_accounts.router import router as accounts_router
+from artstore.admin.settings import AMSettings
+from artstore.admin.state import AdminState
+from artstore.admin.storage_elements.poller import Poller
+from artstore.admin.storage_elements.router import router as se_router
+from artstore.admin.users.router import router as users_router
+from artstore.common.app import create_service_app
+from artstore.common.auth import TokenVerifier
+from artstore.common.db import make_engine, make_sessionmaker
+from artstore.common.health import CheckResult, HealthCheck
+from artstore.common.httpclient import make_async_client
+
+log = logging.getLogger("artstore.admin")
+
+
+def _health_checks(state: AdminState) -> dict[str, HealthCheck]:
+    async def database() -> CheckResult:
+        try:
+            await locks.ping(state.engine)
+        except Exception as exc:  # any driver error means "not reachable"
+            return CheckResult("fail", f"database unreachable: {exc.__class__.__name__}")
+        return CheckResult("ok")
+
+    async def keys() -> CheckResult:
+        active = any(k.status == "active" for k in state.keys.loaded())
+        return CheckResult("ok") if active else CheckResult("fail", "no active signing key")
+
+    checks: dict[str, HealthCheck] = {"database": database, "signing_key": keys}
+    if state.events.enabled:
+
+        async def redis() -> CheckResult:
+            ok = await state.events.ping()
+            return CheckResult("ok") if ok else CheckResult("degraded", "redis unreachable")
+
+        checks["redis"] = redis
+    return checks
+
+
+async def _start_keys(keys: KeyStore, attempts: int = 30) -> None:
+    """PostgreSQL may still be starting (compose, `artstore up`): retry for a while."""
+    for attempt in range(attempts):
+        try:
+            await keys.ensure_key()
+            return
+        except OSError as exc:
+            if attempt == attempts - 1:
+                raise
+            log.warning("database not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(1.0)
+
+
+def create_app(settings: AMSettings | None = None) -> FastAPI:
+    settings = settings or AMSettings()
+    if not settings.database_url:
+        raise SystemExit("the admin module needs DATABASE_URL")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        sessions = make_sessionmaker(engine)
+        encryption = await asyncio.to_thread(load_key_encryption, settings)
+        keys = KeyStore(sessions, encryption, settings.access_token_ttl)
+        http = make_async_client(
+            timeout=settings.se_timeout, connect_timeout=min(2.0, settings.se_timeout)
+        )
+        events = Events(settings.redis_url)
+        state = AdminState(
+            settings, engine, sessions, keys, http, events, AdminMetrics(app.state.metrics.registry)
+        )
+        app.state.admin = state
+        # The issuer checks its own tokens against its own key store, not over HTTP.
+        app.state.token_verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
+        app.state.health_checks = _health_checks(state)
+        poll: asyncio.Task[None] | None = None
+        try:
+            await _start_keys(keys)
+            await bootstrap(state)
+            poll = asyncio.create_task(Poller(state).run(), name="se-poller")
+            yield
+        finally:
+            if poll is not None:
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
+            await http.aclose()
+            await events.close()
+            await engine.dispose()
+
+    app = create_service_app(
+        service="admin",
+        title="ArtStore admin module",
+        description="Token issuer, users, service accounts, storage-element registry, audit.",
+        settings=settings,
+        lifespan=lifespan,
+    )
+    install_oauth_handler(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        # Swagger UI of every service obtains its token here from the browser.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    for router in (
+        auth_router,
+        keys_router,
+        users_router,
+        accounts_router,
+        se_router,
+        files_router,
+        audit_router,
+    ):
+        app.include_router(router)
+    return app

@@ -1,0 +1,174 @@
+"""Service-account use cases: CRUD, secrets (shown once, stored hashed), client login."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artstore.admin.audit.service import Actor, Entry, record
+from artstore.admin.auth.errors import OAuthError
+from artstore.admin.passwords import hash_secret, new_secret, verify_secret
+from artstore.admin.service_accounts import repository as repo
+from artstore.admin.service_accounts.schemas import ServiceAccountCreate, ServiceAccountPatch
+from artstore.common.errors import NotFound, ValidationFailed
+
+
+def _missing(sa_id: str) -> NotFound:
+    return NotFound(f"service account {sa_id} not found", details={"id": sa_id})
+
+
+async def create(
+    session: AsyncSession, actor: Actor, body: ServiceAccountCreate, ttl_days: int
+) -> tuple[Any, str]:
+    """(row, client secret): the secret exists in clear only in this answer."""
+    now = datetime.now(UTC)
+    secret = new_secret()
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "client_id": f"sa_{body.name}_{secrets.token_hex(4)}",
+        "name": body.name,
+        "description": body.description,
+        "scopes": body.scopes,
+        "status": "active",
+        "secret_hash": await hash_secret(secret),
+        "secret_expires_at": now + timedelta(days=ttl_days),
+        "created_at": now,
+        "updated_at": now,
+    }
+    async with session.begin():
+        await repo.insert(session, row)
+        await record(
+            session,
+            actor,
+            Entry(
+                "service_account.create",
+                "service_account",
+                row["id"],
+                details={"client_id": row["client_id"], "scopes": body.scopes},
+            ),
+        )
+        return await repo.get(session, row["id"]), secret
+
+
+async def get(session: AsyncSession, sa_id: str) -> Any:
+    async with session.begin():
+        row = await repo.get(session, sa_id)
+    if row is None:
+        raise _missing(sa_id)
+    return row
+
+
+async def by_name(session: AsyncSession, name: str) -> Any:
+    async with session.begin():
+        return await repo.by_name(session, name)
+
+
+async def by_client_id(session: AsyncSession, client_id: str) -> Any:
+    async with session.begin():
+        return await repo.by_client_id(session, client_id)
+
+
+async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any], int]:
+    async with session.begin():
+        return await repo.page(session, limit, offset)
+
+
+async def patch(session: AsyncSession, actor: Actor, sa_id: str, body: ServiceAccountPatch) -> Any:
+    values = body.model_dump(exclude_unset=True)
+    if not values:
+        raise ValidationFailed("nothing to change")
+    nulls = [
+        k for k in ("name", "scopes", "status", "description") if k in values and values[k] is None
+    ]
+    if nulls:
+        raise ValidationFailed("fields cannot be null", details={"fields": nulls})
+    async with session.begin():
+        if await repo.get(session, sa_id, for_update=True) is None:
+            raise _missing(sa_id)
+        row = await repo.update(session, sa_id, {**values, "updated_at": datetime.now(UTC)})
+        await record(
+            session,
+            actor,
+            Entry(
+                "service_account.update",
+                "service_account",
+                sa_id,
+                details={"fields": sorted(values)},
+            ),
+        )
+        return row
+
+
+async def delete(session: AsyncSession, actor: Actor, sa_id: str) -> None:
+    async with session.begin():
+        row = await repo.get(session, sa_id, for_update=True)
+        if row is None:
+            raise _missing(sa_id)
+        await repo.delete(session, sa_id)
+        await record(
+            session,
+            actor,
+            Entry(
+                "service_account.delete",
+                "service_account",
+                sa_id,
+                details={"client_id": row["client_id"]},
+            ),
+        )
+
+
+async def rotate_secret(
+    session: AsyncSession, actor: Actor, sa_id: str, ttl_days: int
+) -> tuple[Any, str]:
+    secret = new_secret()
+    secret_hash = await hash_secret(secret)
+    now = datetime.now(UTC)
+    async with session.begin():
+        if await repo.get(session, sa_id, for_update=True) is None:
+            raise _missing(sa_id)
+        row = await repo.update(
+            session,
+            sa_id,
+            {
+                "secret_hash": secret_hash,
+                "secret_expires_at": now + timedelta(days=ttl_days),
+                "updated_at": now,
+            },
+        )
+        await record(
+            session, actor, Entry("service_account.rotate_secret", "service_account", sa_id)
+        )
+        return row, secret
+
+
+async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Any:
+    """The account's row, or invalid_client (unknown, wrong secret, suspended, expired)."""
+    now = datetime.now(UTC)
+    async with session.begin():
+        row = await repo.by_client_id(session, client_id)
+        ok = await verify_secret(row["secret_hash"] if row else None, secret)
+        failure: str | None = None
+        if row is None or not ok:
+            failure = "invalid client credentials"
+        elif row["status"] != "active":
+            failure = "client suspended"
+        elif row["secret_expires_at"] <= now:
+            failure = "client secret expired"
+        await record(
+            session,
+            Actor(client_id, "anonymous" if failure else "service_account"),
+            Entry(
+                "login.failure" if failure else "login.success",
+                "service_account",
+                str(row["id"]) if row is not None else None,
+                outcome="failure" if failure else "success",
+                details={"grant": "client_credentials", **({"reason": failure} if failure else {})},
+            ),
+        )
+    if failure is not None:
+        raise OAuthError("invalid_client", failure)
+    return row

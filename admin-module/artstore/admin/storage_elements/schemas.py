@@ -1,0 +1,76 @@
+"""API shapes of the storage-element registry (DESIGN §6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["edit", "rw", "ro", "ar"]
+SEStatus = Literal["online", "degraded", "offline", "maintenance"]
+URL = r"^https?://[^\s/]+(/[^\s]*)?$"
+
+
+class Capacity(BaseModel):
+    total_bytes: int
+    used_bytes: int
+    available_bytes: int
+    file_count: int
+
+
+class StorageElement(BaseModel):
+    storage_id: str
+    name: str
+    url: str
+    mode: str
+    status: str
+    backend: str
+    capacity: Capacity
+    last_seen_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> StorageElement:
+        return cls(
+            storage_id=row["storage_id"],
+            name=row["name"],
+            url=row["url"],
+            mode=row["mode"],
+            status=row["status"],
+            backend=row["backend"],
+            capacity=Capacity(
+                total_bytes=row["total_bytes"],
+                used_bytes=row["used_bytes"],
+                available_bytes=row["available_bytes"],
+                file_count=row["file_count"],
+            ),
+            last_seen_at=row["last_seen_at"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class Discover(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=URL, max_length=2000)
+
+
+class Register(Discover):
+    name: str | None = Field(None, max_length=200)
+
+
+class SEPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    url: str | None = Field(None, pattern=URL, max_length=2000)
+
+
+class ModeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    target_mode: str
+    confirm: bool = False

@@ -1,0 +1,231 @@
+"""Registry use cases: discover, register, update, delete, mode, refresh, and polling."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artstore.admin.audit.service import Actor, Entry, record, record_alone
+from artstore.admin.events import SE_CHANNEL, Events
+from artstore.admin.storage_elements import client
+from artstore.admin.storage_elements import repository as repo
+from artstore.admin.storage_elements.client import Observation
+from artstore.admin.storage_elements.schemas import ModeRequest, Register, SEPatch
+from artstore.common.errors import Conflict, NotFound, ValidationFailed
+
+
+def _missing(storage_id: str) -> NotFound:
+    return NotFound(f"storage element {storage_id} not found", details={"storage_id": storage_id})
+
+
+def normalize(url: str) -> str:
+    return url.rstrip("/")
+
+
+def observed_values(seen: Observation, now: datetime) -> dict[str, Any]:
+    """Registry columns from one observation; an unreachable SE keeps its last figures."""
+    values: dict[str, Any] = {"status": seen.status}
+    if seen.info is not None:
+        cap = seen.info.get("capacity") or {}
+        values.update(
+            mode=str(seen.info.get("mode", "")),
+            backend=str(seen.info.get("backend", "")),
+            total_bytes=int(cap.get("total_bytes", 0)),
+            used_bytes=int(cap.get("used_bytes", 0)),
+            available_bytes=int(cap.get("available_bytes", 0)),
+            file_count=int(cap.get("file_count", 0)),
+            last_seen_at=now,
+        )
+    return values
+
+
+async def discover(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    return await client.info(http, normalize(url))
+
+
+async def register(
+    session: AsyncSession, http: httpx.AsyncClient, actor: Actor, body: Register
+) -> Any:
+    url = normalize(body.url)
+    seen = await client.observe(http, url)
+    if seen.info is None:
+        await client.info(http, url)  # raises UPSTREAM_UNAVAILABLE with the reason
+    assert seen.info is not None
+    storage_id = str(seen.info["storage_id"])
+    now = datetime.now(UTC)
+    row = {
+        "storage_id": storage_id,
+        "name": body.name or str(seen.info.get("name") or storage_id),
+        "url": url,
+        "created_at": now,
+        "updated_at": now,
+        **observed_values(seen, now),
+    }
+    async with session.begin():
+        if not await repo.insert(session, row):
+            known = await repo.find_conflict(session, url, storage_id)
+            raise Conflict(
+                "storage element already registered",
+                details={"url": url, "storage_id": storage_id,
+                         "registered_as": known["storage_id"] if known else None},
+            )  # fmt: skip
+        await record(
+            session,
+            actor,
+            Entry("storage_element.register", "storage_element", storage_id, details={"url": url}),
+        )
+        return await repo.get(session, storage_id)
+
+
+async def page(
+    session: AsyncSession, mode: str | None, status: str | None, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    async with session.begin():
+        return await repo.page(session, mode, status, limit, offset)
+
+
+async def get(session: AsyncSession, storage_id: str) -> Any:
+    async with session.begin():
+        row = await repo.get(session, storage_id)
+    if row is None:
+        raise _missing(storage_id)
+    return row
+
+
+async def patch(
+    session: AsyncSession, http: httpx.AsyncClient, actor: Actor, storage_id: str, body: SEPatch
+) -> Any:
+    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True)
+    if not values:
+        raise ValidationFailed("nothing to change")
+    now = datetime.now(UTC)
+    if "url" in values:
+        values["url"] = normalize(values["url"])
+        seen = await client.observe(http, values["url"])
+        if seen.info is None:
+            await client.info(http, values["url"])
+        assert seen.info is not None
+        if seen.info["storage_id"] != storage_id:
+            raise Conflict(
+                "that url serves another storage element",
+                details={"url": values["url"], "storage_id": seen.info["storage_id"]},
+            )
+        values.update(observed_values(seen, now))
+    async with session.begin():
+        if await repo.get(session, storage_id, for_update=True) is None:
+            raise _missing(storage_id)
+        if "url" in values and await repo.find_conflict(
+            session, values["url"], storage_id, exclude=storage_id
+        ):
+            raise Conflict("url already registered", details={"url": values["url"]})
+        row = await repo.update(session, storage_id, {**values, "updated_at": now})
+        await record(
+            session,
+            actor,
+            Entry(
+                "storage_element.update",
+                "storage_element",
+                storage_id,
+                details={"fields": sorted(body.model_fields_set)},
+            ),
+        )
+        return row
+
+
+async def delete(session: AsyncSession, actor: Actor, storage_id: str) -> None:
+    async with session.begin():
+        row = await repo.get(session, storage_id, for_update=True)
+        if row is None:
+            raise _missing(storage_id)
+        await repo.delete(session, storage_id)
+        await record(
+            session,
+            actor,
+            Entry("storage_element.delete", "storage_element", storage_id,
+                  details={"url": row["url"]}),
+        )  # fmt: skip
+
+
+async def change_mode(
+    session: AsyncSession,
+    http: httpx.AsyncClient,
+    actor: Actor,
+    token: str,
+    storage_id: str,
+    body: ModeRequest,
+) -> tuple[int, Any]:
+    """Forward the transition; (the SE's status, the SE's body)."""
+    row = await get(session, storage_id)
+    resp = await client.forward(
+        http, "POST", row["url"], "/api/v1/mode/transition", token, body.model_dump()
+    )
+    try:
+        answer: Any = resp.json()
+    except ValueError:
+        answer = {"error": {"code": "UPSTREAM_UNAVAILABLE", "message": resp.text[:500]}}
+    ok = resp.status_code == 200
+    entry = Entry(
+        "storage_element.mode",
+        "storage_element",
+        storage_id,
+        outcome="success" if ok else "failure",
+        details={"target_mode": body.target_mode, "status": resp.status_code},
+    )
+    if ok:
+        async with session.begin():
+            await repo.update(
+                session,
+                storage_id,
+                {"mode": answer.get("current_mode", body.target_mode),
+                 "updated_at": datetime.now(UTC)},
+            )  # fmt: skip
+            await record(session, actor, entry)
+    else:
+        await record_alone(session, actor, entry)
+    return resp.status_code, answer
+
+
+async def _apply(
+    session: AsyncSession, events: Events, row: Any, seen: Observation, now: datetime
+) -> Any:
+    values = observed_values(seen, now)
+    async with session.begin():
+        updated = await repo.update(session, row["storage_id"], {**values, "updated_at": now})
+    if updated is not None and (updated["status"], updated["mode"]) != (row["status"], row["mode"]):
+        await events.publish(
+            SE_CHANNEL,
+            {
+                "storage_id": row["storage_id"],
+                "status": updated["status"],
+                "previous_status": row["status"],
+                "mode": updated["mode"],
+                "at": now.isoformat(),
+            },
+        )
+    return updated
+
+
+async def refresh(
+    session: AsyncSession, http: httpx.AsyncClient, events: Events, storage_id: str
+) -> Any:
+    row = await get(session, storage_id)
+    seen = await client.observe(http, row["url"])
+    updated = await _apply(session, events, row, seen, datetime.now(UTC))
+    if updated is None:
+        raise _missing(storage_id)
+    return updated
+
+
+async def poll_all(session: AsyncSession, http: httpx.AsyncClient, events: Events) -> int:
+    """Observe every registered SE at once and record what was seen; the count polled."""
+    async with session.begin():
+        rows = await repo.all_rows(session)
+    seen = await asyncio.gather(*(client.observe(http, r["url"]) for r in rows))
+    now = datetime.now(UTC)
+    for row, observation in zip(rows, seen, strict=True):
+        await _apply(session, events, row, observation, now)
+    return len(rows)

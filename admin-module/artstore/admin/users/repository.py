@@ -1,0 +1,66 @@
+"""All SQL of users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artstore.admin.tables import users
+from artstore.common.errors import Conflict
+
+
+async def insert(session: AsyncSession, row: dict[str, Any]) -> None:
+    try:
+        async with session.begin_nested():
+            await session.execute(users.insert().values(**row))
+    except IntegrityError:
+        raise Conflict(
+            f"username {row['username']!r} is taken", details={"username": row["username"]}
+        ) from None
+
+
+async def get(session: AsyncSession, user_id: str, *, for_update: bool = False) -> Any:
+    stmt = select(users).where(users.c.id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def by_username(session: AsyncSession, username: str, *, for_update: bool = False) -> Any:
+    stmt = select(users).where(users.c.username == username)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any], int]:
+    rows = await session.execute(
+        select(users).order_by(users.c.username).limit(limit).offset(offset)
+    )
+    total = (await session.execute(select(func.count()).select_from(users))).scalar_one()
+    return list(rows.mappings().all()), int(total)
+
+
+async def update(session: AsyncSession, user_id: str, values: dict[str, Any]) -> Any:
+    row = await session.execute(
+        users.update().where(users.c.id == user_id).values(**values).returning(users)
+    )
+    return row.mappings().first()
+
+
+async def delete(session: AsyncSession, user_id: str) -> bool:
+    result = await session.execute(users.delete().where(users.c.id == user_id))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def exists(session: AsyncSession, username: str) -> bool:
+    found = await session.execute(select(users.c.id).where(users.c.username == username))
+    return found.first() is not None
+
+
+def now_locked(row: Any, now: datetime) -> bool:
+    return row["locked_until"] is not None and row["locked_until"] > now

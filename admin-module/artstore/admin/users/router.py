@@ -1,0 +1,63 @@
+"""``/api/v1/users`` (admin:read / admin:write)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+
+from artstore.admin.audit.service import Actor
+from artstore.admin.state import DbSession
+from artstore.admin.users import service
+from artstore.admin.users.schemas import NewPassword, User, UserCreate, UserPatch
+from artstore.common.auth import Principal, RequireScope
+from artstore.common.pagination import Page, Pagination
+
+router = APIRouter(prefix="/api/v1/users", tags=["users"])
+
+Reader = Annotated[Principal, Depends(RequireScope("admin:read"))]
+Writer = Annotated[Principal, Depends(RequireScope("admin:write"))]
+
+
+@router.get("", response_model=Page[User])
+async def list_users(session: DbSession, _: Reader, page: Pagination) -> Page[User]:
+    rows, total = await service.page(session, page.limit, page.offset)
+    return Page.of([User.of(r) for r in rows], total, page)
+
+
+@router.post("", status_code=201, response_model=User)
+async def create_user(body: UserCreate, session: DbSession, principal: Writer) -> User:
+    return User.of(await service.create(session, Actor.of(principal), body))
+
+
+@router.get("/{user_id}", response_model=User)
+async def get_user(user_id: uuid.UUID, session: DbSession, _: Reader) -> User:
+    return User.of(await service.get(session, str(user_id)))
+
+
+@router.patch("/{user_id}", response_model=User)
+async def patch_user(
+    user_id: uuid.UUID, body: UserPatch, session: DbSession, principal: Writer
+) -> User:
+    return User.of(await service.patch(session, Actor.of(principal), str(user_id), body))
+
+
+@router.delete("/{user_id}", status_code=204)
+async def delete_user(user_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
+    await service.delete(session, Actor.of(principal), str(user_id))
+    return Response(status_code=204)
+
+
+@router.post("/{user_id}/unlock", status_code=204)
+async def unlock_user(user_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
+    await service.unlock(session, Actor.of(principal), str(user_id))
+    return Response(status_code=204)
+
+
+@router.post("/{user_id}/reset-password", status_code=204)
+async def reset_password(
+    user_id: uuid.UUID, body: NewPassword, session: DbSession, principal: Writer
+) -> Response:
+    await service.reset_password(session, Actor.of(principal), str(user_id), body.new_password)
+    return Response(status_code=204)
