@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.Column(
             "synced_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
+        sa.Column("quarantined_at", sa.DateTime(timezone=True)),
+        sa.Column("quarantine_reason", sa.Text),
         schema="catalog",
     )
     op.create_index("ix_files_file_id", "files", ["file_id"], schema="catalog")

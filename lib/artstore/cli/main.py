@@ -69,6 +69,46 @@ def migrate(
     typer.echo("database is at the newest schema")
 
 
+se_app = typer.Typer(help="Storage element tools that run without the service.")
+app.add_typer(se_app, name="se")
+
+
+@se_app.command("rebuild-index")
+def se_rebuild_index(
+    data_dir: Annotated[str, typer.Option(help="The SE's data directory (SE_DATA_DIR)")],
+    se_id: Annotated[str, typer.Option("--se-id", help="The SE's storage id (SE_ID)")],
+    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
+) -> None:
+    """Rebuild an SE's catalog rows from its attr files, offline (the SE may be stopped).
+
+    Other backend settings (SE_BACKEND, SE_S3_*) are read from the environment.
+    """
+    import asyncio
+
+    from artstore.common.db import make_engine
+    from artstore.storage_element.backends import make_backend
+    from artstore.storage_element.catalog.repository import CatalogRepository
+    from artstore.storage_element.layout import Layout
+    from artstore.storage_element.maintenance.rebuild import rebuild
+    from artstore.storage_element.settings import SESettings
+
+    settings = SESettings(id=se_id, data_dir=data_dir)
+    if settings.backend == "local" and not (settings.data_dir / "files").is_dir():
+        typer.echo(f"error: {settings.data_dir} holds no files/ folder", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> tuple[int, int]:
+        engine = make_engine(database_url)
+        try:
+            backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
+            return await rebuild(backend, CatalogRepository(engine, se_id))
+        finally:
+            await engine.dispose()
+
+    written, bad = asyncio.run(run())
+    typer.echo(f"{se_id}: {written} catalog rows rebuilt from attr files ({bad} unreadable)")
+
+
 @app.command("settings-table")
 def settings_table(
     write: Annotated[bool, typer.Option(help="Rewrite the table in README.md")] = False,

@@ -32,8 +32,20 @@ DELETE_STEPS = (
     "delete.after_attr_rename",
     "delete.after_commit",
 )
+EXPIRE_STEPS = (
+    "expire.after_begin",
+    "expire.after_tmp_attr",
+    "expire.after_attr_rename",
+    "expire.after_commit",
+)
+RECLAIM_STEPS = (
+    "reclaim.after_begin",
+    "reclaim.after_attr_remove",
+    "reclaim.after_blob_remove",
+    "reclaim.after_commit",
+)
 MODE_STEPS = ("mode.after_begin", "mode.after_write", "mode.after_commit")
-ALL_STEPS = UPLOAD_STEPS + UPDATE_STEPS + DELETE_STEPS + MODE_STEPS
+ALL_STEPS = UPLOAD_STEPS + UPDATE_STEPS + DELETE_STEPS + EXPIRE_STEPS + RECLAIM_STEPS + MODE_STEPS
 
 CRASH_EXIT_CODE = 77
 

@@ -6,9 +6,14 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from artstore.common.errors import Conflict
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.storage_element.files.index import attr_storage_path
+from artstore.storage_element.maintenance import gc, scrub
+from artstore.storage_element.maintenance.reconcile import reconcile
 from artstore.storage_element.node import StorageNode
 from artstore.storage_element.wal.recovery import resolve
 
@@ -57,11 +62,31 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
             }
         },
     )
+    await asyncio.to_thread(scrub.load_position, node)
     loop = asyncio.get_running_loop()
     return [
         loop.create_task(node.catalog.run_forever()),
         loop.create_task(_checkpoint_forever(node)),
+        loop.create_task(scrub.scrub_forever(node)),
+        loop.create_task(_every(node.settings.gc_interval, "gc", lambda: gc.collect(node))),
+        loop.create_task(
+            _every(node.settings.reconcile_interval, "reconcile", lambda: reconcile(node))
+        ),
     ]
+
+
+async def _every(interval: float, job: str, run: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    """Run a maintenance job periodically; a run already going (409) is simply skipped."""
+    if interval <= 0:
+        return
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run()
+        except Conflict:
+            continue
+        except Exception:
+            log.exception("periodic %s failed", job)
 
 
 async def _checkpoint_forever(node: StorageNode) -> None:
@@ -74,6 +99,7 @@ async def _checkpoint_forever(node: StorageNode) -> None:
 
 
 async def stop(node: StorageNode, tasks: list[asyncio.Task[None]]) -> None:
+    tasks = [*tasks, *node.tasks]
     for task in tasks:
         task.cancel()
     for task in tasks:

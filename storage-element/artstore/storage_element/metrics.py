@@ -33,6 +33,19 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             P + "catalog_reachable", "1 when the catalog answered last", int(n.catalog.reachable)
         )
+        yield CounterMetricFamily(
+            P + "quarantined", "Copies moved to quarantine", n.maintenance.quarantined
+        )
+        yield CounterMetricFamily(
+            P + "download_checksum_mismatches",
+            "Downloads cut short because the bytes did not match",
+            n.maintenance.download_mismatches,
+        )
+        yield CounterMetricFamily(
+            P + "scrub_files_checked",
+            "Files re-hashed by the scrubber",
+            n.maintenance.scrub.files_checked,
+        )
         mode = GaugeMetricFamily(P + "mode", "Current mode (1 for the active one)", labels=["mode"])
         for m in ("edit", "rw", "ro", "ar"):
             mode.add_metric([m], int(n.modes.current == m))

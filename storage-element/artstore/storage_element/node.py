@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,11 +22,18 @@ from artstore.storage_element.catalog.sync import CatalogSync
 from artstore.storage_element.faults import FaultInjector
 from artstore.storage_element.files.index import FileIndex
 from artstore.storage_element.layout import Layout
+from artstore.storage_element.maintenance.state import MaintenanceState
 from artstore.storage_element.modes.service import ModeService
 from artstore.storage_element.settings import SESettings
 from artstore.storage_element.wal.journal import Journal
 
 log = logging.getLogger("artstore.storage_element")
+
+
+@dataclass
+class _FileLock:
+    lock: asyncio.Lock
+    users: int = 0
 
 
 class StorageNode:
@@ -42,22 +52,34 @@ class StorageNode:
             repo, self.journal, settings.catalog_timeout, settings.catalog_retry_interval
         )
         self.catalog.set_loader(self.find_attr)
+        self.maintenance = MaintenanceState()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.recovered = False
         self.started_at = datetime.now(UTC)
-        self._file_locks: dict[str, asyncio.Lock] = {}
+        self._file_locks: dict[str, _FileLock] = {}
         # File ids being uploaded right now, so two uploads cannot claim one id.
         self.uploads_in_flight: set[str] = set()
 
-    def file_lock(self, file_id: str) -> asyncio.Lock:
-        lock = self._file_locks.get(file_id)
-        if lock is None:
-            lock = self._file_locks[file_id] = asyncio.Lock()
-        return lock
+    @asynccontextmanager
+    async def file_locked(self, file_id: str) -> AsyncIterator[None]:
+        """Serialise changes to one file; the lock is dropped once nobody holds or waits."""
+        entry = self._file_locks.get(file_id)
+        if entry is None:
+            entry = self._file_locks[file_id] = _FileLock(asyncio.Lock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._file_locks[file_id]
 
-    def release_lock(self, file_id: str) -> None:
-        lock = self._file_locks.get(file_id)
-        if lock is not None and not lock.locked():
-            self._file_locks.pop(file_id, None)
+    def background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the node keeps (and cancels when it stops)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     # -- attrs ---------------------------------------------------------------------------
     def read_attr_sync(self, storage_path: str) -> Attr | None:
@@ -68,8 +90,11 @@ class StorageNode:
         try:
             return decode(raw)
         except BadAttr as exc:
+            blob = self.backend.blob_size(storage_path) or 0
             dest = self.backend.quarantine(storage_path)
             self.index.discard(storage_path)
+            self.capacity.stored(-(blob + len(raw)), files=-1)
+            self.maintenance.quarantined += 1
             log.error(
                 "bad attr quarantined",
                 extra={

@@ -54,6 +54,25 @@ class SESettings(ServiceSettings):
     s3_presigned_downloads: bool = Field(
         False, description="Answer downloads with a redirect to a presigned URL"
     )
+    gc_interval: float = Field(3600, description="Seconds between GC runs; 0 = only on request")
+    reclaim_age: float = Field(
+        7 * 86400, description="Seconds a tombstone or expired file is kept before GC removes it"
+    )
+    reconcile_interval: float = Field(
+        86400, description="Seconds between reconcile runs; 0 = only on request"
+    )
+    orphan_grace: float = Field(
+        3600, description="A blob without attr younger than this is not reported (in flight)"
+    )
+    scrub_bytes_per_sec: int = Field(
+        10 * MiB, description="Background re-hashing rate, bytes/s; 0 = no scrubbing"
+    )
+    scrub_pass_interval: float = Field(
+        86400, description="Seconds to wait between two full scrub passes"
+    )
+    allow_clock_override: bool = Field(
+        False, description="Tests only: let `POST /maintenance/gc?now=` move GC's clock"
+    )
     crash_at: str = Field(
         "", description="Fault injection: exit hard at this write step (tests only)"
     )

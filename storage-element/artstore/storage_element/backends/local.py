@@ -157,6 +157,12 @@ class LocalBackend:
         except FileNotFoundError:
             return None
 
+    def blob_mtime(self, storage_path: str) -> float | None:
+        try:
+            return self.layout.blob_path(storage_path).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def open_reader(self, storage_path: str, start: int, length: int) -> LocalBlobReader:
         return LocalBlobReader(self.layout.blob_path(storage_path), start, length)
 

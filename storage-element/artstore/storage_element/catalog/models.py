@@ -41,6 +41,9 @@ files = Table(
     Column("metadata", JSONB, nullable=False),
     Column("meta_checksum", String(80), nullable=False),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Set by reconcile/scrub when the copy was moved to quarantine/ (the row is kept).
+    Column("quarantined_at", DateTime(timezone=True)),
+    Column("quarantine_reason", Text),
 )
 
 # Columns copied from the attr, in attr terms.

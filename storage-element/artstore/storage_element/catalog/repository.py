@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
+from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,9 +50,76 @@ class CatalogRepository:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
+    async def delete(self, file_id: str) -> None:
+        stmt = delete(files).where(
+            files.c.storage_element_id == self.se_id, files.c.file_id == file_id
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+
+    async def replace_all(self, attrs: Sequence[Attr], batch: int = 1000) -> None:
+        """This SE's rows become exactly ``attrs``, in one transaction (rebuild-index)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(files).where(files.c.storage_element_id == self.se_id))
+            for i in range(0, len(attrs), batch):
+                rows = [attr_to_row(self.se_id, a) for a in attrs[i : i + batch]]
+                stmt = insert(files).values(rows)
+                update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS}
+                update["synced_at"] = func.now()
+                # A write that landed meanwhile may be newer than what the walk saw.
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[files.c.storage_element_id, files.c.file_id],
+                        set_=update,
+                        where=files.c.version <= stmt.excluded.version,
+                    )
+                )
+
+    async def fingerprints(self) -> dict[str, tuple[str, bool]]:
+        """file_id -> (meta_checksum, quarantined) of every row of this SE."""
+        stmt = select(files.c.file_id, files.c.meta_checksum, files.c.quarantined_at).where(
+            files.c.storage_element_id == self.se_id
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {str(r.file_id): (r.meta_checksum, r.quarantined_at is not None) for r in rows}
+
+    async def force_upsert(self, attrs: Sequence[Attr]) -> None:
+        """Write rows exactly as the attrs say, whatever version the rows hold (reconcile)."""
+        if not attrs:
+            return
+        stmt = insert(files).values([attr_to_row(self.se_id, a) for a in attrs])
+        update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS}
+        update["synced_at"] = func.now()
+        update["quarantined_at"] = None
+        update["quarantine_reason"] = None
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[files.c.storage_element_id, files.c.file_id], set_=update
+                )
+            )
+
+    async def mark_quarantined(self, storage_path: str, reason: str) -> str | None:
+        """Mark the row of the copy at ``storage_path``; return its file id if there is one.
+
+        By path, not id: a damaged attr may no longer say which file it was.
+        """
+        stmt = (
+            update_(files)
+            .where(files.c.storage_element_id == self.se_id, files.c.storage_path == storage_path)
+            .values(quarantined_at=func.now(), quarantine_reason=reason)
+            .returning(files.c.file_id)
+        )
+        async with self.engine.begin() as conn:
+            file_id = (await conn.execute(stmt)).scalar()
+        return str(file_id) if file_id is not None else None
+
     async def get(self, file_id: str) -> Attr | None:
         stmt = select(files).where(
-            files.c.storage_element_id == self.se_id, files.c.file_id == file_id
+            files.c.storage_element_id == self.se_id,
+            files.c.file_id == file_id,
+            files.c.quarantined_at.is_(None),
         )
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
@@ -60,7 +128,11 @@ class CatalogRepository:
     async def list(
         self, statuses: Sequence[str], limit: int, offset: int
     ) -> tuple[list[Attr], int]:
-        where = (files.c.storage_element_id == self.se_id, files.c.status.in_(statuses))
+        where = (
+            files.c.storage_element_id == self.se_id,
+            files.c.status.in_(statuses),
+            files.c.quarantined_at.is_(None),  # a marked row records damage, not a file
+        )
         page = (
             select(files)
             .where(*where)

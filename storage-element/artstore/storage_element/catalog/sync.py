@@ -49,20 +49,21 @@ class CatalogSync:
     def owes(self, file_id: str) -> bool:
         return file_id in self.owed.values()
 
-    async def record(self, txn: str, attr: Attr) -> bool:
-        """Upsert ``attr`` for a committed ``txn``; on failure the update is owed."""
+    async def record(self, txn: str, file_id: str, attr: Attr | None) -> bool:
+        """Mirror a committed ``txn`` (``attr`` None: the file is gone, so is its row).
+        On failure the update is owed."""
         if self.repo is None:
             return False
         if self.owed:
             # Keep order: an older owed update for any file must not land after this one.
-            self.owed[txn] = attr.file_id
+            self.owed[txn] = file_id
             asyncio.get_running_loop().create_task(self._replay_quietly())
             return False
         try:
-            await asyncio.wait_for(self.repo.upsert([attr]), self.timeout)
+            await asyncio.wait_for(self._apply(file_id, attr), self.timeout)
         except CATALOG_ERRORS as exc:
             self._failed(exc)
-            self.owed[txn] = attr.file_id
+            self.owed[txn] = file_id
             return False
         self.reachable = True
         await self.journal.catalog_done(txn)
@@ -90,8 +91,7 @@ class CatalogSync:
             for txn, file_id in list(self.owed.items()):
                 attr = await load(file_id)
                 try:
-                    if attr is not None:
-                        await asyncio.wait_for(self.repo.upsert([attr]), self.timeout)
+                    await asyncio.wait_for(self._apply(file_id, attr), self.timeout)
                 except CATALOG_ERRORS as exc:
                     self._failed(exc)
                     return done
@@ -100,6 +100,13 @@ class CatalogSync:
                 done += 1
         self.reachable = True
         return done
+
+    async def _apply(self, file_id: str, attr: Attr | None) -> None:
+        assert self.repo is not None
+        if attr is None:
+            await self.repo.delete(file_id)
+        else:
+            await self.repo.upsert([attr])
 
     _loader: AttrLoader
 

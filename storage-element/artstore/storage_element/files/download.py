@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -131,10 +132,39 @@ async def open_reader(node: StorageNode, attr: Attr, p: Plan) -> BlobReader:
     return await asyncio.to_thread(node.backend.open_reader, attr.storage_path, p.start, p.length)
 
 
-async def stream(reader: BlobReader, chunk: int) -> AsyncIterator[bytes]:
-    """Yield the reader's range; the reader is closed whatever happens."""
+class CorruptBlob(Exception):
+    """The bytes on disk no longer match the checksum: the transfer is cut short."""
+
+
+async def stream(
+    reader: BlobReader,
+    chunk: int,
+    expected_sha256: str | None = None,
+    on_mismatch: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[bytes]:
+    """Yield the reader's range; the reader is closed whatever happens.
+
+    With ``expected_sha256`` (a whole-file download) the last chunk is held back until
+    the hash is known: on a mismatch the response ends short, so the client sees a
+    failed transfer instead of silently bad bytes.
+    """
+    digest = hashlib.sha256() if expected_sha256 else None
+
+    def read_next() -> bytes:
+        data = reader.read(chunk)
+        if digest is not None and data:
+            digest.update(data)
+        return data
+
     try:
-        while data := await asyncio.to_thread(reader.read, chunk):
-            yield data
+        held = await asyncio.to_thread(read_next)
+        while held:
+            following = await asyncio.to_thread(read_next)
+            if not following and digest is not None and digest.hexdigest() != expected_sha256:
+                if on_mismatch is not None:
+                    await on_mismatch()
+                raise CorruptBlob("stored bytes do not match their checksum")
+            yield held
+            held = following
     finally:
         await asyncio.to_thread(reader.close)

@@ -33,26 +33,33 @@ async def delete_file(node: StorageNode, file_id: str) -> Attr:
     return await _new_version(node, file_id, "delete", {"status": "deleted"})
 
 
+async def expire_file(node: StorageNode, file_id: str, at: datetime) -> Attr:
+    """GC's first step for a temporary file past ``expires_at`` (any mode: it is upkeep).
+
+    ``at`` is GC's clock: the reclaim age counts from it.
+    """
+    return await _new_version(node, file_id, "expire", {"status": "expired", "updated_at": at})
+
+
 async def _new_version(node: StorageNode, file_id: str, kind: str, changes: dict[str, Any]) -> Attr:
-    async with node.file_lock(file_id):
-        try:
-            old = await node.get_attr(file_id)
-            if old.status == "deleted":
-                raise FileGone(f"file {file_id} is deleted", details={"file_id": file_id})
-            new = Attr.model_validate(
-                {
-                    **old.model_dump(),
-                    **changes,
-                    "version": old.version + 1,
-                    "updated_at": datetime.now(UTC),
-                }
-            ).sealed()
-            encoded = new.encode()
-            check_attr_size(encoded)
-            await _write(node, kind, new, encoded)
-            node.capacity.stored(len(encoded) - len(old.encode()))
-        finally:
-            node.release_lock(file_id)
+    async with node.file_locked(file_id):
+        old = await node.get_attr(file_id)
+        if kind == "expire" and old.status != "active":
+            return old  # someone got there first
+        if old.status == "deleted":
+            raise FileGone(f"file {file_id} is deleted", details={"file_id": file_id})
+        new = Attr.model_validate(
+            {
+                **old.model_dump(),
+                "version": old.version + 1,
+                "updated_at": datetime.now(UTC),
+                **changes,
+            }
+        ).sealed()
+        encoded = new.encode()
+        check_attr_size(encoded)
+        await _write(node, kind, new, encoded)
+        node.capacity.stored(len(encoded) - len(old.encode()))
     return new
 
 
@@ -71,4 +78,4 @@ async def _write(node: StorageNode, kind: str, new: Attr, encoded: bytes) -> Non
         raise
     await node.journal.commit(txn, owes_catalog=node.catalog.enabled)
     node.faults.point(f"{kind}.after_commit")
-    await node.catalog.record(txn, new)
+    await node.catalog.record(txn, new.file_id, new)

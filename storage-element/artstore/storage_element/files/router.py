@@ -25,6 +25,7 @@ from artstore.storage_element.files.multipart import (
 from artstore.storage_element.files.mutate import delete_file, update_file
 from artstore.storage_element.files.schemas import FileMetadata, FilePatch, ListStatus
 from artstore.storage_element.files.upload import UploadRequest, store_upload
+from artstore.storage_element.maintenance.quarantine import quarantine
 from artstore.storage_element.node import Node
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
@@ -186,8 +187,20 @@ async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Rea
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
     reader = await download.open_reader(node, attr, plan)
+    whole = plan.start == 0 and plan.length == attr.size
+
+    async def quarantine_copy() -> None:
+        node.maintenance.download_mismatches += 1
+        async with node.file_locked(attr.file_id):
+            await quarantine(node, attr.storage_path, attr.file_id, "checksum_mismatch (download)")
+
     return StreamingResponse(
-        download.stream(reader, node.settings.io_chunk_bytes),
+        download.stream(
+            reader,
+            node.settings.io_chunk_bytes,
+            attr.checksum.removeprefix("sha256:") if whole else None,
+            quarantine_copy,
+        ),
         status_code=plan.status,
         headers=headers,
         media_type=attr.content_type,

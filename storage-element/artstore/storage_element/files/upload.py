@@ -178,7 +178,7 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
     node.capacity.stored(size + len(encoded), files=1)
     node.index.add(storage_path)
     inflight.discard(file_id)
-    await node.catalog.record(txn, attr)
+    await node.catalog.record(txn, file_id, attr)
     node.faults.point("upload.after_catalog")
     return attr
 

@@ -30,7 +30,7 @@ class SEInfo(BaseModel):
 
 
 def node_status(node: StorageNode) -> str:
-    if not node.recovered:
+    if not node.recovered or node.maintenance.rebuild.state == "running":
         return "maintenance"
     if node.catalog.enabled and not node.catalog.reachable:
         return "degraded"

@@ -22,7 +22,7 @@ from artstore.storage_element.wal.records import read_all
 
 log = logging.getLogger("artstore.storage_element.recovery")
 
-FILE_KINDS = ("upload", "update", "delete")
+FILE_KINDS = ("upload", "update", "delete", "expire", "reclaim")
 
 
 @dataclass
@@ -102,6 +102,11 @@ def _decide(backend: Backend, t: _Txn) -> str:
             return "commit"
         backend.remove_blob(path)  # a blob without its attr never becomes visible
         return "abort"
+    if t.kind == "reclaim":
+        if backend.attr_exists(path):
+            return "abort"  # the attr (the commit point) was never removed
+        backend.remove_blob(path)  # finish it: a blob without attr never comes back
+        return "commit"
     version = _attr_version(backend, path)
     wanted = int(t.data.get("version", 0))
     return "commit" if version is not None and version >= wanted else "abort"

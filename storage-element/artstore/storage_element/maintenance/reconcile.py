@@ -1,0 +1,167 @@
+"""reconcile: attr files, blobs and catalog rows compared; the catalog fixed, damage
+reported and moved to quarantine (DESIGN §5.5)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from artstore.storage_element.attr.model import Attr, BadAttr, decode
+from artstore.storage_element.catalog.sync import CATALOG_ERRORS
+from artstore.storage_element.files.index import attr_storage_path
+from artstore.storage_element.maintenance.hashing import blob_sha256
+from artstore.storage_element.maintenance.quarantine import quarantine
+from artstore.storage_element.node import StorageNode
+
+log = logging.getLogger("artstore.storage_element.reconcile")
+
+
+@dataclass
+class Report:
+    started_at: datetime
+    finished_at: datetime | None = None
+    files_checked: int = 0
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    catalog: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, kind: str, path: str, action: str, file_id: str | None = None) -> None:
+        item: dict[str, Any] = {"kind": kind, "path": path, "action": action}
+        if file_id:
+            item["file_id"] = file_id
+        self.issues.append(item)
+
+    def as_dict(self) -> dict[str, Any]:
+        summary: dict[str, int] = {}
+        for issue in self.issues:
+            summary[issue["kind"]] = summary.get(issue["kind"], 0) + 1
+        return {
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "files_checked": self.files_checked,
+            "issues": self.issues,
+            "summary": summary,
+            "catalog": self.catalog,
+        }
+
+
+def _listing(node: StorageNode) -> tuple[list[str], dict[str, int]]:
+    """(attr storage paths, blob path -> size) from one walk of the backend."""
+    attrs, blobs = [], {}
+    for rel, size in node.backend.walk():
+        path = attr_storage_path(rel)
+        if path is None:
+            blobs[rel] = size
+        else:
+            attrs.append(path)
+    return sorted(attrs), blobs
+
+
+def _file_id_of(raw: bytes) -> str | None:
+    """Best effort: the file id of an attr that failed verification."""
+    try:
+        value = json.loads(raw).get("file_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+async def reconcile(node: StorageNode, deep: bool = False) -> dict[str, Any]:
+    with node.maintenance.exclusive("reconcile"):
+        report = Report(started_at=datetime.now(UTC))
+        attr_paths, blobs = await asyncio.to_thread(_listing, node)
+        good: dict[str, Attr] = {}
+        for path in attr_paths:
+            report.files_checked += 1
+            attr = await _check_copy(node, path, blobs.get(path), deep, report)
+            if attr is not None:
+                good[attr.file_id] = attr
+        await _check_orphans(node, blobs, set(attr_paths), report)
+        await _fix_catalog(node, good, report)
+        report.finished_at = datetime.now(UTC)
+        result = report.as_dict()
+        node.maintenance.reconcile_last = {
+            k: result[k] for k in ("started_at", "finished_at", "files_checked", "summary")
+        }
+        return result
+
+
+async def _check_copy(
+    node: StorageNode, path: str, blob_size: int | None, deep: bool, report: Report
+) -> Attr | None:
+    try:
+        raw = await asyncio.to_thread(node.backend.read_attr, path)
+    except FileNotFoundError:
+        return None  # removed since the walk (GC, a delete's rename): nothing to judge
+    try:
+        attr = decode(raw)
+    except BadAttr as exc:
+        file_id = await quarantine(node, path, _file_id_of(raw), f"bad_attr: {exc}")
+        report.add("bad_attr", path, "quarantined", file_id)
+        return None
+    kind = None
+    if blob_size is None:
+        kind = "missing_blob"
+    elif blob_size != attr.size:
+        kind = "size_mismatch"
+    elif deep:
+        sha = await blob_sha256(node.backend, path, attr.size)
+        if f"sha256:{sha}" != attr.checksum:
+            kind = "checksum_mismatch"
+    if kind is None:
+        return attr
+    async with node.file_locked(attr.file_id):
+        await quarantine(node, path, attr.file_id, kind)
+    report.add(kind, path, "quarantined", attr.file_id)
+    return None
+
+
+async def _check_orphans(
+    node: StorageNode, blobs: dict[str, int], attr_paths: set[str], report: Report
+) -> None:
+    now = time.time()
+    for path in sorted(set(blobs) - attr_paths):
+        mtime = await asyncio.to_thread(node.backend.blob_mtime, path)
+        if mtime is None or now - mtime < node.settings.orphan_grace:
+            continue  # gone, or young enough to be an upload between its two renames
+        if await asyncio.to_thread(node.backend.attr_exists, path):
+            continue  # its attr landed since the walk
+        await quarantine(node, path, None, "orphaned_blob")
+        report.add("orphaned_blob", path, "quarantined")
+
+
+async def _fix_catalog(node: StorageNode, good: dict[str, Attr], report: Report) -> None:
+    repo = node.catalog.repo
+    if repo is None:
+        report.catalog = {"checked": False, "reason": "no catalog configured"}
+        return
+    try:
+        rows = await repo.fingerprints()
+        missing = [a for fid, a in good.items() if fid not in rows]
+        stale = [
+            a
+            for fid, a in good.items()
+            if fid in rows and (rows[fid][0] != a.meta_checksum or rows[fid][1])
+        ]
+        extra = []
+        for fid, (_, quarantined) in rows.items():
+            # Keep marked rows (they record the quarantine); re-check the rest, since an
+            # upload may have landed after the walk.
+            if fid not in good and not quarantined and await node.find_attr(fid) is None:
+                extra.append(fid)
+        await repo.force_upsert(missing + stale)
+        for fid in extra:
+            await repo.delete(fid)
+    except CATALOG_ERRORS as exc:
+        report.catalog = {"checked": False, "reason": f"catalog unreachable: {exc}"}
+        return
+    report.catalog = {
+        "checked": True,
+        "inserted": len(missing),
+        "updated": len(stale),
+        "removed": len(extra),
+    }

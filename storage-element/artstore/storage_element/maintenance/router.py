@@ -1,0 +1,84 @@
+"""Maintenance routes (DESIGN §5.5): reconcile, rebuild-index, gc, status."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from artstore.common.auth import Principal, RequireScope
+from artstore.common.errors import ValidationFailed
+from artstore.storage_element.maintenance import gc, rebuild, reconcile
+from artstore.storage_element.node import Node
+
+router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
+
+Operator = Annotated[Principal, Depends(RequireScope("storage:write"))]
+Observer = Annotated[Principal, Depends(RequireScope("storage:read", "storage:write"))]
+
+
+@router.post("/reconcile")
+async def run_reconcile(
+    node: Node,
+    _: Operator,
+    deep: Annotated[bool, Query(description="re-hash every blob")] = False,
+) -> dict[str, Any]:
+    return await reconcile.reconcile(node, deep=deep)
+
+
+@router.post("/rebuild-index", status_code=202)
+async def run_rebuild(node: Node, _: Operator) -> JSONResponse:
+    job_id = rebuild.start_rebuild(node)
+    return JSONResponse({"job_id": job_id}, status_code=202)
+
+
+@router.post("/gc")
+async def run_gc(
+    node: Node,
+    _: Operator,
+    now: Annotated[
+        datetime | None, Query(description="tests only (SE_ALLOW_CLOCK_OVERRIDE)")
+    ] = None,
+) -> dict[str, Any]:
+    if now is not None and not node.settings.allow_clock_override:
+        raise ValidationFailed("now= is accepted only with SE_ALLOW_CLOCK_OVERRIDE=true")
+    result = await gc.collect(node, now)
+    return {k: result[k] for k in ("expired", "reclaimed", "bytes_freed")}
+
+
+@router.get("/status")
+async def status(node: Node, _: Observer) -> dict[str, Any]:
+    m = node.maintenance
+    return {
+        "wal": {
+            "pending": node.journal.pending,
+            "segments": await asyncio.to_thread(node.journal.segment_count),
+            "last_checkpoint_at": node.journal.last_checkpoint_at,
+        },
+        "catalog": {
+            "enabled": node.catalog.enabled,
+            "reachable": node.catalog.reachable,
+            "owed_updates": len(node.catalog.owed),
+            "last_error": None if node.catalog.reachable else node.catalog.last_error,
+        },
+        "gc": m.gc_last,
+        "reconcile": m.reconcile_last,
+        "scrub": {
+            "position": m.scrub.position,
+            "files_checked": m.scrub.files_checked,
+            "mismatches": m.scrub.mismatches,
+            "last_pass_at": m.scrub.last_pass_at,
+        },
+        "rebuild": {
+            "state": m.rebuild.state,
+            "done": m.rebuild.done,
+            "total": m.rebuild.total,
+            "job_id": m.rebuild.job_id,
+            "error": m.rebuild.error,
+        },
+        "quarantined": m.quarantined,
+        "download_checksum_mismatches": m.download_mismatches,
+    }

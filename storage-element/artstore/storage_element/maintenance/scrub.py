@@ -1,0 +1,96 @@
+"""The scrubber: re-hashes every blob at a bounded rate, forever, and quarantines copies
+whose bytes no longer match their checksum. Its position survives restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from artstore.storage_element.fsutil import atomic_replace
+from artstore.storage_element.maintenance.hashing import blob_sha256
+from artstore.storage_element.maintenance.quarantine import quarantine
+from artstore.storage_element.node import StorageNode
+
+log = logging.getLogger("artstore.storage_element.scrub")
+
+SAVE_EVERY_SECONDS = 5.0
+
+
+def _state_file(node: StorageNode) -> str:
+    return str(node.layout.data_dir / "scrub.json")
+
+
+def load_position(node: StorageNode) -> None:
+    """Blocking: read where the last run stopped."""
+    state = node.maintenance.scrub
+    try:
+        with open(_state_file(node), "rb") as f:
+            data = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return
+    state.position = str(data.get("position", ""))
+    state.files_checked = int(data.get("files_checked", 0))
+    state.mismatches = int(data.get("mismatches", 0))
+    last = data.get("last_pass_at")
+    state.last_pass_at = datetime.fromisoformat(last) if last else None
+
+
+def _save(node: StorageNode) -> None:
+    s = node.maintenance.scrub
+    body = {
+        "position": s.position,
+        "files_checked": s.files_checked,
+        "mismatches": s.mismatches,
+        "last_pass_at": s.last_pass_at.isoformat() if s.last_pass_at else None,
+    }
+    atomic_replace(
+        node.layout.data_dir / "scrub.json", json.dumps(body).encode(), node.layout.tmp_dir
+    )
+
+
+async def scrub_pass(node: StorageNode) -> int:
+    """One pass from the saved position to the end; returns the files checked."""
+    state = node.maintenance.scrub
+    rate = node.settings.scrub_bytes_per_sec
+    checked = 0
+    saved_at = time.monotonic()
+    for path in sorted(p for p in node.index.all_paths() if p > state.position):
+        try:
+            await _check(node, path, rate)
+        except OSError as exc:  # removed meanwhile (GC, quarantine) or unreadable
+            log.warning("scrub skipped %s: %s", path, exc)
+        state.position = path
+        state.files_checked += 1
+        checked += 1
+        if time.monotonic() - saved_at > SAVE_EVERY_SECONDS:
+            await asyncio.to_thread(_save, node)
+            saved_at = time.monotonic()
+    state.position = ""
+    state.last_pass_at = datetime.now(UTC)
+    await asyncio.to_thread(_save, node)
+    return checked
+
+
+async def _check(node: StorageNode, path: str, rate: int) -> None:
+    attr = await asyncio.to_thread(node.read_attr_sync, path)
+    if attr is None or await asyncio.to_thread(node.backend.blob_size, path) is None:
+        return  # a bad attr was quarantined by the read; a missing blob is reconcile's
+    sha = await blob_sha256(node.backend, path, attr.size, rate)
+    if f"sha256:{sha}" != attr.checksum:
+        node.maintenance.scrub.mismatches += 1
+        async with node.file_locked(attr.file_id):
+            await quarantine(node, path, attr.file_id, "checksum_mismatch (scrub)")
+
+
+async def scrub_forever(node: StorageNode) -> None:
+    if node.settings.scrub_bytes_per_sec <= 0:
+        return
+    while True:
+        try:
+            await scrub_pass(node)
+        except Exception:
+            log.exception("scrub pass failed; retrying later")
+        await asyncio.sleep(node.settings.scrub_pass_interval)

@@ -1,0 +1,59 @@
+"""What maintenance jobs report in ``GET /api/v1/maintenance/status``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from artstore.common.errors import Conflict
+
+
+@dataclass
+class RebuildState:
+    state: str = "idle"  # idle | running | done | failed
+    done: int = 0
+    total: int = 0
+    job_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ScrubState:
+    position: str = ""
+    files_checked: int = 0
+    mismatches: int = 0
+    last_pass_at: datetime | None = None
+
+
+@dataclass
+class MaintenanceState:
+    gc_last: dict[str, Any] | None = None
+    reconcile_last: dict[str, Any] | None = None
+    rebuild: RebuildState = field(default_factory=RebuildState)
+    scrub: ScrubState = field(default_factory=ScrubState)
+    quarantined: int = 0
+    download_mismatches: int = 0
+    running: set[str] = field(default_factory=set)
+
+    def claim(self, job: str) -> None:
+        """Mark ``job`` running, or 409 CONFLICT when a run of it is already going.
+
+        Synchronous on purpose: two requests cannot both pass between check and claim.
+        """
+        if job in self.running:
+            raise Conflict(f"{job} is already running", details={"job": job})
+        self.running.add(job)
+
+    def release(self, job: str) -> None:
+        self.running.discard(job)
+
+    @contextmanager
+    def exclusive(self, job: str) -> Iterator[None]:
+        self.claim(job)
+        try:
+            yield
+        finally:
+            self.release(job)
