@@ -47,6 +47,7 @@ def render(sections: list[tuple[str, type[BaseSettings], set[str]]]) -> str:
 
 
 def current_table() -> str:
+    from artstore.admin.settings import AMSettings
     from artstore.common.settings import ServiceSettings
     from artstore.storage_element.settings import SESettings
 
@@ -54,6 +55,7 @@ def current_table() -> str:
     return render(
         [
             ("Shared by every service", ServiceSettings, set()),
+            ("Admin module (`artstore serve admin`)", AMSettings, shared),
             ("Storage element (`artstore serve storage-element`)", SESettings, shared),
         ]
     )

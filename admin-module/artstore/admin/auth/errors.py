@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from artstore.common.errors import ArtStoreError
+from artstore.common.errors import ArtStoreError, error_body
+
+log = logging.getLogger("artstore.admin")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -32,4 +37,16 @@ def install_oauth_handler(app: FastAPI) -> None:
             headers=headers,
         )
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL away is an outage to wait out, not a bug: 503, and nothing was
+        # half-written because every change (with its audit entry) is one transaction.
+        log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(
+            error_body("SERVICE_UNAVAILABLE", "the database is unavailable"),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     app.add_exception_handler(OAuthError, on_oauth_error)
+    for lost in (OperationalError, InterfaceError):
+        app.add_exception_handler(lost, on_database_error)
