@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,9 +10,26 @@ import pytest
 
 from tests.support.database import TestDatabase
 from tests.support.issuer import TestIssuer
-from tests.support.se import StorageElementUnderTest
+from tests.support.se import SEBackend, StorageElementUnderTest
+from tests.support.seaweed import SeaweedServer
 
 SEFactory = Callable[..., StorageElementUnderTest]
+SE_TESTS = Path(__file__).parent / "storage_element"
+# Which backends the storage-element tests run on; e.g. "local" for a quick local run.
+SE_BACKENDS = [b for b in os.environ.get("ARTSTORE_TEST_BACKENDS", "local,s3").split(",") if b]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Storage-element tests run once per backend (ids ``local``/``s3``); a test marked
+    ``local_only`` (it is about the local disk itself) runs on ``local`` only."""
+    if "se_backend" not in metafunc.fixturenames:
+        return
+    if not Path(str(metafunc.definition.path)).is_relative_to(SE_TESTS):
+        return  # other suites use a local SE (se_backend falls back to it)
+    names = list(SE_BACKENDS)
+    if metafunc.definition.get_closest_marker("local_only"):
+        names = [n for n in names if n == "local"]
+    metafunc.parametrize("se_backend", names, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +47,32 @@ def database(request: pytest.FixtureRequest) -> Iterator[TestDatabase]:
     db.drop()
 
 
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[SeaweedServer]:
+    """A real S3 server (SeaweedFS, fsync bucket), one per xdist worker, started lazily."""
+    server = SeaweedServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def se_backend(request: pytest.FixtureRequest) -> SEBackend:
+    name = getattr(request, "param", "local")
+    if name == "s3":
+        return SEBackend("s3", request.getfixturevalue("seaweed"))
+    return SEBackend("local")
+
+
 @pytest.fixture
-def se_factory(tmp_path: Path, issuer: TestIssuer, database: TestDatabase) -> Iterator[SEFactory]:
+def se_factory(
+    tmp_path: Path, issuer: TestIssuer, database: TestDatabase, se_backend: SEBackend
+) -> Iterator[SEFactory]:
     made: list[StorageElementUnderTest] = []
 
     def make(mode: str = "rw", start: bool = True, **env: str) -> StorageElementUnderTest:
-        se = StorageElementUnderTest(tmp_path / "se", issuer, database.url, mode, env)
+        se = StorageElementUnderTest(
+            tmp_path / "se", issuer, database.url, mode, env, backend=se_backend
+        )
         made.append(se)
         return se.start() if start else se
 

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.database import TestDatabase
 from tests.support.issuer import KeyPair, TestIssuer
-from tests.support.se import StorageElementUnderTest, sha256_hex
+from tests.support.se import SEBackend, StorageElementUnderTest, sha256_hex
 
 MAX_FILE = 100_000
 MAX_CAPACITY = 100_000
@@ -114,26 +114,31 @@ def raw_upload(
 
 # -- fixtures ------------------------------------------------------------------------------
 class SEs:
-    def __init__(self, root: Path, issuer: TestIssuer, database_url: str) -> None:
+    def __init__(
+        self, root: Path, issuer: TestIssuer, database_url: str, backend: SEBackend
+    ) -> None:
         self.root = root
         # Small file limit; everything else default.
         self.main = StorageElementUnderTest(
-            root, issuer, database_url, "rw", {"SE_MAX_FILE_SIZE": str(MAX_FILE)}
+            root, issuer, database_url, "rw", {"SE_MAX_FILE_SIZE": str(MAX_FILE)}, backend
         )
         # Small capacity; an edit SE, so ttl_days and delete can be tried too.
         self.small = StorageElementUnderTest(
-            root, issuer, database_url, "edit", {"SE_MAX_CAPACITY": str(MAX_CAPACITY)}
+            root, issuer, database_url, "edit", {"SE_MAX_CAPACITY": str(MAX_CAPACITY)}, backend
         )
         # Never given a token before the JWKS test.
-        self.fresh = StorageElementUnderTest(root, issuer, database_url, "rw")
+        self.fresh = StorageElementUnderTest(root, issuer, database_url, "rw", None, backend)
         self.all = (self.main, self.small, self.fresh)
 
 
 @pytest.fixture(scope="module")
 def ses(
-    tmp_path_factory: pytest.TempPathFactory, issuer: TestIssuer, database: TestDatabase
+    tmp_path_factory: pytest.TempPathFactory,
+    issuer: TestIssuer,
+    database: TestDatabase,
+    se_backend: SEBackend,
 ) -> Iterator[SEs]:
-    s = SEs(tmp_path_factory.mktemp("bad_input"), issuer, database.url)
+    s = SEs(tmp_path_factory.mktemp("bad_input"), issuer, database.url, se_backend)
     try:
         for se in s.all:
             se.process.start(wait=False)
@@ -336,6 +341,7 @@ MULTIPART_NAMES = [
     ("how", "name"),
     [("raw", n) for n in RAW_NAMES] + [("multipart", n) for n in MULTIPART_NAMES],
 )
+@pytest.mark.local_only  # inspects where the files landed on disk
 def test_hostile_filename_is_neutralised(
     ses: SEs, main: StorageElementUnderTest, how: str, name: str | bytes
 ) -> None:

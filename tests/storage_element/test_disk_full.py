@@ -15,6 +15,9 @@ import pytest
 
 from tests.conftest import SEFactory
 
+# The point is the local filesystem running out; a bucket has no such disk.
+pytestmark = pytest.mark.local_only
+
 
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:

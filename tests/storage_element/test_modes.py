@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.database import TestDatabase
 from tests.support.issuer import TestIssuer
-from tests.support.se import StorageElementUnderTest
+from tests.support.se import SEBackend, StorageElementUnderTest
 
 ALLOWED = {
     "edit": {"upload", "download", "update", "delete", "list"},
@@ -63,12 +63,18 @@ def mode_file(se: StorageElementUnderTest) -> str:
 
 @pytest.fixture(scope="module")
 def by_mode(
-    tmp_path_factory: pytest.TempPathFactory, issuer: TestIssuer, database: TestDatabase
+    tmp_path_factory: pytest.TempPathFactory,
+    issuer: TestIssuer,
+    database: TestDatabase,
+    se_backend: SEBackend,
 ) -> Iterator[dict[str, ModeSE]]:
     """One SE per mode, each holding two files; ro and ar are reached by transitions."""
     root = tmp_path_factory.mktemp("modes")
     start_mode = {"edit": "edit", "rw": "rw", "ro": "rw", "ar": "rw"}
-    ses = {m: StorageElementUnderTest(root, issuer, database.url, start_mode[m]) for m in MODES}
+    ses = {
+        m: StorageElementUnderTest(root, issuer, database.url, start_mode[m], backend=se_backend)
+        for m in MODES
+    }
     try:
         for se in ses.values():
             se.process.start(wait=False)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.database import TestDatabase
 from tests.support.issuer import TestIssuer
-from tests.support.se import StorageElementUnderTest, sha256_hex
+from tests.support.se import SEBackend, StorageElementUnderTest, sha256_hex
 
 MiB = 1024 * 1024
 BIG = 50 * MiB
@@ -153,11 +153,14 @@ def stream_sha(c: httpx.Client, url: str) -> tuple[int, str, httpx.Headers]:
 # -- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ses(
-    tmp_path_factory: pytest.TempPathFactory, issuer: TestIssuer, database: TestDatabase
+    tmp_path_factory: pytest.TempPathFactory,
+    issuer: TestIssuer,
+    database: TestDatabase,
+    se_backend: SEBackend,
 ) -> Iterator[tuple[StorageElementUnderTest, StorageElementUnderTest]]:
     root = tmp_path_factory.mktemp("transfer")
-    rw = StorageElementUnderTest(root, issuer, database.url, "rw")
-    edit = StorageElementUnderTest(root, issuer, database.url, "edit")
+    rw = StorageElementUnderTest(root, issuer, database.url, "rw", backend=se_backend)
+    edit = StorageElementUnderTest(root, issuer, database.url, "edit", backend=se_backend)
     try:
         start_all(rw, edit)
         yield rw, edit
