@@ -301,3 +301,23 @@ def test_bootstrap_accounts_exist(admin: AdminUnderTest, grant: str) -> None:
         token = admin.client_grant(ingester["client_id"], ingester["client_secret"])
         assert "storage:read" in token["scope"].split()
     assert ADMIN_PASSWORD not in creds.read_text()  # a given password is not written out
+
+
+def test_swagger_authorize_uses_the_token_endpoint(admin: AdminUnderTest) -> None:
+    schema = httpx.get(f"{admin.url}/openapi.json").json()
+    (scheme,) = schema["components"]["securitySchemes"].values()
+    assert scheme["type"] == "oauth2"
+    flows = scheme["flows"]
+    assert set(flows) == {"password", "clientCredentials"}
+    assert {f["tokenUrl"] for f in flows.values()} == {f"{admin.url}/api/v1/auth/token"}
+    # Swagger UI of another service calls the token endpoint from the browser.
+    preflight = httpx.options(
+        f"{admin.url}/api/v1/auth/token",
+        headers={
+            "Origin": "http://127.0.0.1:8010",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] in ("*", "http://127.0.0.1:8010")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from artstore.admin.audit import repository, service
+from artstore.admin.audit import service
 from artstore.admin.audit.schemas import AuditEntry, VerifyResult
 from artstore.admin.state import DbSession
 from artstore.common.auth import Principal, RequireScope
@@ -42,8 +42,7 @@ async def list_entries(
         "since": since,
         "until": until,
     }
-    async with session.begin():
-        rows, total = await repository.search(session, filters, page.limit, page.offset)
+    rows, total = await service.search(session, filters, page.limit, page.offset)
     return Page.of([AuditEntry.model_validate(r) for r in rows], total, page)
 
 

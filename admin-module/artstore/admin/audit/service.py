@@ -91,6 +91,13 @@ async def record_alone(session: AsyncSession, actor: Actor, entry: Entry) -> Non
         await record(session, actor, entry)
 
 
+async def search(
+    session: AsyncSession, filters: dict[str, Any], limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    async with session.begin():
+        return await repository.search(session, filters, limit, offset)
+
+
 async def verify(session: AsyncSession) -> tuple[bool, int, int | None]:
     """(ok, entries checked, first bad seq): each entry must hash to its ``hash`` and
     name its predecessor's hash, and seqs must run 1, 2, 3... (no entry removed)."""
