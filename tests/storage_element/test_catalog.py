@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -95,18 +96,31 @@ def test_writes_succeed_while_catalog_is_down_and_are_replayed(
 ) -> None:
     proxy, url = db_proxy
     se = se_factory("edit", DATABASE_URL=url, SE_CATALOG_TIMEOUT="1")
+    rng = random.Random(7)
     with se.client() as c:
         kept = c.post("/api/v1/files", content=b"before", params={"filename": "0.txt"}).json()
         proxy.cut()
-        ids = []
-        for i in range(20):
-            r = c.post(
-                "/api/v1/files", content=f"file {i}".encode(), params={"filename": f"{i}.txt"}
-            )
-            assert r.status_code == 201, r.text
-            ids.append(r.json()["file_id"])
-        assert c.patch(f"/api/v1/files/{ids[0]}", json={"tags": ["late"]}).status_code == 200
-        assert c.delete(f"/api/v1/files/{ids[1]}").status_code == 204
+        live: list[str] = []
+        deleted: set[str] = set()
+        kinds = {"upload": 0, "update": 0, "delete": 0}
+        for i in range(200):  # mixed writes while the catalog is away
+            kind = "upload" if len(live) < 5 else rng.choice(["upload", "update", "delete"])
+            if kind == "upload":
+                r = c.post(
+                    "/api/v1/files", content=f"file {i}".encode(), params={"filename": f"{i}.txt"}
+                )
+                assert r.status_code == 201, r.text
+                live.append(r.json()["file_id"])
+            elif kind == "update":
+                fid = rng.choice(live)
+                r = c.patch(f"/api/v1/files/{fid}", json={"tags": [f"v{i}"]})
+                assert r.status_code == 200, r.text
+            else:
+                fid = live.pop(rng.randrange(len(live)))
+                assert c.delete(f"/api/v1/files/{fid}").status_code == 204
+                deleted.add(fid)
+            kinds[kind] += 1
+        assert min(kinds.values()) > 20, kinds
         assert (
             c.patch(f"/api/v1/files/{kept['file_id']}", json={"description": "changed"}).status_code
             == 200
@@ -115,19 +129,18 @@ def test_writes_succeed_while_catalog_is_down_and_are_replayed(
         ready = httpx.get(f"{se.url}/health/ready").json()
         assert ready["status"] == "degraded" and ready["checks"]["catalog"]["status"] == "degraded"
         assert httpx.get(f"{se.url}/api/v1/info").json()["status"] == "degraded"
+        lag = c.get("/api/v1/maintenance/status").json()["catalog"]
+        assert lag["reachable"] is False and lag["owed_updates"] == 201
         # Reads fall back to the attr files, so they see every change.
         listed = c.get("/api/v1/files", params={"limit": 1000}).json()
-        assert listed["total"] == 20  # 21 stored, one of them deleted
+        assert listed["total"] == len(live) + 1
         assert c.get(f"/api/v1/files/{kept['file_id']}").json()["description"] == "changed"
 
         proxy.restore()
-        _wait(
-            lambda: (
-                len(_rows(database, se.id)) == 21
-                and _rows(database, se.id)[ids[1]]["status"] == "deleted"
-                and _rows(database, se.id)[kept["file_id"]]["version"] == 2
-            )
-        )
+        _wait(lambda: c.get("/api/v1/maintenance/status").json()["catalog"]["owed_updates"] == 0)
+        rows = _rows(database, se.id)
+        assert len(rows) == kinds["upload"] + 1
+        assert {fid for fid, r in rows.items() if r["status"] == "deleted"} == deleted
     _assert_catalog_equals_attrs(database, se)
     assert httpx.get(f"{se.url}/health/ready").json()["status"] == "ok"
 

@@ -9,6 +9,7 @@ in tmp/, and no blob is left without its attr.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,7 +17,9 @@ import pytest
 from artstore.storage_element.faults import (
     CRASH_EXIT_CODE,
     DELETE_STEPS,
+    EXPIRE_STEPS,
     MODE_STEPS,
+    RECLAIM_STEPS,
     UPDATE_STEPS,
     UPLOAD_STEPS,
 )
@@ -162,3 +165,46 @@ def test_torn_wal_tail_recovers(se_factory: SEFactory) -> None:
         second = c.post("/api/v1/files", content=b"after", params={"filename": "b.txt"})
         assert second.status_code == 201
     _assert_clean(se)
+
+
+def _gc_request(se: StorageElementUnderTest, days: float) -> httpx.Request:
+    at = (datetime.now(UTC) + timedelta(days=days)).isoformat()
+    with se.client() as c:
+        return c.build_request("POST", "/api/v1/maintenance/gc", params={"now": at})
+
+
+@pytest.mark.parametrize("step", EXPIRE_STEPS)
+def test_gc_expire_crash(se_factory: SEFactory, step: str) -> None:
+    se = se_factory("edit", SE_CRASH_AT=step, SE_ALLOW_CLOCK_OVERRIDE="true")
+    with se.client() as c:
+        file_id = c.post(
+            "/api/v1/files", content=PAYLOAD, params={"filename": "t.bin", "ttl_days": 1}
+        ).json()["file_id"]
+    _crash(se, _gc_request(se, 2))
+
+    _assert_clean(se)
+    done = step.split(".", 1)[1] in CHANGE_DONE
+    with se.client() as c:
+        meta = c.get(f"/api/v1/files/{file_id}").json()
+        assert meta["status"] == ("expired" if done else "active")
+        assert meta["version"] == (2 if done else 1)
+
+
+@pytest.mark.parametrize("step", RECLAIM_STEPS)
+def test_gc_reclaim_crash(se_factory: SEFactory, step: str) -> None:
+    se = se_factory("edit", SE_CRASH_AT=step, SE_ALLOW_CLOCK_OVERRIDE="true", SE_RECLAIM_AGE="3600")
+    file_id = _upload(se)["file_id"]
+    with se.client() as c:
+        assert c.delete(f"/api/v1/files/{file_id}").status_code == 204
+    _crash(se, _gc_request(se, 1))
+
+    _assert_clean(se)
+    with se.client() as c:
+        meta = c.get(f"/api/v1/files/{file_id}")
+        tombstones = c.get("/api/v1/files", params={"status": "deleted"}).json()["total"]
+    if step == "reclaim.after_begin":  # the attr, the commit point, was never removed
+        assert meta.json()["status"] == "deleted" and tombstones == 1
+        assert len(se.attrs()) == 1 and len(se.blobs()) == 1
+    else:  # recovery finishes the removal: no blob without its attr, no row
+        assert meta.status_code == 404 and tombstones == 0
+        assert se.attrs() == [] and se.blobs() == []
