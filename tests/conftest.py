@@ -21,14 +21,16 @@ SE_BACKENDS = [b for b in os.environ.get("ARTSTORE_TEST_BACKENDS", "local,s3").s
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Storage-element tests run once per backend (ids ``local``/``s3``); a test marked
-    ``local_only`` (it is about the local disk itself) runs on ``local`` only."""
+    ``local_only`` (about the local disk itself) runs on ``local`` only, ``s3_only`` on
+    ``s3`` only."""
     if "se_backend" not in metafunc.fixturenames:
         return
     if not Path(str(metafunc.definition.path)).is_relative_to(SE_TESTS):
         return  # other suites use a local SE (se_backend falls back to it)
     names = list(SE_BACKENDS)
-    if metafunc.definition.get_closest_marker("local_only"):
-        names = [n for n in names if n == "local"]
+    for marker, keep in (("local_only", "local"), ("s3_only", "s3")):
+        if metafunc.definition.get_closest_marker(marker):
+            names = [n for n in names if n == keep]
     metafunc.parametrize("se_backend", names, indirect=True, scope="module")
 
 
