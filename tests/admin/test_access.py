@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from artstore.common.auth import ALL_SCOPES
 from tests.support.admin import AdminUnderTest
 
-U = str(uuid.uuid4())
+U = "00000000-0000-4000-8000-000000000001"  # fixed: xdist workers must collect the same ids
 SE = "se-nowhere"
 _BODY_USER = {"username": "x-never", "password": "p" * 12, "roles": ["user"]}
 
