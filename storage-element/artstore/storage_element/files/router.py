@@ -11,10 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import StorageFull, ValidationFailed
-from artstore.common.pagination import Page, Pagination
-from artstore.storage_element.files import download, queries
-from artstore.storage_element.files.fields import UploadFields, expected_checksum
-from artstore.storage_element.files.multipart import (
+from artstore.common.multipart import (
     Field,
     FileData,
     FileEnd,
@@ -22,6 +19,9 @@ from artstore.storage_element.files.multipart import (
     MultipartReader,
     boundary_of,
 )
+from artstore.common.pagination import Page, Pagination
+from artstore.storage_element.files import download, queries
+from artstore.storage_element.files.fields import UploadFields, expected_checksum
 from artstore.storage_element.files.mutate import delete_file, update_file
 from artstore.storage_element.files.schemas import FileMetadata, FilePatch, ListStatus
 from artstore.storage_element.files.upload import UploadRequest, store_upload

@@ -1,4 +1,4 @@
-"""A streaming multipart/form-data reader: file bytes go straight to the writer.
+"""A streaming multipart/form-data reader: file bytes go straight on (SE writer, ingester).
 
 Starlette's ``request.form()`` spools files to a temporary file first; that would
 write every upload twice and outside our ``tmp/``. This reader turns the body into
