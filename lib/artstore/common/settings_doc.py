@@ -64,3 +64,36 @@ def current_table() -> str:
 def replace_in(text: str, table: str) -> str:
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
     return text[:start] + "\n" + table + text[end:]
+
+
+SERVICE_SETTINGS_MODULES = {
+    "admin": "artstore.admin.settings",
+    "storage-element": "artstore.storage_element.settings",
+    "ingester": "artstore.ingester.settings",
+    "query": "artstore.query.settings",
+}
+
+
+def service_settings() -> dict[str, type[BaseSettings]]:
+    """``artstore serve`` name -> its settings class (plus ``shared``), for the checks of
+    deployment files. A service whose package is not installed is left out."""
+    import importlib
+    import inspect
+
+    from artstore.common.settings import ServiceSettings
+
+    found: dict[str, type[BaseSettings]] = {"shared": ServiceSettings}
+    for service, module_name in SERVICE_SETTINGS_MODULES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, ServiceSettings) and obj.__module__ == module_name:
+                found[service] = obj
+    return found
+
+
+def env_names(cls: type[BaseSettings]) -> set[str]:
+    """Every environment variable ``cls`` reads."""
+    return {_env_name(cls, name) for name in cls.model_fields}
