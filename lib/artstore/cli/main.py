@@ -19,6 +19,7 @@ app = typer.Typer(
 class Service(StrEnum):
     admin = "admin"
     storage_element = "storage-element"
+    ingester = "ingester"
 
 
 @app.command()
@@ -39,6 +40,19 @@ def serve(
             create_admin(am),
             host=host or am.host,
             port=port or am.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    elif service is Service.ingester:
+        from artstore.ingester.main import create_app as create_ingester
+        from artstore.ingester.settings import IGSettings
+
+        ig = IGSettings()
+        uvicorn.run(
+            create_ingester(ig),
+            host=host or ig.host,
+            port=port or ig.port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,

@@ -1,0 +1,1 @@
+"""The ingester: uploads streamed to storage elements (DESIGN §7). Stateless."""

@@ -1,0 +1,67 @@
+"""Finalize: a temporary file becomes permanent (DESIGN §7).
+
+Steps: find the copies -> stream the temporary copy to rw SE(s) under the same id (each
+SE verifies the known checksum) -> delete the temporary copy. Every step looks at what
+already exists first, so a retry after a failure at any step finishes the job instead
+of repeating it: permanent copies already made are counted, and a temporary copy
+already deleted means the work is done.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+from artstore.common.auth import Principal
+from artstore.common.errors import Conflict, FileGone, NotFound
+from artstore.common.registry import StorageElementRef
+from artstore.ingester import upstream
+from artstore.ingester.replication.copy import copy_to, locate
+from artstore.ingester.state import Ingester, caller_headers
+from artstore.ingester.uploads.schemas import StoredFile
+
+log = logging.getLogger("artstore.ingester.finalize")
+
+
+async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredFile:
+    headers = caller_headers(principal)
+    found = await locate(ing, headers, file_id)
+    temps = [(se, m) for se, m in found if m.get("retention_policy") == "temporary"]
+    perms = [
+        (se, m)
+        for se, m in found
+        if m.get("retention_policy") == "permanent" and m.get("status") == "active"
+    ]
+    source = next(((se, m) for se, m in temps if m.get("status") == "active"), None)
+    if source is None:
+        if perms:
+            return StoredFile.of([m for _, m in perms])  # finalized before (a retry)
+        if any(m.get("status") == "expired" for _, m in temps):
+            raise FileGone(f"file {file_id} has expired", details={"file_id": file_id})
+        raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+    source_se, meta = source
+    differ = [se.storage_id for se, m in perms if m.get("checksum") != meta.get("checksum")]
+    if differ:
+        raise Conflict(
+            "a permanent copy with other content already has this id",
+            details={"file_id": file_id, "storage_element_ids": differ},
+        )
+    need = ing.settings.replicas - len(perms)
+    if need > 0:
+        avoid = frozenset(se.storage_id for se, _ in perms)
+        perms += await copy_to(ing, source_se, meta, need, headers, avoid=avoid)
+    await _delete_temporary(ing, source_se, file_id)
+    return StoredFile.of([m for _, m in perms])
+
+
+async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) -> None:
+    """With the ingester's own account: finalizing needs files:write, not files:delete."""
+    try:
+        resp = await ing.http.delete(
+            f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers()
+        )
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code not in (204, 410):  # 410: deleted by an earlier attempt
+        raise upstream.error_from(se, resp)

@@ -1,0 +1,79 @@
+"""The ingester app: ``artstore serve ingester``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
+
+from artstore.common.app import create_service_app
+from artstore.common.auth import TOKEN_PATH
+from artstore.common.errors import error_body
+from artstore.common.httpclient import make_async_client
+from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.ingester.finalize.router import router as finalize_router
+from artstore.ingester.health import health_checks
+from artstore.ingester.metrics import IngesterCollector, IngestStats
+from artstore.ingester.settings import IGSettings
+from artstore.ingester.state import Ingester
+from artstore.ingester.tus.router import router as tus_router
+from artstore.ingester.uploads.router import router as uploads_router
+
+
+def create_app(settings: IGSettings | None = None) -> FastAPI:
+    settings = settings or IGSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        token = ServiceToken(
+            settings.admin_url.rstrip("/") + TOKEN_PATH, settings.client_id, settings.client_secret
+        )
+        registry = StorageRegistry(
+            settings.admin_url,
+            token,
+            poll_interval=settings.registry_poll_interval,
+            redis_url=settings.redis_url,
+        )
+        se_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.upstream_timeout, connect=settings.upstream_connect_timeout
+            ),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
+            event_hooks=make_async_client().event_hooks,
+        )
+        admin_http = make_async_client(timeout=5.0, connect_timeout=2.0)
+        ingester = Ingester(settings, registry, token, se_http, admin_http, IngestStats())
+        app.state.ingester = ingester
+        app.state.health_checks = health_checks(registry)
+        collector = IngesterCollector(registry, ingester.stats)
+        app.state.metrics.registry.register(collector)
+        await registry.start()
+        try:
+            yield
+        finally:
+            await registry.stop()
+            app.state.metrics.registry.unregister(collector)
+            await se_http.aclose()
+            await admin_http.aclose()
+
+    app = create_service_app(
+        service="ingester",
+        title="ArtStore ingester",
+        description="Uploads streamed to storage elements: placement, replicas, batch, tus.",
+        settings=settings,
+        lifespan=lifespan,
+    )
+
+    async def on_disconnect(_: Request, __: Exception) -> JSONResponse:
+        # The client went away mid-body; the SEs have rolled their partial writes back.
+        return JSONResponse(error_body("VALIDATION_ERROR", "client disconnected"), 400)
+
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
+    app.include_router(uploads_router)
+    app.include_router(finalize_router)
+    app.include_router(tus_router)
+    return app

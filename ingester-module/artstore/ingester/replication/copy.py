@@ -1,0 +1,104 @@
+"""Copies of a stored file made from another copy (finalize, tus replicas): the blob is
+streamed from one SE to others under the same file id, with its metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from artstore.common.errors import NotFound
+from artstore.common.registry import StorageElementRef
+from artstore.ingester import upstream
+from artstore.ingester.placement.service import choose
+from artstore.ingester.replication.fanout import BeforeBodyFailures, Upload, fan_out
+from artstore.ingester.state import Ingester
+
+
+async def locate(
+    ing: Ingester, headers: dict[str, str], file_id: str
+) -> list[tuple[StorageElementRef, dict[str, Any]]]:
+    """Every copy of ``file_id`` on an SE the registry lists as readable (any status).
+    An SE that cannot be asked is skipped: the ingester keeps no catalog of its own."""
+
+    async def ask(se: StorageElementRef) -> tuple[StorageElementRef, dict[str, Any]] | None:
+        try:
+            resp = await ing.http.get(f"{se.url}/api/v1/files/{file_id}", headers=headers)
+        except httpx.HTTPError:
+            return None
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise upstream.error_from(se, resp)
+        return se, dict(resp.json())
+
+    ses = [se for se in ing.registry.all() if ing.registry.readable(se.storage_id)]
+    found = await asyncio.gather(*(ask(se) for se in ses))
+    return [f for f in found if f is not None]
+
+
+async def download(
+    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
+) -> AsyncIterator[bytes]:
+    """The blob of one copy as a stream (opened only when first read)."""
+    url = f"{se.url}/api/v1/files/{file_id}/download"
+    try:
+        async with ing.http.stream("GET", url, headers=headers) as resp:
+            if resp.status_code == 404:
+                raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+            if resp.status_code != 200:
+                await resp.aread()
+                raise upstream.error_from(se, resp)
+            async for chunk in resp.aiter_raw():
+                yield chunk
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+
+
+def upload_params(meta: dict[str, Any], retention: str) -> list[tuple[str, str]]:
+    params = [
+        ("file_id", str(meta["file_id"])),
+        ("retention_policy", retention),
+        ("filename", str(meta["original_filename"])),
+    ]
+    if meta.get("description"):
+        params.append(("description", str(meta["description"])))
+    params += [("tags", str(tag)) for tag in meta.get("tags") or []]
+    if meta.get("metadata"):
+        params.append(("metadata", json.dumps(meta["metadata"])))
+    return params
+
+
+async def copy_to(
+    ing: Ingester,
+    source_se: StorageElementRef,
+    meta: dict[str, Any],
+    count: int,
+    headers: dict[str, str],
+    *,
+    retention: str = "permanent",
+    avoid: frozenset[str] = frozenset(),
+) -> list[tuple[StorageElementRef, dict[str, Any]]]:
+    """``count`` new copies of the file ``meta`` describes (read from ``source_se``) on
+    SEs of ``retention``'s kind other than ``avoid``; each SE verifies the known
+    checksum on what it receives."""
+    file_id = str(meta["file_id"])
+    upload_headers = {
+        **headers,
+        "Content-Type": str(meta.get("content_type") or "application/octet-stream"),
+        "X-Checksum-SHA256": str(meta["checksum"]).removeprefix("sha256:"),
+        "Content-Length": str(meta["size"]),
+    }
+    upload = Upload(upload_params(meta, retention), upload_headers, int(meta["size"]))
+    while True:
+        targets = await choose(ing, retention, count, int(meta["size"]), exclude=avoid)
+        source = download(ing, source_se, file_id, headers)
+        try:
+            result = await fan_out(ing, targets, source, upload)
+        except BeforeBodyFailures as exc:
+            avoid = avoid | {se.storage_id for se in exc.ses}
+            continue
+        return result.copies
