@@ -8,12 +8,53 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(
+from artstore.cli import runtime
+from artstore.cli.app import ArtStoreTyper
+from artstore.cli.commands import admin, audit, auth, files, se
+
+# ArtStoreTyper turns every failure into one `error: ... (CODE)` line (see app.py).
+app = ArtStoreTyper(
     name="artstore",
     help="ArtStore: a distributed file store for long-lived documents.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def main(
+    admin_url: Annotated[
+        str | None,
+        typer.Option(envvar="ARTSTORE_ADMIN_URL", help="Admin URL [default: login's, else :8000]"),
+    ] = None,
+    ingester_url: Annotated[
+        str | None,
+        typer.Option(envvar="ARTSTORE_INGESTER_URL", help="Ingester URL [default: :8020]"),
+    ] = None,
+    query_url: Annotated[
+        str | None,
+        typer.Option(envvar="ARTSTORE_QUERY_URL", help="Query URL [default: :8030]"),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option(help="Progress bars on a terminal (--no-progress: none)")
+    ] = True,
+) -> None:
+    """ArtStore: a distributed file store for long-lived documents.
+
+    Client commands keep their login in the user's config dir
+    ($ARTSTORE_CONFIG_DIR, else ~/.config/artstore); ARTSTORE_TOKEN overrides it.
+    """
+    runtime.settings.admin_url = admin_url
+    runtime.settings.ingester_url = ingester_url
+    runtime.settings.query_url = query_url
+    runtime.settings.progress = progress
+
+
+auth.register(app)
+files.register(app)
+audit.register(app)
+app.add_typer(se.app, name="se")
+app.add_typer(admin.app, name="admin")
 
 
 class Service(StrEnum):
@@ -81,46 +122,6 @@ def migrate(
 
     upgrade(database_url)
     typer.echo("database is at the newest schema")
-
-
-se_app = typer.Typer(help="Storage element tools that run without the service.")
-app.add_typer(se_app, name="se")
-
-
-@se_app.command("rebuild-index")
-def se_rebuild_index(
-    data_dir: Annotated[str, typer.Option(help="The SE's data directory (SE_DATA_DIR)")],
-    se_id: Annotated[str, typer.Option("--se-id", help="The SE's storage id (SE_ID)")],
-    database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
-) -> None:
-    """Rebuild an SE's catalog rows from its attr files, offline (the SE may be stopped).
-
-    Other backend settings (SE_BACKEND, SE_S3_*) are read from the environment.
-    """
-    import asyncio
-
-    from artstore.common.db import make_engine
-    from artstore.storage_element.backends import make_backend
-    from artstore.storage_element.catalog.repository import CatalogRepository
-    from artstore.storage_element.layout import Layout
-    from artstore.storage_element.maintenance.rebuild import rebuild
-    from artstore.storage_element.settings import SESettings
-
-    settings = SESettings(id=se_id, data_dir=data_dir)
-    if settings.backend == "local" and not (settings.data_dir / "files").is_dir():
-        typer.echo(f"error: {settings.data_dir} holds no files/ folder", err=True)
-        raise typer.Exit(2)
-
-    async def run() -> tuple[int, int]:
-        engine = make_engine(database_url)
-        try:
-            backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
-            return await rebuild(backend, CatalogRepository(engine, se_id))
-        finally:
-            await engine.dispose()
-
-    written, bad = asyncio.run(run())
-    typer.echo(f"{se_id}: {written} catalog rows rebuilt from attr files ({bad} unreadable)")
 
 
 @app.command("settings-table")

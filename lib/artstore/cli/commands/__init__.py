@@ -1,0 +1,1 @@
+"""Client commands of the ``artstore`` CLI, one module per area."""
