@@ -60,6 +60,7 @@ app.add_typer(admin.app, name="admin")
 class Service(StrEnum):
     admin = "admin"
     storage_element = "storage-element"
+    query = "query"
     ingester = "ingester"
 
 
@@ -107,6 +108,20 @@ def serve(
             create_app(settings),
             host=host or settings.host,
             port=port or settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    elif service is Service.query:
+        from artstore.query.main import create_app as create_query
+        from artstore.query.settings import QMSettings
+
+        # The listening port also names the links' default base URL (QM_PUBLIC_URL).
+        qm = QMSettings() if port is None else QMSettings(port=port)
+        uvicorn.run(
+            create_query(qm),
+            host=host or qm.host,
+            port=port or qm.port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,

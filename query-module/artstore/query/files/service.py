@@ -1,0 +1,64 @@
+"""File metadata (cached) and the copies a download may use."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from artstore.common.errors import FileGone, NotFound, ServiceUnavailable
+from artstore.query.search import repository as repo
+from artstore.query.search.schemas import FileItem
+from artstore.query.state import QueryState
+
+
+async def _copies(state: QueryState, file_id: str) -> list[dict[str, Any]]:
+    try:
+        async with state.engine.connect() as conn:
+            copies = await repo.copies_of(conn, [file_id])
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise ServiceUnavailable(
+            "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
+        ) from exc
+    if not copies:
+        raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+    return copies
+
+
+async def metadata(state: QueryState, file_id: str) -> FileItem:
+    """FileMetadata of the copy that speaks for the file plus its copies (any status)."""
+    cached = await state.cache.get(file_id)
+    if cached is not None:
+        try:
+            item = FileItem.model_validate_json(cached)
+        except ValidationError:
+            await state.cache.drop(file_id)  # written by another version: ignore it
+        else:
+            state.metrics.cache.labels("hit").inc()
+            return item
+    state.metrics.cache.labels("miss").inc()
+    copies = await _copies(state, file_id)
+    item = FileItem.of(copies[0], copies)
+    await state.cache.put(file_id, item.model_dump_json())
+    return item
+
+
+def _readable(copy: dict[str, Any], now: datetime) -> bool:
+    expires = copy.get("expires_at")
+    return bool(copy["status"] == "active" and (expires is None or expires > now))
+
+
+async def downloadable_copies(state: QueryState, file_id: str) -> list[dict[str, Any]]:
+    """Copies that may serve the bytes, straight from the catalog (never the cache, so a
+    delete is honoured at once); 404 unknown, 410 when none is active."""
+    copies = await _copies(state, file_id)
+    live = [c for c in copies if _readable(c, datetime.now(UTC))]
+    if not live:
+        await state.cache.drop(file_id)
+        status = "deleted" if copies[0]["status"] == "deleted" else "expired"
+        raise FileGone(
+            f"file {file_id} is {status}", details={"file_id": file_id, "status": status}
+        )
+    return live

@@ -1,0 +1,70 @@
+"""``/api/v1/search`` (files:read): POST with every filter, GET ``?q=`` for quick use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Query
+
+from artstore.common.auth import Principal, RequireScope
+from artstore.query.search import service
+from artstore.query.search.schemas import SearchPage, SearchRequest, SortBy, Status
+from artstore.query.state import State
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+
+Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
+
+
+@router.post("", response_model=SearchPage)
+async def search(
+    state: State, _: Reader, body: Annotated[SearchRequest | None, Body()] = None
+) -> SearchPage:
+    """Every filter of DESIGN §8; an empty body lists active files, newest first."""
+    return await service.search(state, body or SearchRequest())
+
+
+@router.get("", response_model=SearchPage)
+async def quick_search(
+    state: State,
+    _: Reader,
+    q: Annotated[str | None, Query(description="Full text, ranked")] = None,
+    filename: str | None = None,
+    match: Literal["exact", "partial"] = "partial",
+    file_extension: str | None = None,
+    content_type: str | None = None,
+    tags: Annotated[list[str] | None, Query(description="Repeat; all must match")] = None,
+    uploaded_by: str | None = None,
+    retention_policy: Literal["temporary", "permanent"] | None = None,
+    status: Status = "active",
+    min_size: Annotated[int | None, Query(ge=0)] = None,
+    max_size: Annotated[int | None, Query(ge=0)] = None,
+    uploaded_after: datetime | None = None,
+    uploaded_before: datetime | None = None,
+    sort_by: SortBy | None = None,
+    sort_order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SearchPage:
+    """The same search from a URL (`metadata` pairs need the POST form)."""
+    req = SearchRequest(
+        query=q,
+        filename=filename,
+        match=match,
+        file_extension=file_extension,
+        content_type=content_type,
+        tags=tags,
+        uploaded_by=uploaded_by,
+        retention_policy=retention_policy,
+        status=status,
+        min_size=min_size,
+        max_size=max_size,
+        uploaded_after=uploaded_after,
+        uploaded_before=uploaded_before,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    return await service.search(state, req)

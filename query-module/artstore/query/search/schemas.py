@@ -1,0 +1,144 @@
+"""API shapes of search and metadata: the SE's FileMetadata plus ``copies`` (DESIGN §8)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from artstore.common.errors import ValidationFailed
+
+Status = Literal["active", "expired", "deleted"]
+SortBy = Literal["relevance", "uploaded_at", "original_filename", "size"]
+
+
+class Copy(BaseModel):
+    storage_element_id: str
+    status: str
+
+
+class FileItem(BaseModel):
+    """FileMetadata of the copy that speaks for the file, plus every copy."""
+
+    schema_version: int
+    file_id: str
+    original_filename: str
+    content_type: str
+    size: int
+    checksum: str
+    uploaded_by: str
+    uploaded_at: datetime
+    updated_at: datetime
+    version: int
+    status: str
+    retention_policy: str
+    ttl_days: int | None
+    expires_at: datetime | None
+    description: str
+    tags: list[str]
+    metadata: dict[str, str]
+    storage_element_id: str
+    copies: list[Copy]
+
+    @classmethod
+    def of(cls, row: dict[str, Any], copies: list[dict[str, Any]]) -> Self:
+        data = {k: row[k] for k in FileItem.model_fields if k not in ("copies", "file_id")}
+        return cls(
+            **data,
+            file_id=str(row["file_id"]),
+            copies=[Copy(storage_element_id=c["storage_element_id"], status=c["status"])
+                    for c in copies],
+        )  # fmt: skip
+
+
+class SearchItem(FileItem):
+    score: float | None = Field(None, description="Full-text rank; only when `query` is set")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_score(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # DESIGN §8: `score` appears only with `query`; other nulls (ttl_days) stay.
+        out: dict[str, Any] = handler(self)
+        if out.get("score") is None:
+            out.pop("score", None)
+        return out
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(None, description="Full text, ranked (websearch syntax)")
+    filename: str | None = None
+    match: Literal["exact", "partial"] = "partial"
+    file_extension: str | None = Field(None, description="Without the dot; case-insensitive")
+    content_type: str | None = None
+    tags: list[str] | None = Field(None, description="Every tag must be present")
+    metadata: dict[str, str] | None = Field(None, description="Exact key/value pairs")
+    uploaded_by: str | None = None
+    retention_policy: Literal["temporary", "permanent"] | None = None
+    status: Status = "active"
+    min_size: int | None = Field(None, ge=0)
+    max_size: int | None = Field(None, ge=0)
+    uploaded_after: datetime | None = None
+    uploaded_before: datetime | None = None
+    sort_by: SortBy | None = Field(
+        None, description="Default: `relevance` with `query`, else `uploaded_at`"
+    )
+    sort_order: Literal["asc", "desc"] = "desc"
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+    def checked(self) -> SearchRequest:
+        """Rules that span fields; a breach is 400 VALIDATION_ERROR."""
+        bad: list[dict[str, str]] = []
+        if self.min_size is not None and self.max_size is not None and (
+            self.min_size > self.max_size
+        ):
+            bad.append({"field": "min_size", "message": "min_size is above max_size"})
+        after, before = self.after, self.before
+        if after is not None and before is not None and after > before:
+            bad.append({"field": "uploaded_after", "message": "after is later than before"})
+        if self.sort_by == "relevance" and not self.has_query:
+            bad.append({"field": "sort_by", "message": "relevance needs a query"})
+        if self.filename is not None and not self.filename:
+            bad.append({"field": "filename", "message": "empty filename"})
+        if bad:
+            raise ValidationFailed("request is not valid", details={"fields": bad})
+        return self
+
+    @property
+    def has_query(self) -> bool:
+        return bool(self.query and self.query.strip())
+
+    @property
+    def effective_sort(self) -> SortBy:
+        return self.sort_by or ("relevance" if self.has_query else "uploaded_at")
+
+    @property
+    def after(self) -> datetime | None:
+        return None if self.uploaded_after is None else _aware(self.uploaded_after)
+
+    @property
+    def before(self) -> datetime | None:
+        return None if self.uploaded_before is None else _aware(self.uploaded_before)
+
+    @property
+    def extension(self) -> str | None:
+        if self.file_extension is None:
+            return None
+        return self.file_extension.strip().removeprefix(".").lower()
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class SearchPage(BaseModel):
+    items: list[SearchItem]
+    total: int
+    limit: int
+    offset: int
+    has_more: bool
+    total_relation: Literal["eq", "gte"] = Field(
+        "eq", description="`gte`: more files match than were counted (QM_SEARCH_COUNT_LIMIT)"
+    )

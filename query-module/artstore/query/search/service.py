@@ -1,0 +1,55 @@
+"""Search: one consistent snapshot for the page, its count and the copies of its files."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from artstore.common.errors import ServiceUnavailable
+from artstore.query.search import repository as repo
+from artstore.query.search.schemas import SearchItem, SearchPage, SearchRequest
+from artstore.query.state import QueryState
+
+
+def _group(copies: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for c in copies:
+        out.setdefault(str(c["file_id"]), []).append(c)
+    return out
+
+
+async def search(state: QueryState, req: SearchRequest) -> SearchPage:
+    req.checked()
+    started = time.perf_counter()
+    try:
+        async with state.engine.connect() as conn:
+            # Repeatable read: page, total and copies all describe the same moment.
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                await repo.set_timeout(conn, state.settings.search_timeout)
+                rows, total, exact, has_more = await repo.search(
+                    conn, req, state.settings.search_count_limit
+                )
+                grouped = _group(await repo.copies_of(conn, [str(r["file_id"]) for r in rows]))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        raise ServiceUnavailable(
+            "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
+        ) from exc
+    finally:
+        state.metrics.searches.observe(time.perf_counter() - started)
+    items = []
+    for r in rows:
+        item = SearchItem.of(r, grouped.get(str(r["file_id"]), []))
+        if req.has_query:
+            item.score = float(r["score"] or 0.0)
+        items.append(item)
+    return SearchPage(
+        items=items,
+        total=total,
+        limit=req.limit,
+        offset=req.offset,
+        has_more=has_more,
+        total_relation="eq" if exact else "gte",
+    )

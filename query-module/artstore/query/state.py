@@ -1,0 +1,36 @@
+"""The query module's parts, wired once at start, and the typed dependencies routes use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.query.cache.store import MetadataCache
+from artstore.query.links.signer import LinkSigner
+from artstore.query.metrics import QueryMetrics
+from artstore.query.settings import QMSettings
+
+
+@dataclass
+class QueryState:
+    settings: QMSettings
+    engine: AsyncEngine
+    registry: StorageRegistry
+    service_token: ServiceToken  # for link downloads, which carry no caller token
+    http: httpx.AsyncClient  # calls to storage elements (streams)
+    cache: MetadataCache
+    signer: LinkSigner
+    metrics: QueryMetrics
+
+
+def get_state(request: Request) -> QueryState:
+    state: QueryState = request.app.state.query
+    return state
+
+
+State = Annotated[QueryState, Depends(get_state)]
