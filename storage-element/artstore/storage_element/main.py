@@ -17,6 +17,7 @@ from artstore.storage_element.metrics import NodeCollector
 from artstore.storage_element.modes.router import router as modes_router
 from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.uploads.router import router as uploads_router
 
 
 def create_app(settings: SESettings | None = None) -> FastAPI:
@@ -50,4 +51,5 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
     app.include_router(files_router)
     app.include_router(modes_router)
     app.include_router(maintenance_router)
+    app.include_router(uploads_router)
     return app

@@ -1,0 +1,80 @@
+"""tus 1.0 headers: what the protocol asks of every request and answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from email.utils import format_datetime
+
+from artstore.common.errors import ArtStoreError, ValidationFailed
+
+VERSION = "1.0.0"
+EXTENSIONS = "creation,termination,checksum,expiration"
+OFFSET_TYPE = "application/offset+octet-stream"
+
+
+class PreconditionFailed(ArtStoreError):
+    status, code = 412, "UNSUPPORTED_VERSION"
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Tus-Resumable must be {VERSION}",
+            headers={"Tus-Version": VERSION, "Tus-Resumable": VERSION},
+        )
+
+
+class UnsupportedMediaType(ArtStoreError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class TusChecksumMismatch(ArtStoreError):
+    """tus checksum extension: 460 when a chunk does not match its Upload-Checksum."""
+
+    status, code = 460, "CHECKSUM_MISMATCH"
+
+
+def require_version(value: str | None) -> None:
+    if value != VERSION:
+        raise PreconditionFailed()
+
+
+def int_header(value: str | None, name: str) -> int:
+    if value is None or not value.strip().isdigit():
+        raise ValidationFailed(f"{name} must be a non-negative integer", details={"header": name})
+    return int(value)
+
+
+def parse_metadata(value: str | None) -> dict[str, str]:
+    """``Upload-Metadata: key base64,key2 base64`` (a key may have no value)."""
+    out: dict[str, str] = {}
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, encoded = item.partition(" ")
+        try:
+            out[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(
+                f"Upload-Metadata value of {key!r} is not base64", details={"key": key}
+            ) from None
+    return out
+
+
+def tags_of(value: str) -> list[str]:
+    """tags: a JSON array, or comma-separated."""
+    if value.lstrip().startswith("["):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise ValidationFailed("tags is not a JSON array", details={"key": "tags"}) from None
+        if not isinstance(data, list):
+            raise ValidationFailed("tags is not a JSON array", details={"key": "tags"})
+        return [str(t) for t in data]
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def http_date(at: datetime) -> str:
+    return format_datetime(at, usegmt=True)

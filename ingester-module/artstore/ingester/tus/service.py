@@ -1,0 +1,233 @@
+"""Resumable uploads (tus 1.0) over the storage elements' upload sessions.
+
+The ingester keeps nothing: the upload URL names the SE and the session
+(``/api/v1/uploads/{storage_id}/{file_id}``; the session id is the id the file gets),
+so any ingester replica can continue it, and every acknowledged byte is on the SE's
+disk before the ingester answers.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from artstore.common.auth import Principal
+from artstore.common.errors import NotFound, ValidationFailed
+from artstore.common.registry import StorageElementRef
+from artstore.ingester import upstream
+from artstore.ingester.placement.service import choose
+from artstore.ingester.replication.copy import copy_to, locate
+from artstore.ingester.state import Ingester, caller_headers
+from artstore.ingester.tus.protocol import TusChecksumMismatch, tags_of
+from artstore.ingester.uploads.fields import IngestFields
+
+
+@dataclass
+class Progress:
+    offset: int
+    length: int
+    expires_at: datetime | None
+    file: dict[str, Any] | None = None  # set once the upload has become a stored file
+
+
+def _session_body(meta: dict[str, str], length: int, file_id: str, expiry: int) -> dict[str, Any]:
+    fields = IngestFields()
+    for key in ("retention_policy", "ttl_days"):
+        if key in meta:
+            fields.apply(key, meta[key])
+    fields.check()
+    body: dict[str, Any] = {
+        "length": length,
+        "file_id": file_id,
+        "filename": meta.get("filename") or meta.get("name") or "file",
+        "content_type": meta.get("filetype")
+        or meta.get("content_type")
+        or "application/octet-stream",
+        "retention_policy": fields.retention_policy,
+        "expires_in": expiry,
+    }
+    if fields.ttl_days is not None:
+        body["ttl_days"] = fields.ttl_days
+    if "description" in meta:
+        body["description"] = meta["description"]
+    if "tags" in meta:
+        body["tags"] = tags_of(meta["tags"])
+    if "metadata" in meta:
+        try:
+            body["metadata"] = json.loads(meta["metadata"])
+        except ValueError:
+            raise ValidationFailed("metadata is not JSON", details={"key": "metadata"}) from None
+    if "checksum" in meta:
+        body["checksum"] = meta["checksum"]
+    return body
+
+
+async def create(
+    ing: Ingester, principal: Principal, length: int, meta: dict[str, str]
+) -> tuple[StorageElementRef, Progress, str]:
+    file_id = str(uuid.uuid4())
+    body = _session_body(meta, length, file_id, ing.settings.upload_expiry)
+    avoid: frozenset[str] = frozenset()
+    while True:
+        # Sessions live on local-disk SEs (an S3-backed SE refuses them).
+        se = (
+            await choose(ing, body["retention_policy"], 1, length, exclude=avoid, local_only=True)
+        )[0]
+        try:
+            resp = await ing.http.post(
+                f"{se.url}/api/v1/uploads", json=body, headers=caller_headers(principal)
+            )
+        except httpx.HTTPError:
+            avoid = avoid | {se.storage_id}
+            continue
+        if resp.status_code != 201:
+            raise upstream.error_from(se, resp)
+        data = resp.json()
+        return se, Progress(0, length, datetime.fromisoformat(data["expires_at"])), file_id
+
+
+def resolve(ing: Ingester, storage_id: str) -> StorageElementRef:
+    se = ing.registry.get(storage_id)
+    if se is None:
+        raise NotFound("upload not found", details={"storage_element_id": storage_id})
+    return se
+
+
+async def _session(
+    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
+    try:
+        resp = await ing.http.get(f"{se.url}/api/v1/uploads/{file_id}", headers=headers)
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise upstream.error_from(se, resp)
+    return dict(resp.json())
+
+
+async def _stored(
+    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
+    try:
+        resp = await ing.http.get(f"{se.url}/api/v1/files/{file_id}", headers=headers)
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise upstream.error_from(se, resp)
+    return dict(resp.json())
+
+
+async def progress(
+    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+) -> Progress:
+    """Where the upload stands. One whose bytes are all in but which was never stored
+    (a crash between the last PATCH and completion) is completed now."""
+    headers = caller_headers(principal)
+    session = await _session(ing, se, file_id, headers)
+    if session is None:
+        stored = await _stored(ing, se, file_id, headers)
+        if stored is None or stored.get("uploaded_by") != principal.sub:
+            raise NotFound("upload not found", details={"file_id": file_id})
+        return Progress(int(stored["size"]), int(stored["size"]), None, stored)
+    p = Progress(
+        int(session["offset"]),
+        int(session["length"]),
+        datetime.fromisoformat(session["expires_at"]),
+    )
+    if p.offset == p.length:
+        p.file = await complete(ing, principal, se, file_id)
+    return p
+
+
+async def append(
+    ing: Ingester,
+    principal: Principal,
+    se: StorageElementRef,
+    file_id: str,
+    offset: int,
+    chunk_sha256: str | None,
+    length: int | None,
+    body: AsyncIterator[bytes],
+) -> Progress:
+    headers = caller_headers(principal) | {"Content-Type": "application/octet-stream"}
+    if chunk_sha256:
+        headers["X-Checksum-SHA256"] = chunk_sha256
+    if length is not None:
+        headers["Content-Length"] = str(length)
+    try:
+        resp = await ing.http.patch(
+            f"{se.url}/api/v1/uploads/{file_id}",
+            params={"offset": offset},
+            headers=headers,
+            content=body,
+        )
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code != 200:
+        err = upstream.error_from(se, resp)
+        if err.code == "CHECKSUM_MISMATCH":
+            raise TusChecksumMismatch(err.message, details=err.details)
+        raise err
+    session = resp.json()
+    p = Progress(
+        int(session["offset"]),
+        int(session["length"]),
+        datetime.fromisoformat(session["expires_at"]),
+    )
+    if p.offset == p.length:
+        p.file = await complete(ing, principal, se, file_id)
+    return p
+
+
+async def complete(
+    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+) -> dict[str, Any]:
+    """Store the finished upload on its SE, then (permanent files) make the other
+    replicas from that copy."""
+    headers = caller_headers(principal)
+    try:
+        resp = await ing.http.post(f"{se.url}/api/v1/uploads/{file_id}/complete", headers=headers)
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code != 201:
+        raise upstream.error_from(se, resp)
+    meta = dict(resp.json())
+    if meta.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
+        await _replicate(ing, se, meta, headers)
+    return meta
+
+
+async def _replicate(
+    ing: Ingester, se: StorageElementRef, meta: dict[str, Any], headers: dict[str, str]
+) -> None:
+    have = [
+        s
+        for s, m in await locate(ing, headers, str(meta["file_id"]))
+        if m.get("status") == "active"
+    ]
+    need = ing.settings.replicas - len(have)
+    if need > 0:
+        await copy_to(ing, se, meta, need, headers, avoid=frozenset(s.storage_id for s in have))
+
+
+async def terminate(
+    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+) -> None:
+    try:
+        resp = await ing.http.delete(
+            f"{se.url}/api/v1/uploads/{file_id}", headers=caller_headers(principal)
+        )
+    except httpx.HTTPError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code != 204:
+        raise upstream.error_from(se, resp)

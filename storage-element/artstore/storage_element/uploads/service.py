@@ -1,0 +1,245 @@
+"""Upload-session use cases. The session id is the id of the file it becomes, so a
+completed session is recognised by its file (retrying completion is safe).
+
+Durability: an append answers only after its bytes are fsynced and ``session.json``
+(with the new offset) has been atomically replaced; creation, abort and completion are
+journaled in the WAL (kind ``upload_session``). Recovery needs nothing special: a
+session directory without ``session.json`` (a crash mid-create) or past its expiry is
+swept, and completion goes through the normal upload protocol (its own WAL entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from artstore.common.auth import Principal
+from artstore.common.errors import (
+    ArtStoreError,
+    ChecksumMismatch,
+    Conflict,
+    FileGone,
+    FileTooLarge,
+    Forbidden,
+    NotFound,
+    StorageFull,
+    ValidationFailed,
+)
+from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.files.fields import UploadFields
+from artstore.storage_element.files.upload import UploadRequest, _retention, store_upload
+from artstore.storage_element.node import StorageNode
+from artstore.storage_element.uploads.schemas import SessionCreate
+from artstore.storage_element.uploads.store import SessionStore, utcnow
+
+KIND = "upload_session"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SessionsNotSupported(ArtStoreError):
+    status, code = 501, "NOT_SUPPORTED"
+
+
+def store_of(node: StorageNode) -> SessionStore:
+    return SessionStore(node.settings.data_dir)
+
+
+def _field_pairs(body: SessionCreate) -> list[tuple[str, str]]:
+    pairs = [("filename", body.filename)]
+    if body.description is not None:
+        pairs.append(("description", body.description))
+    pairs += [("tags", tag) for tag in body.tags]
+    if body.metadata:
+        pairs.append(("metadata", json.dumps(body.metadata)))
+    if body.retention_policy:
+        pairs.append(("retention_policy", body.retention_policy))
+    if body.ttl_days is not None:
+        pairs.append(("ttl_days", str(body.ttl_days)))
+    return pairs
+
+
+def _fields(pairs: list[Any], file_id: str) -> UploadFields:
+    fields = UploadFields()
+    for name, value in pairs:
+        fields.apply(str(name), str(value))
+    fields.file_id = file_id
+    return fields
+
+
+async def create(node: StorageNode, principal: Principal, body: SessionCreate) -> dict[str, Any]:
+    s = node.settings
+    if s.backend != "local":
+        raise SessionsNotSupported(
+            "resumable upload sessions need the local backend", details={"backend": s.backend}
+        )
+    node.modes.require("upload")
+    now = utcnow()
+    sid = str(body.file_id or uuid.uuid4())
+    pairs = _field_pairs(body)
+    _retention(node.modes.current, _fields(pairs, sid), now)  # 409/400 now, not at the end
+    checksum = body.checksum.lower() if body.checksum else None
+    if checksum is not None and not _HEX64.match(checksum):
+        raise ValidationFailed("checksum must be 64 hex digits", details={"field": "checksum"})
+    if body.length > s.max_file_size:
+        raise FileTooLarge(
+            f"file exceeds {s.max_file_size} bytes", details={"max_file_size": s.max_file_size}
+        )
+    if body.length > node.capacity.available_bytes():
+        raise StorageFull(
+            "not enough room for this file",
+            details={"available_bytes": node.capacity.available_bytes()},
+        )
+    store = store_of(node)
+    await asyncio.to_thread(store.sweep, now)
+    session = {
+        "session_id": sid,
+        "length": body.length,
+        "offset": 0,
+        "owner": principal.sub,
+        "created_at": now.isoformat(),
+        "expires_at": (now + timedelta(seconds=body.expires_in)).isoformat(),
+        "content_type": body.content_type,
+        "fields": pairs,
+        "checksum": checksum,
+    }
+    async with node.file_locked(sid):
+        exists = await asyncio.to_thread(store.load, sid)
+        if exists is not None or sid in node.uploads_in_flight or await node.find_attr(sid):
+            raise Conflict(f"file {sid} already exists", details={"file_id": sid})
+        txn = await node.journal.begin(KIND, {"session_id": sid, "action": "create"})
+        try:
+            await asyncio.to_thread(store.create, session)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(store.remove, sid))
+            await node.journal.abort(txn)
+            raise
+        await node.journal.commit(txn, owes_catalog=False)
+    return session
+
+
+async def _get(node: StorageNode, principal: Principal, sid: str) -> dict[str, Any]:
+    store = store_of(node)
+    session = await asyncio.to_thread(store.load, sid)
+    if session is None:
+        raise NotFound(f"upload session {sid} not found", details={"session_id": sid})
+    if session["owner"] != principal.sub:
+        raise Forbidden("this upload belongs to someone else", details={"session_id": sid})
+    if datetime.fromisoformat(session["expires_at"]) <= utcnow():
+        await asyncio.to_thread(store.remove, sid)
+        raise FileGone(f"upload session {sid} has expired", details={"session_id": sid})
+    return session
+
+
+async def status(node: StorageNode, principal: Principal, sid: str) -> dict[str, Any]:
+    return await _get(node, principal, sid)
+
+
+async def append(
+    node: StorageNode,
+    principal: Principal,
+    sid: str,
+    offset: int,
+    expected_sha256: str | None,
+    body: AsyncIterator[bytes],
+) -> dict[str, Any]:
+    """Bytes at ``offset`` (which must be the committed offset); acknowledged durable."""
+    store = store_of(node)
+    chunk_bytes = node.settings.io_chunk_bytes
+    async with node.file_locked(sid):
+        session = await _get(node, principal, sid)
+        node.modes.require("upload")
+        if offset != session["offset"]:
+            raise Conflict(
+                "Upload-Offset does not match the upload's offset",
+                details={"offset": session["offset"]},
+            )
+        fd = await asyncio.to_thread(store.open_at, sid, offset)
+        hasher = hashlib.sha256()
+        received = 0
+        buf = bytearray()
+        try:
+            async for chunk in body:
+                received += len(chunk)
+                if offset + received > session["length"]:
+                    raise ValidationFailed(
+                        "data goes beyond the upload's length",
+                        details={"length": session["length"]},
+                    )
+                hasher.update(chunk)
+                buf += chunk
+                if len(buf) >= chunk_bytes:
+                    data, buf = bytes(buf), bytearray()
+                    await asyncio.to_thread(store.write, fd, data)
+            if buf:
+                await asyncio.to_thread(store.write, fd, bytes(buf))
+        finally:
+            closing, fd = fd, -1
+            await asyncio.shield(asyncio.to_thread(store.sync_close, closing))
+        if expected_sha256 and hasher.hexdigest() != expected_sha256:
+            raise ChecksumMismatch(
+                "chunk does not match its checksum; nothing of it was kept",
+                details={"expected": expected_sha256, "actual": hasher.hexdigest()},
+            )
+        session["offset"] = offset + received
+        await asyncio.to_thread(store.save, session)  # the acknowledgement point
+    return session
+
+
+async def abort(node: StorageNode, principal: Principal, sid: str) -> None:
+    store = store_of(node)
+    async with node.file_locked(sid):
+        await _get(node, principal, sid)
+        txn = await node.journal.begin(KIND, {"session_id": sid, "action": "abort"})
+        await asyncio.to_thread(store.remove, sid)
+        await node.journal.commit(txn, owes_catalog=False)
+
+
+async def complete(node: StorageNode, principal: Principal, sid: str) -> Attr:
+    """The finished session becomes a normal stored file (the usual write protocol), then
+    the session goes. Repeating it after success answers the stored file."""
+    store = store_of(node)
+    async with node.file_locked(sid):
+        session = await asyncio.to_thread(store.load, sid)
+        attr = await node.find_attr(sid)
+        if session is None:
+            if attr is not None and attr.uploaded_by == principal.sub:
+                return attr
+            raise NotFound(f"upload session {sid} not found", details={"session_id": sid})
+        session = await _get(node, principal, sid)
+        if session["offset"] != session["length"]:
+            raise Conflict(
+                "upload is not complete",
+                details={"offset": session["offset"], "length": session["length"]},
+            )
+        txn = await node.journal.begin(KIND, {"session_id": sid, "action": "complete"})
+        try:
+            if attr is None:
+                owner = str(session["owner"])
+                req = UploadRequest(
+                    Principal(sub=owner, kind="user", name=owner, scopes=frozenset()),
+                    _fields(session["fields"], sid),
+                    str(session["content_type"]),
+                    int(session["length"]),
+                    session.get("checksum"),
+                )
+                attr = await store_upload(node, req, _data(node, store, sid, session["length"]))
+            await asyncio.to_thread(store.remove, sid)
+        except BaseException:
+            await node.journal.abort(txn)
+            raise
+        await node.journal.commit(txn, owes_catalog=False)
+    return attr
+
+
+async def _data(
+    node: StorageNode, store: SessionStore, sid: str, length: int
+) -> AsyncIterator[bytes]:
+    chunks = store.read_chunks(sid, length, node.settings.io_chunk_bytes)
+    while (data := await asyncio.to_thread(next, chunks, b"")) != b"":
+        yield data
