@@ -115,8 +115,10 @@ def test_date_range_and_contradiction(catalog: Catalog) -> None:
     new = catalog.put("new", uploaded_at=t0 + timedelta(days=2), updated_at=t0 + timedelta(days=2))
     assert catalog.ids(uploaded_after=(t0 + timedelta(days=1)).isoformat()) == [new]
     assert catalog.ids(uploaded_before=(t0 + timedelta(days=1)).isoformat()) == [old]
-    assert set(catalog.ids(uploaded_after=t0.isoformat(),
-                           uploaded_before=(t0 + timedelta(days=2)).isoformat())) == {old, new}  # fmt: skip
+    both = catalog.ids(
+        uploaded_after=t0.isoformat(), uploaded_before=(t0 + timedelta(days=2)).isoformat()
+    )
+    assert set(both) == {old, new}  # both bounds inclusive
     bad = catalog.search(
         expect=400,
         uploaded_after=(t0 + timedelta(days=1)).isoformat(),
@@ -161,8 +163,9 @@ def test_one_item_per_file_with_two_copies(catalog: Catalog) -> None:
     t = datetime(2025, 3, 1, tzinfo=UTC)
     fid = catalog.put("twice.txt", uploaded_at=t, updated_at=t, description="old words")
     other_se = catalog.se + "-b"
-    catalog.put("twice.txt", se=other_se, file_id=fid, uploaded_at=t,
-                updated_at=t + timedelta(seconds=5), version=2, description="new words")  # fmt: skip
+    later = t + timedelta(seconds=5)
+    catalog.put("twice.txt", se=other_se, file_id=fid, uploaded_at=t, updated_at=later,
+                version=2, description="new words")  # fmt: skip
     page = catalog.search()
     assert page["total"] == 1 and len(page["items"]) == 1
     item = page["items"][0]
@@ -187,9 +190,7 @@ def test_a_live_copy_speaks_before_a_tombstone(catalog: Catalog) -> None:
 
 def test_quarantined_rows_are_not_files(catalog: Catalog) -> None:
     fid = catalog.put("bad.txt")
-    catalog.qm.sql(
-        "UPDATE catalog.files SET quarantined_at = now() WHERE file_id = $1", fid
-    )
+    catalog.qm.sql("UPDATE catalog.files SET quarantined_at = now() WHERE file_id = $1", fid)
     assert catalog.ids() == []
 
 
