@@ -1,12 +1,13 @@
-"""``artstore up`` end to end: start, use the printed dev token, Ctrl-C, start again.
+"""``artstore up`` end to end: start the whole system, use it through the CLI (log in,
+upload a folder, search, download), Ctrl-C, start again on the same data.
 
-``up`` uses fixed ports (8000 for the dev token issuer, 8010 for its storage element), so
-this file's tests must not run in parallel with another ``up``; xdist's ``loadfile``
-keeps them on one worker.
+``up`` uses fixed ports (8000, 8010-8012, 8020, 8030), so this file's tests must not run
+in parallel with another ``up``; xdist's ``loadfile`` keeps them on one worker.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -27,8 +28,8 @@ from artstore.common.devdb import create_database, drop_database, with_database
 from tests.support.database import server_url
 
 ROOT = Path(__file__).resolve().parents[1]
-SE_URL = "http://127.0.0.1:8010"
-START_TIMEOUT = 120.0
+PORTS = (8000, 8010, 8011, 8012, 8020, 8030)
+START_TIMEOUT = 240.0
 STOP_TIMEOUT = 60.0
 
 
@@ -69,9 +70,9 @@ class Up:
         return "\n".join(self.output)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> str:
-        """Until the 'ready' line; returns the dev token printed before it."""
+        """Until the 'ready' line; returns the admin password printed before it."""
         deadline = time.monotonic() + timeout
-        token = ""
+        password = ""
         while (remaining := deadline - time.monotonic()) > 0:
             try:
                 line = self._lines.get(timeout=min(remaining, 1.0))
@@ -79,11 +80,12 @@ class Up:
                 continue
             if line is None:
                 raise AssertionError(f"up exited ({self.proc.wait(5)}):\n{self.text()}")
-            if line.startswith("export TOKEN="):
-                token = line.removeprefix("export TOKEN=").strip()
+            if line.startswith("admin login: admin / "):
+                password = line.removeprefix("admin login: admin / ").split()[0]
             if "press Ctrl-C to stop" in line:
-                assert token, self.text()
-                return token
+                assert password, self.text()
+                assert "ingester" in self.text() and "query" in self.text()
+                return password
         raise AssertionError(f"up not ready in {timeout}s:\n{self.text()}")
 
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, list[psutil.Process]]:
@@ -118,7 +120,7 @@ def fresh_database_url() -> Iterator[str]:
 
 @pytest.fixture
 def start_up(tmp_path: Path, fresh_database_url: str) -> Iterator[type[Up]]:
-    for port in (8000, 8010):
+    for port in PORTS:
         assert not _listening(port), f"port {port} is taken; `artstore up` needs it"
     made: list[Up] = []
 
@@ -132,62 +134,65 @@ def start_up(tmp_path: Path, fresh_database_url: str) -> Iterator[type[Up]]:
         up.close()
 
 
-def test_up_serves_a_storage_element_and_stops_cleanly(start_up: type[Up], tmp_path: Path) -> None:
-    data = os.urandom(64 * 1024) + "über".encode()
-    first = start_up()
-    token = first.wait_ready()
-    auth = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=SE_URL, headers=auth, timeout=30.0) as client:
-        assert client.get("/docs", headers={}).status_code == 200
-        r = client.post("/api/v1/files", files={"file": ("hello.bin", data, "text/plain")})
-        assert r.status_code == 201, r.text
-        meta = r.json()
-        assert meta["uploaded_by"] == "dev"
-        assert meta["storage_element_id"] == "se-local-1"
-        file_id = meta["file_id"]
-        assert client.get(f"/api/v1/files/{file_id}/download").content == data
-        assert client.get("/api/v1/files").json()["total"] == 1
+class Cli:
+    """The ``artstore`` command with its own config dir (never the user's home)."""
 
-    key = tmp_path / "data" / "dev-issuer" / "private-key.pem"
-    assert key.stat().st_mode & 0o777 == 0o600
+    def __init__(self, config_dir: Path) -> None:
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ARTSTORE_")}
+        self.env["ARTSTORE_CONFIG_DIR"] = str(config_dir)
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "artstore.cli.main", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+
+def test_up_runs_the_whole_system_and_stops_cleanly(start_up: type[Up], tmp_path: Path) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    files = {f"paper-{i}.txt": os.urandom(20_000) + f"zebra {i}".encode() for i in range(3)}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    cli = Cli(tmp_path / "cli-config")
+
+    first = start_up()
+    password = first.wait_ready()
+    assert httpx.get("http://127.0.0.1:8030/docs", timeout=30).status_code == 200
+    cli("login", "--username", "admin", "--password", password)
+    uploaded = json.loads(cli("upload", str(folder), "--permanent", "--tag", "paper", "--json"))
+    ids = {item["original_filename"]: item["file_id"] for item in uploaded}
+    assert set(ids) == set(files)
+    found = json.loads(cli("search", "--tag", "paper", "--json"))
+    assert {item["file_id"] for item in found["items"]} == set(ids.values())
+    for name, file_id in ids.items():
+        out = tmp_path / "out" / name
+        out.parent.mkdir(exist_ok=True)
+        cli("download", file_id, "--output", str(out))
+        assert out.read_bytes() == files[name]
 
     code, alive = first.stop()
     assert code == 0, first.text()
     assert alive == [], f"still running after Ctrl-C: {alive}"
-    assert not _listening(8010) and not _listening(8000)
+    assert not any(_listening(p) for p in PORTS)
 
-    # Second start: same data, same signing key (the first token still works).
+    # Second start: the same data, the same admin, the same files.
     second = start_up()
-    second.wait_ready()
-    with httpx.Client(base_url=SE_URL, headers=auth, timeout=30.0) as client:
-        d = client.get(f"/api/v1/files/{file_id}/download")
-        assert d.status_code == 200, d.text
-        assert d.content == data
-    fresh = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "artstore.cli.main",
-            "dev-token",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--hours",
-            "1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.strip()
-    r = httpx.get(
-        f"{SE_URL}/api/v1/files/{file_id}",
-        headers={"Authorization": f"Bearer {fresh}"},
-        timeout=30.0,
-    )
-    assert r.status_code == 200, r.text
+    assert second.wait_ready() == password
+    name, file_id = next(iter(ids.items()))
+    again = tmp_path / "again.txt"
+    cli("login", "--username", "admin", "--password", password)
+    cli("download", file_id, "--output", str(again))
+    assert again.read_bytes() == files[name]
 
     code, alive = second.stop(signal.SIGTERM)  # as clean as Ctrl-C
     assert code == 0, second.text()
     assert alive == []
-    assert not _listening(8010)
+    assert not any(_listening(p) for p in PORTS)

@@ -169,18 +169,5 @@ def up(
     raise typer.Exit(run_up(data_dir, os.environ.get("DATABASE_URL", "")))
 
 
-@app.command("dev-token")
-def dev_token(
-    data_dir: Annotated[str, typer.Option(help="The data dir `artstore up` uses")] = ".artstore",
-    hours: Annotated[int, typer.Option(min=1, max=24, help="Lifetime in hours")] = 12,
-) -> None:
-    """Print a fresh DEV-ONLY access token (every scope) signed by `artstore up`'s dev key."""
-    from pathlib import Path
-
-    from artstore.cli.devissuer import load_or_create_key, mint_token
-
-    typer.echo(mint_token(load_or_create_key(Path(data_dir)), ttl=hours * 3600))
-
-
 if __name__ == "__main__":
     app()

@@ -1,108 +1,35 @@
-"""``artstore up``: ArtStore on this machine with local defaults (DESIGN §9).
+"""``artstore up``: the whole system on this machine, on an embedded default (DESIGN §9).
 
-For now it runs: PostgreSQL (an embedded server under ``<data_dir>/postgres`` when no
-``DATABASE_URL`` is given), the migrations, a DEV-ONLY token issuer standing in for the
-admin module (see :mod:`artstore.cli.devissuer`) and one storage element as a child
-process. Ctrl-C (or SIGTERM) stops everything; running it again reuses the data.
+PostgreSQL (embedded under ``<data_dir>/postgres`` unless ``DATABASE_URL`` is given),
+the migrations, then each service as its own process: the admin (8000), three local-disk
+storage elements (8010 edit, 8011 and 8012 rw) registered with the admin, the ingester
+(8020) and the query module (8030). Ctrl-C (or SIGTERM) stops everything; running it
+again reuses the data.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy.engine import make_url
 
-from artstore.cli.devissuer import DEV_TOKEN_TTL, JwksServer, load_or_create_key, mint_token
+from artstore.cli.children import HOST, Child, UpError
+from artstore.cli.up_summary import print_summary
 
-HOST = "127.0.0.1"
-ISSUER_PORT = 8000
-SE_ID = "se-local-1"
-SE_MODE = "rw"
-SE_PORT = 8010
 DATABASE_NAME = "artstore"
-READY_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
-
-
-class UpError(Exception):
-    """A start-up failure worth a plain message rather than a traceback."""
-
-
-@dataclass
-class Child:
-    """One service as a child process (``artstore serve <service>``), logging to a file."""
-
-    name: str
-    label: str
-    service: str
-    port: int
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "artstore.cli.main", "serve", self.service],
-                env={**os.environ, **self.env},
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def check_alive(self) -> None:
-        code = self.proc.poll() if self.proc else None
-        if code is not None:
-            raise UpError(f"{self.name} exited with code {code}; its log ends with:\n{self.tail()}")
-
-    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Until ``/health/ready`` answers 200 (ok or degraded)."""
-        deadline = time.monotonic() + timeout
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                self.check_alive()
-                try:
-                    if client.get(f"{self.url}/health/ready").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-        raise UpError(f"{self.name} not ready after {timeout:.0f}s; log ends with:\n{self.tail()}")
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM, wait up to ``timeout`` s, then SIGKILL (also on a second Ctrl-C)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+ADMIN_PORT, INGESTER_PORT, QUERY_PORT = 8000, 8020, 8030
+STORAGE_ELEMENTS = (("se-edit-1", "edit", 8010), ("se-rw-1", "rw", 8011), ("se-rw-2", "rw", 8012))
+ISSUER = AUDIENCE = "artstore"
 
 
 def _listening(port: int) -> bool:
@@ -116,7 +43,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def prepare_database(root: Path, database_url: str, console: Console) -> tuple[str, str]:
-    """The catalog URL (embedded server when ``database_url`` is empty), migrated."""
+    """The database URL (the embedded server when ``database_url`` is empty), migrated."""
     from artstore.common.devdb import create_database, embedded_server_url, with_database
     from artstore.common.migrate import upgrade
 
@@ -137,93 +64,172 @@ def prepare_database(root: Path, database_url: str, console: Console) -> tuple[s
     return database_url, label
 
 
-def se_child(root: Path, database_url: str, jwks_url: str) -> Child:
-    env = {
-        "SE_ID": SE_ID,
-        "SE_MODE": SE_MODE,
-        "SE_PORT": str(SE_PORT),
-        "SE_DATA_DIR": str(root / "storage" / SE_ID),
+def _common_env(database_url: str) -> dict[str, str]:
+    admin = f"http://{HOST}:{ADMIN_PORT}"
+    return {
         "DATABASE_URL": database_url,
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
-        "JWKS_URL": jwks_url,
-        "JWT_ISSUER": "artstore",
-        "JWT_AUDIENCE": "artstore",
+        "ADMIN_URL": admin,
+        "JWKS_URL": f"{admin}/.well-known/jwks.json",
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
     }
-    log = root / "logs" / f"{SE_ID}.log"
+
+
+def admin_child(root: Path, env: dict[str, str]) -> Child:
     return Child(
-        f"storage element {SE_ID}", f"SE {SE_ID} ({SE_MODE})", "storage-element", SE_PORT, env, log
+        "admin",
+        "admin",
+        "admin",
+        ADMIN_PORT,
+        {
+            **env,
+            "AM_PORT": str(ADMIN_PORT),
+            "AM_DATA_DIR": str(root / "admin"),
+        },
+        root / "logs" / "admin.log",
     )
 
 
-def print_summary(
-    console: Console,
-    root: Path,
-    children: list[Child],
-    issuer_url: str,
-    db: tuple[str, str],
-    token: str,
-) -> None:
-    table = Table(title="ArtStore is up (local development)", title_justify="left")
-    table.add_column("service", no_wrap=True)
-    table.add_column("URL", overflow="fold")
-    table.add_column("Swagger UI", overflow="fold")
+def se_children(root: Path, env: dict[str, str]) -> list[Child]:
+    return [
+        Child(
+            f"storage element {se_id}",
+            f"storage element {se_id} ({mode})",
+            "storage-element",
+            port,
+            {
+                **env,
+                "SE_ID": se_id,
+                "SE_MODE": mode,
+                "SE_PORT": str(port),
+                "SE_DATA_DIR": str(root / "storage" / se_id),
+            },
+            root / "logs" / f"{se_id}.log",
+        )
+        for se_id, mode, port in STORAGE_ELEMENTS
+    ]
+
+
+def credentials(root: Path) -> dict[str, Any]:
+    """What the admin's first start created (admin password, service-account secrets)."""
+    path = root / "admin" / "bootstrap-credentials.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError) as exc:
+        raise UpError(f"the admin wrote no bootstrap credentials at {path}: {exc}") from exc
+
+
+def edge_children(root: Path, env: dict[str, str], creds: dict[str, Any]) -> list[Child]:
+    def account(name: str) -> tuple[str, str]:
+        if name not in creds:
+            raise UpError(f"no bootstrap credentials for the {name} service account")
+        return str(creds[name]["client_id"]), str(creds[name]["client_secret"])
+
+    ig_id, ig_secret = account("ingester")
+    qm_id, qm_secret = account("query")
+    query_url = f"http://{HOST}:{QUERY_PORT}"
+    return [
+        Child(
+            "ingester",
+            "ingester",
+            "ingester",
+            INGESTER_PORT,
+            {
+                **env,
+                "IG_PORT": str(INGESTER_PORT),
+                "IG_CLIENT_ID": ig_id,
+                "IG_CLIENT_SECRET": ig_secret,
+            },
+            root / "logs" / "ingester.log",
+        ),
+        Child(
+            "query",
+            "query",
+            "query",
+            QUERY_PORT,
+            {
+                **env,
+                "QM_PORT": str(QUERY_PORT),
+                "QM_CLIENT_ID": qm_id,
+                "QM_CLIENT_SECRET": qm_secret,
+                "QM_PUBLIC_URL": query_url,
+                "QM_DATA_DIR": str(root / "query"),
+            },
+            root / "logs" / "query.log",
+        ),
+    ]
+
+
+def admin_password(root: Path, creds: dict[str, Any]) -> str:
+    """The bootstrap admin's password: from the first start, or from the environment."""
+    password = os.environ.get("AM_BOOTSTRAP_ADMIN_PASSWORD") or creds.get("admin", {}).get(
+        "password", ""
+    )
+    if not password:
+        raise UpError(
+            "the admin password is unknown: set AM_BOOTSTRAP_ADMIN_PASSWORD, or "
+            f"remove {root / 'admin'} and the database to bootstrap again"
+        )
+    return str(password)
+
+
+def register_storage_elements(ses: list[Child], password: str) -> None:
+    """Make the admin know every SE (a known one answers 409, which is fine)."""
+    admin = f"http://{HOST}:{ADMIN_PORT}"
+    with httpx.Client(base_url=admin, timeout=30) as client:
+        token = client.post(
+            "/api/v1/auth/token",
+            data={"grant_type": "password", "username": "admin", "password": password},
+        )
+        if token.status_code != 200:
+            raise UpError(f"cannot log in to the admin as 'admin': {token.text}")
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        for se in ses:
+            r = client.post("/api/v1/storage-elements", json={"url": se.url}, headers=headers)
+            if r.status_code not in (201, 409):
+                raise UpError(f"cannot register {se.name}: {r.status_code} {r.text}")
+
+
+def _start(children: list[Child], console: Console) -> None:
     for child in children:
-        table.add_row(child.label, child.url, f"{child.url}/docs")
-    table.add_row("token issuer (DEV ONLY)", issuer_url.split("/.well-known")[0], "-")
-    console.print(table)
-    for label, value in (
-        ("JWKS", issuer_url),
-        (db[1], make_url(db[0]).render_as_string(hide_password=True)),
-        ("data", str(root)),
-        ("logs", str(root / "logs")),
-    ):
-        console.print(f"{label}: {value}", soft_wrap=True, markup=False, highlight=False)
-    console.print(
-        f"\n[bold yellow]DEV-ONLY access token[/] (every scope, {DEV_TOKEN_TTL // 3600} h; "
-        f"a fresh one: artstore dev-token --data-dir {root}):",
-        soft_wrap=True,
-    )
-    console.print(f"export TOKEN={token}", soft_wrap=True, markup=False, highlight=False)
-    se = children[0].url
-    auth = 'curl -H "Authorization: Bearer $TOKEN"'
-    console.print("\ntry it:", style="bold")
-    for line in (
-        f"{auth} -F file=@README.md {se}/api/v1/files",
-        f"{auth} {se}/api/v1/files",
-        f"{auth} -OJ {se}/api/v1/files/<file_id>/download",
-    ):
-        console.print(line, soft_wrap=True, markup=False, highlight=False)
-    console.print("\nready; press Ctrl-C to stop")
+        console.print(f"starting {child.name} on {child.url} …", soft_wrap=True)
+        child.start()
+    for child in children:
+        child.wait_ready()
 
 
 def run_up(data_dir: str, database_url: str) -> int:
     """Start everything, print how to use it, wait for Ctrl-C/SIGTERM; 0 on a clean stop."""
     root = Path(data_dir).expanduser().resolve()
-    console = Console()
+    # Not a terminal (a log, a test): wide enough that URLs are never folded.
+    console = Console() if sys.stdout.isatty() else Console(width=160)
     # Explicit handlers: SIGTERM must stop us cleanly too, and SIGINT may have been
     # inherited as ignored (a background job of a non-interactive shell).
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     children: list[Child] = []
-    issuer: JwksServer | None = None
     try:
-        for port in (ISSUER_PORT, SE_PORT):
-            if _listening(port):
-                raise UpError(f"port {port} is already in use (another `artstore up` running?)")
+        ports = [ADMIN_PORT, *(p for _, _, p in STORAGE_ELEMENTS), INGESTER_PORT, QUERY_PORT]
+        busy = [p for p in ports if _listening(p)]
+        if busy:
+            raise UpError(f"ports already in use: {busy} (another `artstore up` running?)")
         root.mkdir(parents=True, exist_ok=True)
         db = prepare_database(root, database_url, console)
-        key = load_or_create_key(root)
-        try:
-            issuer = JwksServer(key, HOST, ISSUER_PORT)
-        except OSError as exc:
-            raise UpError(f"cannot serve the dev JWKS on {HOST}:{ISSUER_PORT}: {exc}") from exc
-        children.append(se_child(root, db[0], issuer.url))
-        for child in children:
-            console.print(f"starting {child.name} on {child.url} …", soft_wrap=True)
-            child.start()
-        for child in children:
-            child.wait_ready()
-        print_summary(console, root, children, issuer.url, db, mint_token(key))
+        env = _common_env(db[0])
+        admin = admin_child(root, env)
+        children.append(admin)
+        _start([admin], console)
+        creds = credentials(root)
+        password = admin_password(root, creds)
+        ses = se_children(root, env)
+        children += ses
+        _start(ses, console)
+        register_storage_elements(ses, password)
+        edges = edge_children(root, env, creds)
+        children += edges
+        _start(edges, console)
+        print_summary(console, root, children, db, password)
         sys.stdout.flush()
         while True:
             for child in children:
@@ -238,8 +244,6 @@ def run_up(data_dir: str, database_url: str) -> int:
     finally:
         for child in reversed(children):
             child.stop()
-        if issuer is not None:
-            issuer.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         # An embedded PostgreSQL stops itself when this process exits (atexit).
