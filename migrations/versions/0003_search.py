@@ -69,9 +69,7 @@ def upgrade() -> None:
         "WHERE quarantined_at IS NULL"
     )
     # The default search (status active, newest first) walks this one in order.
-    op.execute(
-        "CREATE INDEX ix_files_status_uploaded ON catalog.files (status, uploaded_at DESC)"
-    )
+    op.execute("CREATE INDEX ix_files_status_uploaded ON catalog.files (status, uploaded_at DESC)")
 
 
 def downgrade() -> None:
