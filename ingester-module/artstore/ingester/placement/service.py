@@ -2,13 +2,14 @@
 
 Temporary files go to ``edit`` SEs, permanent ones to ``rw`` SEs, among those the
 registry lists as online. The registry's capacity figures can be a poll or two old, so
-each candidate's ``/info`` is read just before it is used: an SE that is unreachable,
+every candidate's ``/info`` is read just before placing: an SE that is unreachable,
 has changed mode or lacks room is passed over for the next one. That is what makes
 "507 or unreachable -> try the next SE" safe: nothing of the body has been read yet.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 
@@ -50,21 +51,25 @@ async def choose(
         for se in ing.registry.writable(retention)
         if se.storage_id not in exclude and (not local_only or se.backend == "local")
     ]
-    chosen: list[StorageElementRef] = []
+    # Fresh figures of every candidate at once (cheap: one small GET each); ordering
+    # by them is what lets most_free spread files that arrive faster than the registry
+    # is refreshed.
+    seen = await asyncio.gather(*(upstream.info(ing.http, se) for se in pool))
+    fresh: list[StorageElementRef] = []
     full: list[str] = []
-    for se in ordered(pool, ing.settings.placement):
-        now = await upstream.info(ing.http, se)
+    for se, now in zip(pool, seen, strict=True):
         if now is None or now.get("mode") != mode or now.get("status") == "maintenance":
-            continue
+            continue  # unreachable, or no longer taking this kind of file
         if "upload" not in now.get("allowed_operations", ["upload"]):
             continue
         available = int((now.get("capacity") or {}).get("available_bytes", 0))
         if available < max(size_hint, 1):
             full.append(se.storage_id)
             continue
-        chosen.append(replace(se, available_bytes=available))
-        if len(chosen) == count:
-            return chosen
+        fresh.append(replace(se, available_bytes=available))
+    chosen = ordered(fresh, ing.settings.placement)[:count]
+    if len(chosen) == count:
+        return chosen
     details = {
         "retention_policy": retention,
         "needed": count,
