@@ -315,7 +315,7 @@ def test_info_fields_without_token(by_mode: dict[str, ModeSE]) -> None:
     assert got["mode"] == "rw"
     assert got["status"] == "online"
     assert isinstance(got["version"], str) and got["version"]
-    assert got["backend"] == "local"
+    assert got["backend"] == se.backend.name
     assert got["allowed_operations"] == ["download", "list", "update", "upload"]
     cap = got["capacity"]
     assert set(cap) == {"total_bytes", "used_bytes", "available_bytes", "file_count"}

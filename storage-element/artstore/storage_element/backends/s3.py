@@ -166,6 +166,9 @@ class S3Backend:
     def __init__(self, settings: SESettings, layout: Layout) -> None:
         if settings.s3_part_size < MIN_PART_SIZE:
             raise ValueError(f"SE_S3_PART_SIZE must be at least {MIN_PART_SIZE} bytes")
+        if settings.s3_presigned_downloads:
+            # Refused rather than ignored: a setting that silently does nothing misleads.
+            raise ValueError("SE_S3_PRESIGNED_DOWNLOADS is not implemented yet")
         self.layout = layout
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
