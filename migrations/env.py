@@ -33,7 +33,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _main() -> None:
-    engine = make_engine(_url(), pool_size=1)
+    # No statement timeout: building an index over a large catalog takes minutes.
+    engine = make_engine(_url(), pool_size=1, command_timeout=None)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

@@ -19,14 +19,22 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 5, timeout: float = 5.0) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    timeout: float = 5.0,
+    command_timeout: float | None = 30.0,
+) -> AsyncEngine:
+    """``command_timeout`` bounds every statement client-side; None = unbounded (for
+    migrations, whose index builds on a large catalog take minutes)."""
     return create_async_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"timeout": timeout, "command_timeout": 30},
+        connect_args={"timeout": timeout, "command_timeout": command_timeout},
     )
 
 

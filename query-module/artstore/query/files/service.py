@@ -18,7 +18,7 @@ async def _copies(state: QueryState, file_id: str) -> list[dict[str, Any]]:
     try:
         async with state.engine.connect() as conn:
             copies = await repo.copies_of(conn, [file_id])
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
         raise ServiceUnavailable(
             "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
         ) from exc

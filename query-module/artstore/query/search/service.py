@@ -33,7 +33,7 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
                     conn, req, state.settings.search_count_limit
                 )
                 grouped = _group(await repo.copies_of(conn, [str(r["file_id"]) for r in rows]))
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
         raise ServiceUnavailable(
             "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
         ) from exc
