@@ -193,7 +193,7 @@ class Client:
             try:
                 with self.transport.open(plan.call()) as r:
                     plan.partial.begin(r)
-                    for chunk in r.iter_bytes(self.config.chunk_size):
+                    for chunk in r.iter_bytes():  # as they arrive: a cut keeps every byte read
                         plan.chunk(chunk)
                 break
             except ApiError as exc:
@@ -382,7 +382,7 @@ class AsyncClient:
             try:
                 async with self.transport.open(plan.call()) as r:
                     await asyncio.to_thread(plan.partial.begin, r)
-                    async for chunk in r.aiter_bytes(self.config.chunk_size):
+                    async for chunk in r.aiter_bytes():
                         await asyncio.to_thread(plan.chunk, chunk)
                 break
             except ApiError as exc:
