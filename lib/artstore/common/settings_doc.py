@@ -49,6 +49,7 @@ def render(sections: list[tuple[str, type[BaseSettings], set[str]]]) -> str:
 def current_table() -> str:
     from artstore.admin.settings import AMSettings
     from artstore.common.settings import ServiceSettings
+    from artstore.ingester.settings import IGSettings
     from artstore.query.settings import QMSettings
     from artstore.storage_element.settings import SESettings
 
@@ -58,6 +59,7 @@ def current_table() -> str:
             ("Shared by every service", ServiceSettings, set()),
             ("Admin module (`artstore serve admin`)", AMSettings, shared),
             ("Storage element (`artstore serve storage-element`)", SESettings, shared),
+            ("Ingester (`artstore serve ingester`)", IGSettings, shared),
             ("Query module (`artstore serve query`)", QMSettings, shared),
         ]
     )
