@@ -101,7 +101,8 @@ def test_logout_revokes_the_session(admin_cli: Cli) -> None:
 
 def test_usage_errors_are_one_line_exit_2(cli: Cli) -> None:
     for args in (["no-such-command"], ["upload"], ["download"], ["ls", "--limit", "0"],
-                 ["se", "mode", "x", "sideways"], ["upload", "--ttl", "3", "f.txt"]):  # fmt: skip
+                 ["se", "mode", "x", "sideways"],
+                 ["upload", "--ttl", "3", "--permanent", "f.txt"]):  # fmt: skip
         r = cli(*args)
         r.one_error_line("USAGE")
         assert r.code == 2, args

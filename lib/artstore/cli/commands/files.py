@@ -79,7 +79,10 @@ def upload(
     ] = False,
     permanent: Annotated[bool, typer.Option("--permanent", help="Permanent file (rw SE)")] = False,
     ttl: Annotated[
-        int | None, typer.Option("--ttl", min=1, max=3650, help="Days a temporary file lives")
+        int | None,
+        typer.Option(
+            "--ttl", min=1, max=3650, help="Days a temporary file lives (implies --temporary)"
+        ),
     ] = None,
     description: Annotated[str | None, typer.Option(help="Description")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="A tag (repeat)")] = None,
@@ -94,8 +97,9 @@ def upload(
     """Upload files (or whole folders) through the ingester, with progress bars."""
     if temporary and permanent:
         fail("--temporary and --permanent exclude each other", "USAGE", 2)
-    if ttl is not None and not temporary:
-        fail("--ttl needs --temporary", "USAGE", 2)
+    if ttl is not None and permanent:
+        fail("--ttl applies to temporary files only", "USAGE", 2)
+    temporary = temporary or ttl is not None  # --ttl alone means a temporary file
     metadata = _pairs(meta, "--meta")
     files = list(_walk(paths))
     if not files:
