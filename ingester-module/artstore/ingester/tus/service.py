@@ -138,6 +138,9 @@ async def progress(
         stored = await _stored(ing, se, file_id, headers)
         if stored is None or stored.get("uploaded_by") != principal.sub:
             raise NotFound("upload not found", details={"file_id": file_id})
+        if stored.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
+            # A replica copy that failed after completion is made up for here.
+            await _replicate(ing, se, stored, headers)
         return Progress(int(stored["size"]), int(stored["size"]), None, stored)
     p = Progress(
         int(session["offset"]),
