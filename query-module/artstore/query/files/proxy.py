@@ -49,7 +49,7 @@ def ordered(copies: list[dict[str, Any]], registry: StorageRegistry) -> list[Sto
         ref = registry.get(c["storage_element_id"])
         if ref is not None:
             refs.append(ref)
-    return sorted(refs, key=lambda r: (3 if r.mode == "ar" else _RANK.get(r.status, 2)))
+    return sorted(refs, key=lambda r: 3 if r.mode == "ar" else _RANK.get(r.status, 2))
 
 
 async def _relay(resp: httpx.Response) -> AsyncIterator[bytes]:

@@ -209,5 +209,3 @@ async def ping(conn: AsyncConnection) -> None:
 async def set_timeout(conn: AsyncConnection, seconds: float) -> None:
     # SET LOCAL: bound to this transaction, so a pooled connection keeps no trace of it.
     await conn.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
-
-

@@ -91,8 +91,10 @@ class SearchRequest(BaseModel):
     def checked(self) -> SearchRequest:
         """Rules that span fields; a breach is 400 VALIDATION_ERROR."""
         bad: list[dict[str, str]] = []
-        if self.min_size is not None and self.max_size is not None and (
-            self.min_size > self.max_size
+        if (
+            self.min_size is not None
+            and self.max_size is not None
+            and (self.min_size > self.max_size)
         ):
             bad.append({"field": "min_size", "message": "min_size is above max_size"})
         after, before = self.after, self.before
