@@ -58,7 +58,7 @@ class ServiceProcess:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         """Until /health/live answers (the app is up only after recovery finished)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
