@@ -107,7 +107,9 @@ def _message(exc: BaseException) -> str:
 
 
 def _debug() -> None:
-    if os.environ.get("ARTSTORE_DEBUG"):
+    # A service (`artstore serve`) that dies before its own logging starts must leave the
+    # traceback in its log: that is where operators look.
+    if os.environ.get("ARTSTORE_DEBUG") or "serve" in sys.argv[1:2]:
         import traceback
 
         traceback.print_exc()
