@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ from artstore.common.app import create_service_app
 from artstore.common.auth import TOKEN_PATH
 from artstore.common.errors import error_body
 from artstore.common.httpclient import make_async_client
-from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
 from artstore.ingester.finalize.router import router as finalize_router
 from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
@@ -29,9 +30,14 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        token = ServiceToken(
-            settings.admin_url.rstrip("/") + TOKEN_PATH, settings.client_id, settings.client_secret
+        client_id, client_secret = await asyncio.to_thread(
+            service_credentials,
+            settings.client_id,
+            settings.client_secret,
+            settings.credentials_file,
+            "ingester",
         )
+        token = ServiceToken(settings.admin_url.rstrip("/") + TOKEN_PATH, client_id, client_secret)
         registry = StorageRegistry(
             settings.admin_url,
             token,

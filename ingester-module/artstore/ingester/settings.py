@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -24,6 +25,11 @@ class IGSettings(ServiceSettings):
         "", description="Service account of the ingester (reads the SE registry, cleans up)"
     )
     client_secret: str = Field("", description="Its secret")
+    credentials_file: Path = Field(
+        Path(""),
+        description="Used when `IG_CLIENT_ID` is empty: the admin's "
+        "`bootstrap-credentials.json`, whose `ingester` entry is taken",
+    )
     registry_poll_interval: float = Field(
         10.0, description="Seconds between reads of the admin's SE registry", gt=0
     )

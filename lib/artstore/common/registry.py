@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -206,3 +208,24 @@ class StorageRegistry:
             except (redis.RedisError, OSError) as exc:
                 log.warning("registry notifications unavailable, polling only: %s", exc)
                 await asyncio.sleep(self.poll_interval)
+
+
+def service_credentials(
+    client_id: str, client_secret: str, credentials_file: Path, account: str
+) -> tuple[str, str]:
+    """A service's own account: its ``*_CLIENT_ID``/``*_CLIENT_SECRET`` settings, else the
+    ``account`` entry of the admin's ``bootstrap-credentials.json`` (local runs, compose).
+
+    Blocking file read: call it from a thread.
+    """
+    if client_id:
+        return client_id, client_secret
+    if str(credentials_file) in ("", "."):
+        log.warning("no service account configured: the SE registry cannot be read")
+        return "", ""
+    try:
+        entry = json.loads(credentials_file.read_text()).get(account) or {}
+        return str(entry["client_id"]), str(entry["client_secret"])
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        log.warning("cannot read the %s credentials from %s: %s", account, credentials_file, exc)
+        return "", ""

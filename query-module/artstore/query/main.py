@@ -13,10 +13,9 @@ from artstore.common.app import create_service_app
 from artstore.common.db import make_engine
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
-from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
-from artstore.query.credentials import service_credentials
 from artstore.query.files.router import router as files_router
 from artstore.query.links.router import router as links_router
 from artstore.query.links.signer import LinkSigner, load_secret
@@ -66,7 +65,13 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=10)
         secret = await asyncio.to_thread(load_secret, settings.link_secret, settings.data_dir)
-        client_id, client_secret = await asyncio.to_thread(service_credentials, settings)
+        client_id, client_secret = await asyncio.to_thread(
+            service_credentials,
+            settings.client_id,
+            settings.client_secret,
+            settings.credentials_file,
+            "query",
+        )
         token = ServiceToken(settings.token_url, client_id, client_secret)
         registry = StorageRegistry(
             settings.admin_url,
