@@ -36,7 +36,7 @@ async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredF
     source = next(((se, m) for se, m in temps if m.get("status") == "active"), None)
     if source is None:
         if perms:
-            return StoredFile.of([m for _, m in perms])  # finalized before (a retry)
+            return StoredFile.from_copies([m for _, m in perms])  # finalized before (a retry)
         if any(m.get("status") == "expired" for _, m in temps):
             raise FileGone(f"file {file_id} has expired", details={"file_id": file_id})
         raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
@@ -52,7 +52,7 @@ async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredF
         avoid = frozenset(se.storage_id for se, _ in perms)
         perms += await copy_to(ing, source_se, meta, need, headers, avoid=avoid)
     await _delete_temporary(ing, source_se, file_id)
-    return StoredFile.of([m for _, m in perms])
+    return StoredFile.from_copies([m for _, m in perms])
 
 
 async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) -> None:

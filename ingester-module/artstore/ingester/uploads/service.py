@@ -65,4 +65,4 @@ async def store(
     ing.stats.bytes_stored += result.size
     # End to end: each SE checked the client's digest (when sent) on what it received,
     # and fan_out checked each SE's digest against what the ingester sent.
-    return StoredFile.of([meta for _, meta in result.copies])
+    return StoredFile.from_copies([meta for _, meta in result.copies])

@@ -3,53 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from artstore.common.errors import ValidationFailed
+from artstore.common.files import FileWithCopies
 
 Status = Literal["active", "expired", "deleted"]
 SortBy = Literal["relevance", "uploaded_at", "original_filename", "size"]
 
 
-class Copy(BaseModel):
-    storage_element_id: str
-    status: str
-
-
-class FileItem(BaseModel):
+class FileItem(FileWithCopies):
     """FileMetadata of the copy that speaks for the file, plus every copy."""
-
-    schema_version: int
-    file_id: str
-    original_filename: str
-    content_type: str
-    size: int
-    checksum: str
-    uploaded_by: str
-    uploaded_at: datetime
-    updated_at: datetime
-    version: int
-    status: str
-    retention_policy: str
-    ttl_days: int | None
-    expires_at: datetime | None
-    description: str
-    tags: list[str]
-    metadata: dict[str, str]
-    storage_element_id: str
-    copies: list[Copy]
-
-    @classmethod
-    def of(cls, row: dict[str, Any], copies: list[dict[str, Any]]) -> Self:
-        data = {k: row[k] for k in FileItem.model_fields if k not in ("copies", "file_id")}
-        return cls(
-            **data,
-            file_id=str(row["file_id"]),
-            copies=[Copy(storage_element_id=c["storage_element_id"], status=c["status"])
-                    for c in copies],
-        )  # fmt: skip
 
 
 class SearchItem(FileItem):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from artstore.common.files import FileStatus, RetentionPolicy
 
 ATTR_MAX_BYTES = 4096
 SCHEMA_VERSION = 1
 
-FileStatus = Literal["active", "expired", "deleted"]
-RetentionPolicy = Literal["temporary", "permanent"]
 
 
 class BadAttr(Exception):

@@ -1,0 +1,58 @@
+"""``FileMetadata`` (DESIGN §5.5) and its ``copies`` form, one definition for every
+service: the SE answers it, the ingester, query and admin answer it with ``copies``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel
+
+FileStatus = Literal["active", "expired", "deleted"]
+RetentionPolicy = Literal["temporary", "permanent"]
+
+
+class FileMetadata(BaseModel):
+    schema_version: int
+    file_id: str
+    original_filename: str
+    content_type: str
+    size: int
+    checksum: str
+    uploaded_by: str
+    uploaded_at: datetime
+    updated_at: datetime
+    version: int
+    status: FileStatus
+    retention_policy: RetentionPolicy
+    ttl_days: int | None
+    expires_at: datetime | None
+    description: str
+    tags: list[str]
+    metadata: dict[str, str]
+    storage_element_id: str
+
+
+class Copy(BaseModel):
+    storage_element_id: str
+    status: FileStatus
+
+
+class FileWithCopies(FileMetadata):
+    """The metadata of the copy that speaks for a file, plus every copy of it."""
+
+    copies: list[Copy]
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any], copies: Iterable[Mapping[str, Any]]) -> Self:
+        """From a catalog row (or an SE's answer) and the rows of every copy."""
+        data = {k: row[k] for k in FileMetadata.model_fields if k != "file_id"}
+        return cls(
+            **data,
+            file_id=str(row["file_id"]),
+            copies=[
+                Copy(storage_element_id=str(c["storage_element_id"]), status=c["status"])
+                for c in copies
+            ],
+        )
