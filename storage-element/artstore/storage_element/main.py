@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -25,6 +27,11 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Every write waits on fsyncs in worker threads; the default pool (cores + 4)
+        # would cap concurrent writes far below what the disk can do.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(settings.io_threads, thread_name_prefix="se-io")
+        )
         engine = make_engine(settings.database_url) if settings.database_url else None
         node = StorageNode(settings, engine)
         app.state.node = node

@@ -42,6 +42,9 @@ class SESettings(ServiceSettings):
         5.0, description="Seconds between replays of owed catalog updates"
     )
     wal_segment_bytes: int = Field(16 * MiB, description="Journal segment size before rolling")
+    io_threads: int = Field(
+        32, description="Worker threads for blocking file I/O and fsync (they mostly wait)"
+    )
     io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
     backend: Literal["local", "s3"] = Field("local", description="Where blobs live: local or s3")
     s3_endpoint_url: str = Field("", description="S3/MinIO endpoint URL; empty = AWS default")

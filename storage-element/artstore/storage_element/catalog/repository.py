@@ -26,6 +26,22 @@ def row_to_attr(row: Any) -> Attr:
     return Attr.model_validate(data)
 
 
+def _guarded_upsert() -> Any:
+    """One statement with bound parameters, built once: SQLAlchemy caches its compiled
+    form, where a statement with the values inlined was compiled again on every write."""
+    stmt = insert(files)
+    update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
+    update["synced_at"] = func.now()
+    return stmt.on_conflict_do_update(
+        index_elements=[files.c.storage_element_id, files.c.file_id],
+        set_=update,
+        where=files.c.version <= stmt.excluded.version,
+    )
+
+
+_GUARDED_UPSERT = _guarded_upsert()
+
+
 class CatalogRepository:
     def __init__(self, engine: AsyncEngine, storage_element_id: str) -> None:
         self.engine = engine
@@ -39,16 +55,8 @@ class CatalogRepository:
         """Insert or update rows; an older attr version never overwrites a newer row."""
         if not attrs:
             return
-        stmt = insert(files).values([attr_to_row(self.se_id, a) for a in attrs])
-        update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
-        update["synced_at"] = func.now()
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[files.c.storage_element_id, files.c.file_id],
-            set_=update,
-            where=files.c.version <= stmt.excluded.version,
-        )
         async with self.engine.begin() as conn:
-            await conn.execute(stmt)
+            await conn.execute(_GUARDED_UPSERT, [attr_to_row(self.se_id, a) for a in attrs])
 
     async def delete(self, file_id: str) -> None:
         stmt = delete(files).where(
@@ -63,17 +71,8 @@ class CatalogRepository:
             await conn.execute(delete(files).where(files.c.storage_element_id == self.se_id))
             for i in range(0, len(attrs), batch):
                 rows = [attr_to_row(self.se_id, a) for a in attrs[i : i + batch]]
-                stmt = insert(files).values(rows)
-                update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS}
-                update["synced_at"] = func.now()
-                # A write that landed meanwhile may be newer than what the walk saw.
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[files.c.storage_element_id, files.c.file_id],
-                        set_=update,
-                        where=files.c.version <= stmt.excluded.version,
-                    )
-                )
+                # Guarded: a write that landed meanwhile may be newer than the walk saw.
+                await conn.execute(_GUARDED_UPSERT, rows)
 
     async def fingerprints(self) -> dict[str, tuple[str, bool]]:
         """file_id -> (meta_checksum, quarantined) of every row of this SE."""
