@@ -46,9 +46,10 @@ def _save(node: StorageNode) -> None:
         "mismatches": s.mismatches,
         "last_pass_at": s.last_pass_at.isoformat() if s.last_pass_at else None,
     }
-    atomic_replace(
-        node.layout.data_dir / "scrub.json", json.dumps(body).encode(), node.layout.tmp_dir
-    )
+    # The temp file sits beside scrub.json, not in tmp/: tmp/ holds in-flight uploads
+    # only, so that "tmp/ is empty" stays a meaningful check after recovery.
+    path = node.layout.data_dir / "scrub.json"
+    atomic_replace(path, json.dumps(body).encode(), path.parent)
 
 
 async def scrub_pass(node: StorageNode) -> int:

@@ -63,7 +63,8 @@ class ModeService:
             "previous_mode": previous,
             "changed_at": datetime.now(UTC).isoformat(),
         }
-        atomic_replace(self.layout.mode_file, json.dumps(body).encode(), self.layout.tmp_dir)
+        # Beside mode.json, not in tmp/ (which holds in-flight uploads only).
+        atomic_replace(self.layout.mode_file, json.dumps(body).encode(), self.layout.data_dir)
 
     def allowed_operations(self) -> list[str]:
         return sorted(ALLOWED[self.current])
