@@ -185,7 +185,8 @@ class S3Backend:
 
     # -- setup and recovery -------------------------------------------------------------
     def prepare(self) -> None:
-        # mode.json is still written atomically through the local tmp/ folder.
+        # The local tmp/ stays: the readiness check probes it and older versions left
+        # temp files there that sweep_tmp still clears.
         makedirs_durable(self.layout.tmp_dir)
         try:
             self.s3.head_bucket(Bucket=self.bucket)
