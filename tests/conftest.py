@@ -54,7 +54,7 @@ def seaweed() -> Iterator[SeaweedServer]:
     """A real S3 server (SeaweedFS, fsync bucket), one per xdist worker, started lazily."""
     server = SeaweedServer().start()
     yield server
-    server.stop()
+    server.stop(wait=False)  # its babysitter stops it: xdist gives a worker 10 s to exit
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,9 @@ from typing import Any
 ACCESS_KEY = "artstore-test"
 SECRET_KEY = "artstore-test-secret"
 STOP_GRACE = 20.0
+STOP_FILE = "stop"
+# Processes left running on purpose: referenced so that no ResourceWarning fires for them.
+_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 def weed_binary() -> str:
@@ -152,6 +155,24 @@ class SeaweedServer:
             args, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True
         )
         log.close()
+        # A babysitter outlives us: pytest-xdist kills a worker that takes more than
+        # 10 s to exit, which the graceful stop below can take; it then stops weed.
+        watchdog = subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--watch",
+                str(os.getpid()),
+                str(self.proc.pid),
+                str(self.root),
+                *map(str, self.ports.values()),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _DETACHED.append(watchdog)
         try:
             self._wait_ready(timeout)
             self._make_bucket(timeout)
@@ -212,9 +233,18 @@ class SeaweedServer:
             raise RuntimeError(f"fs.configure -fsync failed ({done.returncode}):\n{out}")
 
     # -- stop -----------------------------------------------------------------------------
-    def stop(self) -> None:
-        """SIGTERM, up to 20 s for the graceful stop, then SIGKILL; remove what is left."""
+    def stop(self, wait: bool = True) -> None:
+        """SIGTERM, up to 20 s for the graceful stop, then SIGKILL; remove what is left.
+
+        ``wait=False`` leaves all of it to the babysitter and returns at once.
+        """
         proc, self.proc = self.proc, None
+        if not wait:
+            with contextlib.suppress(OSError):
+                (self.root / STOP_FILE).touch()
+            if proc is not None:
+                _DETACHED.append(proc)
+            return
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -222,14 +252,48 @@ class SeaweedServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
-        for port in (*self.ports.values(), *(p + 10000 for p in self.ports.values())):
-            for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
-                with contextlib.suppress(OSError):
-                    os.unlink(sock)
-        shutil.rmtree(self.root, ignore_errors=True)
+        _cleanup(self.root, list(self.ports.values()))
 
     def log(self) -> str:
         try:
             return (self.root / "weed.log").read_text(errors="replace")[-6000:]
         except FileNotFoundError:
             return ""
+
+
+def _cleanup(root: Path, ports: list[int]) -> None:
+    for port in (*ports, *(p + 10000 for p in ports)):
+        for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+            with contextlib.suppress(OSError):
+                os.unlink(sock)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except PermissionError:
+        return True
+
+
+def _watch(parent: int, pid: int, root: Path, ports: list[int]) -> None:
+    """Stop weed (notes: SIGTERM, SIGKILL after 20 s) once ``parent`` is gone or asks."""
+    term_at: float | None = None
+    while _running(pid):
+        if term_at is None:
+            if not _running(parent) or (root / STOP_FILE).exists():
+                os.kill(pid, signal.SIGTERM)
+                term_at = time.monotonic()
+        elif time.monotonic() - term_at > STOP_GRACE:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+    _cleanup(root, ports)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--watch"]:
+    _watch(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]), [int(p) for p in sys.argv[5:]])
