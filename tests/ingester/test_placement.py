@@ -3,10 +3,26 @@ nothing can take a file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+
+import pytest
 
 from tests.ingester.conftest import client
 from tests.support.system import System
+
+
+@pytest.fixture(autouse=True)
+def own_ses(system: System) -> Iterator[None]:
+    """Each test places among the SEs it adds: whatever it leaves registered is removed,
+    also when it fails."""
+    known = len(system.ses)
+    yield
+    for se in system.ses[known:]:
+        with contextlib.suppress(AssertionError):
+            system.unregister(se)
+        se.process.stop()
 
 
 def _put(ig_url: str, token: str, data: bytes, **params: str) -> tuple[int, dict[str, object]]:
@@ -42,7 +58,9 @@ def test_fill_first_fills_one_se_then_moves_on(system: System, user_token: str) 
 
 
 def test_most_free_spreads_files(system: System, user_token: str) -> None:
-    ses = [system.add_se("edit") for _ in range(2)]
+    # Both SEs share one filesystem, so their room must come from SE_MAX_CAPACITY for
+    # "most free" to tell them apart.
+    ses = [system.add_se("edit", SE_MAX_CAPACITY="10000000") for _ in range(2)]
     ig = system.start_ingester()  # most_free is the default
     placed = set()
     for _ in range(2):
