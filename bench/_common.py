@@ -26,7 +26,7 @@ import psutil  # type: ignore[import-untyped]  # no stubs installed
 from se_backends import percentile  # type: ignore[import-not-found]
 from se_memory import human  # type: ignore[import-not-found]
 
-from tests.support.seaweed import SeaweedServer, free_port_pair, weed_binary
+from tests.support.seaweed import SeaweedServer, free_port_pair
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -378,28 +378,7 @@ class AnonymousSeaweed(SeaweedServer):
             while port in self.ports.values():
                 port = free_port_pair()
             self.ports[name] = port
-        data = self.root / "data"
-        data.mkdir()
-        p = self.ports
-        args = [
-            weed_binary(),
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={data}",
-            "-master.telemetry=false",
-            f"-master.port={p['master']}",
-            f"-volume.port={p['volume']}",
-            "-volume.max=100",
-            "-filer",
-            f"-filer.port={p['filer']}",
-            f"-filer.localSocket={self.root / 'filer.sock'}",
-            "-s3",
-            f"-s3.port={p['s3']}",
-            f"-s3.localSocket={self.root / 's3.sock'}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ]
+        args = self.server_args(None)
         with open(self.root / "weed.log", "ab") as log:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True

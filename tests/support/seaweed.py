@@ -106,6 +106,35 @@ class SeaweedServer:
         )
 
     # -- start ----------------------------------------------------------------------------
+    def server_args(self, s3_config: Path | None) -> list[str]:
+        """``weed server`` as the notes require: telemetry off, loopback only, enough
+        volumes; ``s3_config`` None = no identities (the gateway takes unsigned requests).
+        Creates the data folder."""
+        data = self.root / "data"
+        data.mkdir()
+        p = self.ports
+        return [
+            weed_binary(),
+            "server",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-dir={data}",
+            "-master.telemetry=false",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            "-volume.max=100",
+            "-filer",
+            f"-filer.port={p['filer']}",
+            f"-filer.localSocket={self.root / 'filer.sock'}",
+            "-s3",
+            f"-s3.port={p['s3']}",
+            *([f"-s3.config={s3_config}"] if s3_config is not None else []),
+            f"-s3.localSocket={self.root / 's3.sock'}",
+            # Off: they listen on fixed default ports that two servers would share.
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
+
     def start(self, timeout: float = 60.0) -> SeaweedServer:
         for name in ("master", "volume", "filer", "s3"):
             port = free_port_pair()
@@ -126,30 +155,7 @@ class SeaweedServer:
                 }
             )
         )
-        data = self.root / "data"
-        data.mkdir()
-        p = self.ports
-        args = [
-            weed_binary(),
-            "server",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-dir={data}",
-            "-master.telemetry=false",
-            f"-master.port={p['master']}",
-            f"-volume.port={p['volume']}",
-            "-volume.max=100",
-            "-filer",
-            f"-filer.port={p['filer']}",
-            f"-filer.localSocket={self.root / 'filer.sock'}",
-            "-s3",
-            f"-s3.port={p['s3']}",
-            f"-s3.config={config}",
-            f"-s3.localSocket={self.root / 's3.sock'}",
-            # Off: they listen on fixed default ports that two servers would share.
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-        ]
+        args = self.server_args(config)
         log = open(self.root / "weed.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True
