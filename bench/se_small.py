@@ -1,0 +1,240 @@
+"""One storage element, small files: PUT then GET of 4 KiB at concurrency 1 and 16.
+
+A quick loop for work on the SE's small-file path (issue 7), where ``bench/run`` takes
+minutes: one SE as a real process (local disk, catalog on ``--database-url`` or none),
+a stand-in token issuer, the same load client as ``bench/run``. Prints one table (ops/s,
+p50/p99 ms, SE and PostgreSQL CPU per operation); ``--py-spy`` records the SE during the
+c16 PUT batch and prints its top frames.
+
+    .venv/bin/python bench/se_small.py --database-url postgresql://postgres@127.0.0.1/postgres
+
+Everything it starts and writes is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    AnonymousSeaweed,
+    Conn,
+    Payloads,
+    Profiler,
+    run_batch,
+)
+from tests.support.database import TestDatabase  # noqa: E402
+from tests.support.issuer import TestIssuer  # noqa: E402
+from tests.support.process import ServiceProcess, free_port  # noqa: E402
+
+KiB = 1024
+
+
+def _pg_cpu() -> float:
+    total = 0.0
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if p.info["name"] and p.info["name"].startswith("postgres"):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--database-url", default="", help="a scratch database is made on it")
+    ap.add_argument("--count", type=int, default=2000, help="objects per c16 batch")
+    ap.add_argument("--size", type=int, default=4 * KiB)
+    ap.add_argument("--py-spy", default=None)
+    ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
+    ap.add_argument("--on-cpu", action="store_true", help="py-spy: on-CPU samples only")
+    ap.add_argument("--env", action="append", default=[], help="extra SE setting NAME=VALUE")
+    args = ap.parse_args()
+    if args.on_cpu:
+        import bench._common as common
+
+        def on_cpu(py_spy: str, out: Path) -> list[str]:
+            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw", "-o", str(out)]
+
+        common.py_spy_record = on_cpu
+
+    (ROOT / ".artstore").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="se-small-", dir=ROOT / ".artstore"))
+    issuer = TestIssuer()
+    db = None
+    url = ""
+    if args.database_url:
+        os.environ["TEST_DATABASE_URL"] = args.database_url
+        db = TestDatabase(f"sesmall{uuid.uuid4().hex[:6]}")
+        url = db.url
+    env = {
+        "SE_ID": "se-small",
+        "SE_MODE": "edit",
+        "SE_DATA_DIR": str(work / "data"),
+        "SE_RESERVE_BYTES": "0",
+        "DATABASE_URL": url,
+        "JWKS_URL": issuer.jwks_url,
+        "JWT_ISSUER": "artstore-test",
+        "JWT_AUDIENCE": "artstore",
+        "LOG_LEVEL": "WARNING",
+    }
+    for item in args.env:
+        k, _, v = item.partition("=")
+        env[k] = v
+    se = ServiceProcess("storage-element", env, free_port(), work / "se.log")
+    payloads = Payloads(block_size=max(args.size, 64 * KiB))
+    rows: list[dict[str, Any]] = []
+    top: dict[str, Any] = {}
+    try:
+        se.start()
+        assert se.proc is not None
+        proc = psutil.Process(se.proc.pid)
+        headers = {"Authorization": f"Bearer {issuer.token()}"}
+        port = int(se.url.rsplit(":", 1)[1])
+
+        def put_job(i: int) -> Any:
+            async def job(conn: Conn) -> str:
+                ans = await conn.request(
+                    "POST",
+                    f"/api/v1/files?filename=b{i}.bin",
+                    {**headers, "Content-Type": "application/octet-stream"},
+                    payloads.chunks(i, args.size),
+                    args.size,
+                )
+                if ans.status != 201:
+                    raise RuntimeError(f"PUT {ans.status}: {ans.body[:300]!r}")
+                return str(json.loads(ans.body)["file_id"])
+
+            return job
+
+        def get_job(fid: str) -> Any:
+            async def job(conn: Conn) -> None:
+                ans = await conn.request("GET", f"/api/v1/files/{fid}/download", headers)
+                if ans.status != 200 or ans.length != args.size:
+                    raise RuntimeError(f"GET {ans.status} {ans.length}")
+
+            return job
+
+        run_batch("127.0.0.1", port, [put_job(i) for i in range(50)], 4)  # warm-up
+        base = 1000
+        for conc, count in ((1, max(args.count // 4, 100)), (16, args.count)):
+            jobs = [put_job(base + i) for i in range(count)]
+            base += count
+            prof = None
+            if args.py_spy and conc == 16:
+                prof = Profiler(args.py_spy, proc.pid, work / "se-put.txt")
+            c0, p0 = _cpu(proc), _pg_cpu()
+            res = run_batch("127.0.0.1", port, jobs, conc)
+            c1, p1 = _cpu(proc), _pg_cpu()
+            if prof is not None:
+                top = prof.finish(25)
+            rows.append(_row("PUT", conc, res, (c1 - c0), (p1 - p0)))
+            ids = [r for r in res.results if r]
+            c0, p0 = _cpu(proc), _pg_cpu()
+            res = run_batch("127.0.0.1", port, [get_job(f) for f in ids], conc)
+            c1, p1 = _cpu(proc), _pg_cpu()
+            rows.append(_row("GET", conc, res, (c1 - c0), (p1 - p0)))
+        if args.seaweed:
+            rows += _seaweed_rows(work, payloads, args.size, args.count)
+        print(f"{'target':8} {'op':4} {'conc':>4} {'ops':>5} {'ops/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
+              f" {'SE cpu ms/op':>12} {'PG cpu ms/op':>12}")
+        for r in rows:
+            print(f"{r.get('target', 'SE'):8} {r['op']:4} {r['conc']:>4} {r['ops']:>5} {r['ops_s']:>8.1f} {r['p50']:>7.1f}"
+                  f" {r['p99']:>7.1f} {r['se_cpu']:>12.2f} {r['pg_cpu']:>12.2f}")
+        if args.py_spy:
+            print(json.dumps(top, indent=1))
+    finally:
+        se.stop()
+        issuer.close()
+        if db is not None:
+            db.drop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _seaweed_rows(work: Path, payloads: Payloads, size: int, count: int) -> list[dict[str, Any]]:
+    weed = AnonymousSeaweed(bucket="bench", fsync=True)
+    shutil.rmtree(weed.root, ignore_errors=True)
+    weed.root = Path(tempfile.mkdtemp(prefix="weed-", dir=work))
+    weed.start()
+    rows = []
+    try:
+        assert weed.proc is not None
+        proc = psutil.Process(weed.proc.pid)
+        port = weed.ports["s3"]
+
+        def put_job(i: int) -> Any:
+            async def job(conn: Conn) -> str:
+                path = f"/bench/{i}"
+                ans = await conn.request(
+                    "PUT", path, {"Content-Type": "application/octet-stream"},
+                    payloads.chunks(i, size), size,
+                )
+                if ans.status != 200:
+                    raise RuntimeError(f"S3 PUT {ans.status}")
+                return path
+
+            return job
+
+        def get_job(path: str) -> Any:
+            async def job(conn: Conn) -> None:
+                ans = await conn.request("GET", path, {})
+                if ans.status != 200 or ans.length != size:
+                    raise RuntimeError(f"S3 GET {ans.status}")
+
+            return job
+
+        run_batch("127.0.0.1", port, [put_job(i) for i in range(50)], 4)
+        base = 1000
+        for conc, n in ((1, max(count // 4, 100)), (16, count)):
+            c0 = _cpu(proc)
+            res = run_batch("127.0.0.1", port, [put_job(base + i) for i in range(n)], conc)
+            base += n
+            rows.append({**_row("PUT", conc, res, _cpu(proc) - c0, 0.0), "target": "weed"})
+            paths = [r for r in res.results if r]
+            c0 = _cpu(proc)
+            res = run_batch("127.0.0.1", port, [get_job(x) for x in paths], conc)
+            rows.append({**_row("GET", conc, res, _cpu(proc) - c0, 0.0), "target": "weed"})
+    finally:
+        weed.stop()
+    return rows
+
+
+def _row(op: str, conc: int, res: Any, se_cpu: float, pg_cpu: float) -> dict[str, Any]:
+    n = len(res.latencies)
+    lat = sorted(res.latencies)
+    return {
+        "op": op,
+        "conc": conc,
+        "ops": n,
+        "ops_s": n / res.seconds,
+        "p50": statistics.median(lat) * 1000,
+        "p99": lat[min(n - 1, int(n * 0.99))] * 1000,
+        "se_cpu": se_cpu / n * 1000,
+        "pg_cpu": pg_cpu / n * 1000,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
