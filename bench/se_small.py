@@ -75,7 +75,8 @@ def main() -> int:
         import bench._common as common
 
         def on_cpu(py_spy: str, out: Path) -> list[str]:
-            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw", "-o", str(out)]
+            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
+                    "-o", str(out)]  # fmt: skip
 
         common.py_spy_record = on_cpu
 
@@ -157,11 +158,16 @@ def main() -> int:
             rows.append(_row("GET", conc, res, (c1 - c0), (p1 - p0)))
         if args.seaweed:
             rows += _seaweed_rows(work, payloads, args.size, args.count)
-        print(f"{'target':8} {'op':4} {'conc':>4} {'ops':>5} {'ops/s':>8} {'p50 ms':>7} {'p99 ms':>7}"
-              f" {'SE cpu ms/op':>12} {'PG cpu ms/op':>12}")
+        print(
+            f"{'target':8} {'op':4} {'conc':>4} {'ops':>5} {'ops/s':>8} {'p50 ms':>7}"
+            f" {'p99 ms':>7} {'srv cpu ms/op':>13} {'PG cpu ms/op':>12}"
+        )
         for r in rows:
-            print(f"{r.get('target', 'SE'):8} {r['op']:4} {r['conc']:>4} {r['ops']:>5} {r['ops_s']:>8.1f} {r['p50']:>7.1f}"
-                  f" {r['p99']:>7.1f} {r['se_cpu']:>12.2f} {r['pg_cpu']:>12.2f}")
+            print(
+                f"{r.get('target', 'SE'):8} {r['op']:4} {r['conc']:>4} {r['ops']:>5}"
+                f" {r['ops_s']:>8.1f} {r['p50']:>7.1f} {r['p99']:>7.1f}"
+                f" {r['se_cpu']:>13.2f} {r['pg_cpu']:>12.2f}"
+            )
         if args.py_spy:
             print(json.dumps(top, indent=1))
     finally:
@@ -188,8 +194,11 @@ def _seaweed_rows(work: Path, payloads: Payloads, size: int, count: int) -> list
             async def job(conn: Conn) -> str:
                 path = f"/bench/{i}"
                 ans = await conn.request(
-                    "PUT", path, {"Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, size), size,
+                    "PUT",
+                    path,
+                    {"Content-Type": "application/octet-stream"},
+                    payloads.chunks(i, size),
+                    size,
                 )
                 if ans.status != 200:
                     raise RuntimeError(f"S3 PUT {ans.status}")
