@@ -109,13 +109,50 @@ class JwksCache:
         return self._keys[kid]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    principal: Principal
+    kid: str
+    not_before: float
+    expires: float
+
+
 class TokenVerifier:
-    def __init__(self, jwks: KeySource, issuer: str, audience: str) -> None:
+    """Checks tokens; a token whose signature was checked once is remembered until it
+    expires (RSA verification is most of an authenticated request's cost). A remembered
+    token is still refused outside its nbf..exp window and when its key is no longer
+    served (``jwks.get`` is asked every time, so a JWKS that cannot be refetched once
+    stale still fails closed)."""
+
+    def __init__(self, jwks: KeySource, issuer: str, audience: str, cache_size: int = 4096) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
+        self.cache_size = cache_size
+        self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            now = time.time()
+            if known.not_before <= now < known.expires:
+                await self.jwks.get(known.kid)
+                return known.principal
+            del self._verified[token]
+        principal, kid, claims = await self._verify_signed(token)
+        if self.cache_size > 0:
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]  # the oldest entry
+            nbf = claims.get("nbf")
+            self._verified[token] = _Verified(
+                principal,
+                kid,
+                float(nbf) if isinstance(nbf, int | float) else 0.0,
+                float(claims["exp"]),
+            )
+        return principal
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, str, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except JOSEError as exc:
@@ -146,7 +183,7 @@ class TokenVerifier:
         scope = claims.get("scope", "")
         scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
         roles = claims.get("roles") or []
-        return Principal(
+        principal = Principal(
             sub=sub,
             kind=str(claims.get("kind", "user")),
             name=str(claims.get("name", sub)),
@@ -154,6 +191,7 @@ class TokenVerifier:
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             token=token,
         )
+        return principal, kid, claims
 
 
 # Relative here; create_service_app makes it absolute (``{ADMIN_URL}/api/v1/auth/token``)
