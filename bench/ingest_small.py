@@ -1,0 +1,325 @@
+"""The ingester in front of one storage element: raw PUT of 4 KiB and 1 MiB files at
+concurrency 1 and 16, next to SeaweedFS's fsync'd S3 PUT of the same bodies.
+
+A quick loop for the ingester's own cost per upload (issue 7), where ``bench/run`` takes
+minutes: one SE (local disk, catalog on ``--database-url`` or none) and one ingester as
+real processes, a stand-in admin (JWKS, client_credentials token, a static SE registry
+whose capacity is read from the SE's ``/info`` on every registry read), the same load
+client as ``bench/run``. Targets alternate row by row (ingester, SeaweedFS, ingester
+...) so both see the same machine load. Prints ops/s, MB/s, p50/p99 ms and the CPU per
+operation of the ingester, the SE and PostgreSQL (SeaweedFS: all its CPU in the "srv"
+column). ``--py-spy`` records the ingester during every ingester c16 row (on-CPU
+samples) and prints its top frames.
+
+    .venv/bin/python bench/ingest_small.py --seaweed \
+        --database-url postgresql://postgres@127.0.0.1/postgres
+
+Everything it starts and writes is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import (  # noqa: E402
+    AnonymousSeaweed,
+    Conn,
+    Payloads,
+    Profiler,
+    run_batch,
+)
+from tests.support.database import TestDatabase  # noqa: E402
+from tests.support.issuer import TestIssuer  # noqa: E402
+from tests.support.process import ServiceProcess, free_port  # noqa: E402
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+class StandInAdmin:
+    """What the ingester needs of the admin: JWKS, a service token, the SE registry."""
+
+    def __init__(self, issuer: TestIssuer, se_urls: list[str]) -> None:
+        self.issuer = issuer
+        self.se_urls = se_urls
+        admin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/jwks.json":
+                    self._send(200, {"keys": [admin.issuer.key.jwk()]})
+                elif self.path.startswith("/api/v1/storage-elements"):
+                    items = [admin.item(url) for url in admin.se_urls]
+                    self._send(200, {"items": items, "total": len(items), "limit": 1000,
+                                     "offset": 0, "has_more": False})  # fmt: skip
+                else:
+                    self._send(404, {"error": {"code": "NOT_FOUND", "message": self.path}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                if self.path == "/api/v1/auth/token":
+                    token = admin.issuer.token(sub="sa_ingester", ttl=900)
+                    self._send(200, {"access_token": token, "token_type": "bearer",
+                                     "expires_in": 900})  # fmt: skip
+                else:
+                    self._send(404, {"error": {"code": "NOT_FOUND", "message": self.path}})
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def item(self, url: str) -> dict[str, Any]:
+        info = httpx.get(f"{url}/api/v1/info", timeout=5).json()
+        return {
+            "storage_id": info["storage_id"],
+            "name": info["name"],
+            "url": url,
+            "mode": info["mode"],
+            "status": "online",
+            "backend": info["backend"],
+            "capacity": info["capacity"],
+        }
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _pg_cpu() -> float:
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"] and p.info["name"].startswith("postgres"):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def _cpu(p: psutil.Process | None) -> float:
+    if p is None:
+        return 0.0
+    t = p.cpu_times()
+    return t.user + t.system
+
+
+def _row(target: str, size: int, conc: int, res: Any, cpu: dict[str, float]) -> dict[str, Any]:
+    n = len(res.latencies)
+    lat = sorted(res.latencies)
+    return {
+        "target": target,
+        "size": size,
+        "conc": conc,
+        "ops": n,
+        "ops_s": n / res.seconds,
+        "mb_s": n * size / res.seconds / 1e6,
+        "p50": statistics.median(lat) * 1000,
+        "p99": lat[min(n - 1, int(n * 0.99))] * 1000,
+        **{k: v / n * 1000 for k, v in cpu.items()},
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--database-url", default="", help="a scratch catalog database is made on it")
+    ap.add_argument("--count", type=int, default=1500, help="4 KiB uploads per c16 row")
+    ap.add_argument("--big-count", type=int, default=150, help="1 MiB uploads per c16 row")
+    ap.add_argument("--sizes", default="4096,1048576", help="comma-separated body sizes")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every row this many times")
+    ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
+    ap.add_argument("--py-spy", default=None, help="py-spy binary: profile the ingester at c16")
+    ap.add_argument("--env", action="append", default=[], help="extra IG_/SE_ setting NAME=VALUE")
+    args = ap.parse_args()
+    if args.py_spy:
+        import bench._common as common
+
+        def on_cpu(py_spy: str, out: Path) -> list[str]:
+            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
+                    "-o", str(out)]  # fmt: skip
+
+        common.py_spy_record = on_cpu
+
+    (ROOT / ".artstore").mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="ingest-small-", dir=ROOT / ".artstore"))
+    issuer = TestIssuer()
+    db = None
+    catalog = ""
+    if args.database_url:
+        os.environ["TEST_DATABASE_URL"] = args.database_url
+        db = TestDatabase(f"igsmall{uuid.uuid4().hex[:6]}")
+        catalog = db.url
+    trust = {
+        "JWT_ISSUER": "artstore-test",
+        "JWT_AUDIENCE": "artstore",
+        "LOG_LEVEL": "WARNING",
+    }
+    extra = dict(item.partition("=")[::2] for item in args.env)
+    se_env = {
+        "SE_ID": "se-ig-small",
+        "SE_MODE": "edit",
+        "SE_DATA_DIR": str(work / "data"),
+        "SE_RESERVE_BYTES": "0",
+        "DATABASE_URL": catalog,
+        "JWKS_URL": issuer.jwks_url,
+        **trust,
+        **{k: v for k, v in extra.items() if k.startswith("SE_")},
+    }
+    se = ServiceProcess("storage-element", se_env, free_port(), work / "se.log")
+    admin: StandInAdmin | None = None
+    ig: ServiceProcess | None = None
+    weed: AnonymousSeaweed | None = None
+    sizes = [int(s) for s in args.sizes.split(",")]
+    payloads = Payloads(block_size=max(max(sizes), 64 * KiB))
+    rows: list[dict[str, Any]] = []
+    tops: list[dict[str, Any]] = []
+    try:
+        se.start()
+        admin = StandInAdmin(issuer, [se.url])
+        ig_env = {
+            "ADMIN_URL": admin.url,
+            "JWKS_URL": f"{admin.url}/.well-known/jwks.json",
+            "IG_CLIENT_ID": "sa_ingester",
+            "IG_CLIENT_SECRET": "bench",
+            **trust,
+            **{k: v for k, v in extra.items() if not k.startswith("SE_")},
+        }
+        ig = ServiceProcess("ingester", ig_env, free_port(), work / "ingester.log")
+        ig.start()
+        assert se.proc is not None and ig.proc is not None
+        procs = {"ig": psutil.Process(ig.proc.pid), "se": psutil.Process(se.proc.pid)}
+        ig_port = ig.port
+        headers = {
+            "Authorization": f"Bearer {issuer.token(scopes='files:read files:write')}",
+            "Content-Type": "application/octet-stream",
+        }
+
+        if args.seaweed:
+            weed = AnonymousSeaweed(bucket="bench", fsync=True)
+            shutil.rmtree(weed.root, ignore_errors=True)
+            weed.root = Path(tempfile.mkdtemp(prefix="weed-", dir=work))
+            weed.start()
+            assert weed.proc is not None
+            procs["weed"] = psutil.Process(weed.proc.pid)
+
+        def ig_job(i: int, size: int) -> Any:
+            async def job(conn: Conn) -> None:
+                ans = await conn.request(
+                    "PUT",
+                    f"/api/v1/files/upload?filename=b{i}.bin",
+                    headers,
+                    payloads.chunks(i, size),
+                    size,
+                )
+                if ans.status != 201:
+                    raise RuntimeError(f"ingester PUT {ans.status}: {ans.body[:300]!r}")
+
+            return job
+
+        def weed_job(i: int, size: int) -> Any:
+            async def job(conn: Conn) -> None:
+                ans = await conn.request(
+                    "PUT",
+                    f"/bench/{size}/{i}",
+                    {"Content-Type": "application/octet-stream"},
+                    payloads.chunks(i, size),
+                    size,
+                )
+                if ans.status != 200:
+                    raise RuntimeError(f"S3 PUT {ans.status}")
+
+            return job
+
+        run_batch("127.0.0.1", ig_port, [ig_job(i, 4 * KiB) for i in range(100)], 4)  # warm-up
+        if weed is not None:
+            run_batch("127.0.0.1", weed.ports["s3"], [weed_job(i, 4 * KiB) for i in range(50)], 4)
+        base = 1000
+        for _ in range(args.rounds):
+            for size in sizes:
+                c16 = args.count if size <= 64 * KiB else args.big_count
+                for conc, count in ((1, max(c16 // 4, 25)), (16, c16)):
+                    targets = ["ingester"] + (["weed"] if weed is not None else [])
+                    for target in targets:
+                        if target == "weed":
+                            assert weed is not None
+                            port, make = weed.ports["s3"], weed_job
+                            watched = {"srv": procs["weed"]}
+                        else:
+                            port, make = ig_port, ig_job
+                            watched = {"ig": procs["ig"], "srv": procs["se"]}
+                        jobs = [make(base + i, size) for i in range(count)]
+                        base += count
+                        prof = None
+                        if args.py_spy and conc == 16 and target == "ingester":
+                            prof = Profiler(args.py_spy, procs["ig"].pid, work / f"ig-{size}.txt")
+                        c0 = {k: _cpu(p) for k, p in watched.items()}
+                        pg0 = _pg_cpu()
+                        res = run_batch("127.0.0.1", port, jobs, conc)
+                        cpu = {k: _cpu(p) - c0[k] for k, p in watched.items()}
+                        cpu["pg"] = _pg_cpu() - pg0
+                        if prof is not None:
+                            tops.append({"size": size, **prof.finish(30)})
+                        rows.append(_row(target, size, conc, res, cpu))
+        print(
+            f"{'target':9} {'size':>8} {'conc':>4} {'ops':>5} {'ops/s':>8} {'MB/s':>7}"
+            f" {'p50 ms':>7} {'p99 ms':>7} {'ig ms/op':>8} {'srv ms/op':>9} {'pg ms/op':>8}"
+        )
+        for r in rows:
+            print(
+                f"{r['target']:9} {r['size']:>8} {r['conc']:>4} {r['ops']:>5}"
+                f" {r['ops_s']:>8.1f} {r['mb_s']:>7.1f} {r['p50']:>7.1f} {r['p99']:>7.1f}"
+                f" {r.get('ig', 0.0):>8.2f} {r['srv']:>9.2f} {r['pg']:>8.2f}"
+            )
+        if tops:
+            print(json.dumps(tops, indent=1))
+    finally:
+        if weed is not None:
+            weed.stop()
+        if ig is not None:
+            ig.stop()
+        se.stop()
+        if admin is not None:
+            admin.close()
+        issuer.close()
+        if db is not None:
+            db.drop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
