@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import quote
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from artstore.common.errors import FileGone, InvalidRange
 from artstore.storage_element.attr.model import Attr
@@ -128,43 +131,135 @@ def response_headers(attr: Attr, p: Plan) -> dict[str, str]:
     return headers
 
 
-async def open_reader(node: StorageNode, attr: Attr, p: Plan) -> BlobReader:
-    return await asyncio.to_thread(node.backend.open_reader, attr.storage_path, p.start, p.length)
-
-
 class CorruptBlob(Exception):
     """The bytes on disk no longer match the checksum: the transfer is cut short."""
 
 
-async def stream(
-    reader: BlobReader,
-    chunk: int,
-    expected_sha256: str | None = None,
-    on_mismatch: Callable[[], Awaitable[None]] | None = None,
-) -> AsyncIterator[bytes]:
-    """Yield the reader's range; the reader is closed whatever happens.
+class BlobBody:
+    """The bytes of one planned range, read ``chunk`` at a time in a worker thread.
 
-    With ``expected_sha256`` (a whole-file download) the last chunk is held back until
-    the hash is known: on a mismatch the response ends short, so the client sees a
-    failed transfer instead of silently bad bytes.
+    Each :meth:`step` is one thread hop that reads the next chunk and, on the last one,
+    also closes the reader and (for a whole-file download, ``expected_sha256`` given)
+    finishes the SHA-256: the last chunk is never handed out before the hash is known,
+    so a corrupt copy ends the response short instead of delivering silently bad bytes.
+    A file that fits in one chunk costs one hop in all (open, read, verify, close).
     """
-    digest = hashlib.sha256() if expected_sha256 else None
 
-    def read_next() -> bytes:
-        data = reader.read(chunk)
-        if digest is not None and data:
-            digest.update(data)
-        return data
+    def __init__(self, reader: BlobReader, length: int, chunk: int, expected: str | None) -> None:
+        self.reader = reader
+        self.left = length
+        self.chunk = max(1, chunk)
+        self.expected = expected
+        self.digest = hashlib.sha256() if expected else None
+        self.corrupt = False
+        self.closed = False
+        self.lock = threading.RLock()
 
-    try:
-        held = await asyncio.to_thread(read_next)
-        while held:
-            following = await asyncio.to_thread(read_next)
-            if not following and digest is not None and digest.hexdigest() != expected_sha256:
-                if on_mismatch is not None:
-                    await on_mismatch()
+    @classmethod
+    async def open(
+        cls, node: StorageNode, attr: Attr, p: Plan, chunk: int
+    ) -> tuple[BlobBody, bytes]:
+        """Open the range and read its first chunk in one thread hop (errors here are
+        still ordinary error answers: nothing has been sent)."""
+        whole = p.start == 0 and p.length == attr.size
+        expected = attr.checksum.removeprefix("sha256:") if whole else None
+
+        def first() -> tuple[BlobBody, bytes]:
+            reader = node.backend.open_reader(attr.storage_path, p.start, p.length)
+            body = cls(reader, p.length, chunk, expected)
+            try:
+                return body, body.read_step()
+            except BaseException:
+                body.close_now()
+                raise
+
+        return await asyncio.to_thread(first)
+
+    @property
+    def done(self) -> bool:
+        return self.left <= 0
+
+    def read_step(self) -> bytes:
+        """The next chunk (blocking: call it in a thread); closes the reader after the last."""
+        with self.lock:  # never closed under a read still running in a thread
+            if self.closed:
+                return b""
+            try:
+                data = self.reader.read(min(self.chunk, self.left)) if self.left > 0 else b""
+                if not data and self.left > 0:
+                    raise OSError(f"blob ended {self.left} bytes early")
+                self.left -= len(data)
+                if self.digest is not None:
+                    self.digest.update(data)
+                    if self.left <= 0 and self.digest.hexdigest() != self.expected:
+                        self.corrupt = True
+            except BaseException:
+                self.close_now()
+                raise
+            if self.left <= 0:
+                self.close_now()
+            return data
+
+    def close_now(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.reader.close()
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            await asyncio.to_thread(self.close_now)
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class BlobResponse(Response):
+    """A lean streaming answer for :class:`BlobBody`: one ``http.response.body`` message
+    per chunk, sent as it is read (the next chunk is read while this one is sent), no
+    iterator protocol and no task group per response. A body of more than one chunk
+    watches for the client going away (uvicorn drops what is sent after a disconnect
+    without telling) and stops reading then."""
+
+    def __init__(
+        self,
+        body: BlobBody,
+        first: bytes,
+        status_code: int,
+        headers: dict[str, str],
+        media_type: str | None,
+        on_mismatch: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, headers=headers, media_type=media_type)
+        self.blob = body
+        self.first = first
+        self.on_mismatch = on_mismatch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, data = self.blob, self.first
+        self.first = b""
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code,
+                 "headers": self.raw_headers}
+            )  # fmt: skip
+            if not body.done:
+                watcher = asyncio.ensure_future(_until_disconnect(receive))
+            while not body.done:
+                reading = asyncio.ensure_future(asyncio.to_thread(body.read_step))
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                data = await reading
+                if watcher is not None and watcher.done():
+                    return  # the client is gone: stop reading
+            if body.corrupt:
+                if self.on_mismatch is not None:
+                    await self.on_mismatch()
                 raise CorruptBlob("stored bytes do not match their checksum")
-            yield held
-            held = following
-    finally:
-        await asyncio.to_thread(reader.close)
+            await send({"type": "http.response.body", "body": data, "more_body": False})
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await body.aclose()  # waits, in its thread, for a read still running

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import StorageFull, ValidationFailed
@@ -186,22 +185,18 @@ async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Rea
     headers = download.response_headers(attr, plan)
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
-    reader = await download.open_reader(node, attr, plan)
-    whole = plan.start == 0 and plan.length == attr.size
+    body, first = await download.BlobBody.open(node, attr, plan, node.settings.io_chunk_bytes)
 
     async def quarantine_copy() -> None:
         node.maintenance.download_mismatches += 1
         async with node.file_locked(attr.file_id):
             await quarantine(node, attr.storage_path, attr.file_id, "checksum_mismatch (download)")
 
-    return StreamingResponse(
-        download.stream(
-            reader,
-            node.settings.io_chunk_bytes,
-            attr.checksum.removeprefix("sha256:") if whole else None,
-            quarantine_copy,
-        ),
+    return download.BlobResponse(
+        body,
+        first,
         status_code=plan.status,
         headers=headers,
+        on_mismatch=quarantine_copy,
         media_type=attr.content_type,
     )
