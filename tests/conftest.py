@@ -31,7 +31,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for marker, keep in (("local_only", "local"), ("s3_only", "s3")):
         if metafunc.definition.get_closest_marker(marker):
             names = [n for n in names if n == keep]
+    if "write_path" in metafunc.fixturenames:
+        # Small uploads on local disk are published in groups; larger ones, and every
+        # upload to S3, stream into a temp blob: a test asking for ``write_path`` runs on
+        # each path its backend has (use WRITE_PATH_ENV[write_path] as the SE's env).
+        combos = [(n, p) for n in names for p in (WRITE_PATHS if n == "local" else WRITE_PATHS[1:])]
+        metafunc.parametrize(
+            ("se_backend", "write_path"),
+            combos,
+            indirect=["se_backend"],
+            scope="module",
+            ids=[f"{n}-{p}" for n, p in combos],
+        )
+        return
     metafunc.parametrize("se_backend", names, indirect=True, scope="module")
+
+
+WRITE_PATHS = ("grouped", "streamed")
+# SE settings that put an upload of a few hundred KiB on each write path.
+WRITE_PATH_ENV: dict[str, dict[str, str]] = {
+    "grouped": {},
+    "streamed": {"SE_GROUP_COMMIT_MAX_BYTES": "0"},
+}
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from artstore.storage_element.faults import (
     UPDATE_STEPS,
     UPLOAD_STEPS,
 )
-from tests.conftest import SEFactory
+from tests.conftest import WRITE_PATH_ENV, SEFactory
 from tests.support.se import StorageElementUnderTest, sha256_hex
 
 PAYLOAD = os.urandom(300 * 1024)
@@ -64,8 +64,8 @@ def _upload(se: StorageElementUnderTest, data: bytes = PAYLOAD) -> dict[str, obj
 
 
 @pytest.mark.parametrize("step", UPLOAD_STEPS)
-def test_upload_crash(se_factory: SEFactory, step: str) -> None:
-    se = _crashing(se_factory, "rw", step)
+def test_upload_crash(se_factory: SEFactory, step: str, write_path: str) -> None:
+    se = se_factory("rw", SE_CRASH_AT=step, **WRITE_PATH_ENV[write_path])
     with se.client() as c:
         req = c.build_request(
             "POST", "/api/v1/files", content=PAYLOAD, params={"filename": "doc.bin"}

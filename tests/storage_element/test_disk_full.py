@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEFactory
+from tests.conftest import WRITE_PATH_ENV, SEFactory
 
 # The point is the local filesystem running out; a bucket has no such disk.
 pytestmark = pytest.mark.local_only
@@ -46,9 +46,14 @@ def _fill_inodes(root: Path, leave: int) -> list[Path]:
 
 
 def test_disk_full_mid_upload_answers_507_and_leaves_nothing(
-    se_factory: SEFactory, small_fs: Path
+    se_factory: SEFactory, small_fs: Path, write_path: str
 ) -> None:
-    se = se_factory("rw", SE_DATA_DIR=str(small_fs / "se"), SE_WAL_DIR=str(small_fs / "wal"))
+    se = se_factory(
+        "rw",
+        SE_DATA_DIR=str(small_fs / "se"),
+        SE_WAL_DIR=str(small_fs / "wal"),
+        **WRITE_PATH_ENV[write_path],
+    )
     se.data_dir = small_fs / "se"
     with se.client() as c:
         ok = c.post("/api/v1/files", content=b"a" * 1000, params={"filename": "a.txt"})

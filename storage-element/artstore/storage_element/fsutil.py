@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 
 def fsync_dir(path: Path) -> None:
@@ -29,17 +33,24 @@ def makedirs_durable(path: Path) -> None:
         fsync_dir(d.parent)
 
 
-def write_file_durable(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file and fsync it (not its directory)."""
+def write_file(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to a new file (replacing one of that name); fsync it if ``durable``
+    (not its directory)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         view = memoryview(data)
         while view:
             n = os.write(fd, view)
             view = view[n:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_file_durable(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file and fsync it (not its directory)."""
+    write_file(path, data, durable=True)
 
 
 def atomic_replace(path: Path, data: bytes, tmp_dir: Path) -> None:
@@ -56,3 +67,52 @@ def remove_if_exists(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    """libc's ``syncfs(2)`` (Linux), which Python's ``os`` does not offer."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return cast(Callable[[int], int], fn)
+
+
+_SYNCFS = _load_syncfs()
+
+
+class FileSystemFlush:
+    """Makes a group of just-written files durable with one flush of their filesystem.
+
+    ``syncfs`` writes back every dirty page and inode of the filesystem and commits its
+    journal once, so N small files cost one flush instead of N fsyncs (which on ext4 each
+    wait for a journal commit). Without ``syncfs`` (not Linux) each file is fsynced.
+    ``path`` must be on the filesystem of the files (the SE's data directory).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        self.uses_syncfs = _SYNCFS is not None
+
+    def flush(self, files: Sequence[Path]) -> None:
+        if _SYNCFS is not None:
+            if _SYNCFS(self._fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs failed: {os.strerror(err)}")
+            return
+        for path in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -27,6 +27,17 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(P + "wal_pending", "Open journal transactions", n.journal.pending)
         yield CounterMetricFamily(P + "wal_fsyncs", "Journal fsyncs", n.journal.fsyncs)
         yield CounterMetricFamily(P + "wal_records", "Journal records", n.journal.appended)
+        group = n.group
+        yield CounterMetricFamily(
+            P + "group_commits",
+            "Groups of small uploads published with one shared flush",
+            group.groups if group else 0,
+        )
+        yield CounterMetricFamily(
+            P + "group_commit_files",
+            "Small uploads published in a group",
+            group.published if group else 0,
+        )
         yield GaugeMetricFamily(
             P + "catalog_owed_updates", "Catalog updates waiting for replay", len(n.catalog.owed)
         )

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artstore.common.errors import NotFound
 from artstore.storage_element.attr.model import Attr, BadAttr, decode
 from artstore.storage_element.backends import make_backend
+from artstore.storage_element.backends.base import BatchPublisher
 from artstore.storage_element.capacity import Capacity
 from artstore.storage_element.catalog.repository import CatalogRepository
 from artstore.storage_element.catalog.sync import CatalogSync
 from artstore.storage_element.faults import FaultInjector
+from artstore.storage_element.files.group_commit import GroupPublisher
 from artstore.storage_element.files.index import FileIndex
 from artstore.storage_element.layout import Layout
 from artstore.storage_element.maintenance.state import MaintenanceState
@@ -42,6 +44,10 @@ class StorageNode:
         self.layout = Layout(settings.data_dir, settings.wal_dir)
         self.backend = make_backend(settings, self.layout)
         self.faults = FaultInjector(settings.crash_at)
+        # Small uploads share their flushes where the backend can (local disk).
+        self.group: GroupPublisher | None = None
+        if settings.group_commit_max_bytes > 0 and isinstance(self.backend, BatchPublisher):
+            self.group = GroupPublisher(self.backend, self.faults.point)
         self.journal = Journal(settings.wal_dir, settings.wal_segment_bytes)
         self.index = FileIndex()
         self.capacity = Capacity(self.backend, settings.max_capacity, settings.reserve_bytes)

@@ -46,6 +46,14 @@ class SESettings(ServiceSettings):
         32, description="Worker threads for blocking file I/O and fsync (they mostly wait)"
     )
     io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
+    group_commit_max_bytes: int = Field(
+        1 * MiB,
+        ge=0,
+        description=(
+            "Uploads up to this size are held in memory and published in groups that share"
+            " one filesystem flush (local backend); 0 = every upload fsyncs on its own"
+        ),
+    )
     backend: Literal["local", "s3"] = Field("local", description="Where blobs live: local or s3")
     s3_endpoint_url: str = Field("", description="S3/MinIO endpoint URL; empty = AWS default")
     s3_bucket: str = Field("artstore", description="S3 bucket")

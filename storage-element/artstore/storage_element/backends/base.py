@@ -7,10 +7,34 @@ at ``<storage path>.attr.json`` on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 FaultPoint = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SmallWrite:
+    """A whole upload held in memory, published with others in one group."""
+
+    txn: str
+    storage_path: str
+    blob: bytes
+    attr: bytes
+
+
+@runtime_checkable
+class BatchPublisher(Protocol):
+    """A backend that can publish many small uploads sharing their durability flushes."""
+
+    def publish_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
+        """Publish each item as ``publish`` would (blob, then attr: the commit point),
+        with one flush for all blobs and attrs before any rename and one fsync per
+        folder after them. Returns each item's error (None: published); a failed item
+        leaves nothing in ``tmp/`` (a renamed blob or attr is the caller's to undo).
+        Calls ``fault`` with the upload steps in the order of the single-file path."""
+        ...
 
 
 class BlobWriter(Protocol):

@@ -10,15 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from artstore.storage_element.backends.base import BlobWriter, FaultPoint
+from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
 from artstore.storage_element.fsutil import (
+    FileSystemFlush,
     fsync_dir,
     makedirs_durable,
     remove_if_exists,
+    write_file,
     write_file_durable,
 )
 from artstore.storage_element.layout import ATTR_SUFFIX, Layout
@@ -82,6 +84,7 @@ class LocalBackend:
 
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        self._fs_flush: FileSystemFlush | None = None
 
     def prepare(self) -> None:
         for d in (self.layout.files_dir, self.layout.tmp_dir, self.layout.quarantine_dir):
@@ -121,6 +124,60 @@ class LocalBackend:
             remove_if_exists(tmp_attr)
         fsync_dir(blob.parent)
         fault("upload.after_dir_fsync")
+
+    def publish_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
+        errors: list[OSError | None] = [None] * len(items)
+        tmp = [
+            (self.layout.tmp_dir / f"{it.txn}.blob", self.layout.tmp_dir / f"{it.txn}.attr")
+            for it in items
+        ]
+        for i, it in enumerate(items):
+            try:
+                write_file(tmp[i][0], it.blob)
+                fault("upload.after_tmp_blob")
+                write_file(tmp[i][1], it.attr)
+                fault("upload.after_tmp_attr")
+            except OSError as exc:
+                errors[i] = exc
+        live = [i for i, e in enumerate(errors) if e is None]
+        if live:
+            try:  # blobs and attrs durable before any becomes visible
+                self._flush().flush([p for i in live for p in tmp[i]])
+            except OSError as exc:
+                for i in live:
+                    errors[i] = exc
+                live = []
+        folders: dict[Path, list[int]] = {}
+        for i in live:
+            blob = self.layout.blob_path(items[i].storage_path)
+            try:
+                makedirs_durable(blob.parent)
+                os.rename(tmp[i][0], blob)
+                fault("upload.after_blob_rename")
+                os.rename(tmp[i][1], self.layout.attr_path(items[i].storage_path))
+                fault("upload.after_attr_rename")
+            except OSError as exc:
+                errors[i] = exc
+                continue
+            folders.setdefault(blob.parent, []).append(i)
+        for folder, members in folders.items():
+            try:
+                fsync_dir(folder)
+            except OSError as exc:
+                for i in members:
+                    errors[i] = exc
+        if any(e is None for e in errors):
+            fault("upload.after_dir_fsync")
+        for i, e in enumerate(errors):
+            if e is not None:
+                for path in tmp[i]:
+                    remove_if_exists(path)
+        return errors
+
+    def _flush(self) -> FileSystemFlush:
+        if self._fs_flush is None:
+            self._fs_flush = FileSystemFlush(self.layout.data_dir)
+        return self._fs_flush
 
     def replace_attr(self, storage_path: str, attr: bytes, fault: FaultPoint, kind: str) -> None:
         tmp = self.layout.tmp_dir / f"{os.urandom(8).hex()}.attr"

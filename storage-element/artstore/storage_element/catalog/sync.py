@@ -1,9 +1,11 @@
 """Keeps this SE's catalog rows in step with its attrs, owing updates while PG is away.
 
-Each committed change is upserted before the answer, within ``catalog_timeout``.
-When that fails the change stays open in the journal (it survives a restart) and
-is replayed in order by a background task: a replay reads the *current* attr, so it
-is idempotent and a later change simply supersedes an earlier owed one.
+Each committed change is upserted before the answer, within ``catalog_timeout``;
+changes committed at the same time are written together (one statement for the group,
+the next group forming meanwhile), as the journal groups its fsyncs. When that fails
+the change stays open in the journal (it survives a restart) and is replayed in order
+by a background task: a replay reads the *current* attr, so it is idempotent and a
+later change simply supersedes an earlier owed one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ AttrLoader = Callable[[str], Awaitable[Attr | None]]
 CATALOG_ERRORS = (SQLAlchemyError, OSError, TimeoutError, ConnectionError)
 
 
+class _OwedFirst(Exception):
+    """Updates are owed already: a newer one must queue behind them, not overtake."""
+
+
 class CatalogSync:
     def __init__(
         self,
@@ -41,6 +47,9 @@ class CatalogSync:
         self.reachable = repo is not None
         self.last_error: str | None = None if repo is not None else "no DATABASE_URL"
         self._replay_lock = asyncio.Lock()
+        self._group: list[tuple[str, Attr, asyncio.Future[bool]]] = []
+        self._group_writer: asyncio.Task[None] | None = None
+        self.max_group = 500
 
     @property
     def enabled(self) -> bool:
@@ -56,9 +65,10 @@ class CatalogSync:
             return False
         if self.owed:
             # Keep order: an older owed update for any file must not land after this one.
-            self.owed[txn] = file_id
-            asyncio.get_running_loop().create_task(self._replay_quietly())
+            self._owe_later(txn, file_id)
             return False
+        if attr is not None:
+            return await self._join_group(txn, attr)
         try:
             await asyncio.wait_for(self._apply(file_id, attr), self.timeout)
         except CATALOG_ERRORS as exc:
@@ -68,6 +78,53 @@ class CatalogSync:
         self.reachable = True
         await self.journal.catalog_done(txn)
         return True
+
+    def _owe_later(self, txn: str, file_id: str) -> None:
+        self.owed[txn] = file_id
+        asyncio.get_running_loop().create_task(self._replay_quietly())
+
+    async def _join_group(self, txn: str, attr: Attr) -> bool:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        self._group.append((txn, attr, fut))
+        if self._group_writer is None or self._group_writer.done():
+            self._group_writer = loop.create_task(self._write_groups())
+        return await asyncio.shield(fut)
+
+    async def _write_groups(self) -> None:
+        assert self.repo is not None
+        while self._group:
+            group, self._group = self._group[: self.max_group], self._group[self.max_group :]
+            try:
+                if self.owed:
+                    raise _OwedFirst
+                # One row per file: the newest version (an upsert may not touch a row twice).
+                newest: dict[str, Attr] = {}
+                for _, attr, _ in group:
+                    held = newest.get(attr.file_id)
+                    if held is None or attr.version >= held.version:
+                        newest[attr.file_id] = attr
+                await asyncio.wait_for(self.repo.upsert(list(newest.values())), self.timeout)
+            except (*CATALOG_ERRORS, _OwedFirst) as exc:
+                if not isinstance(exc, _OwedFirst):
+                    self._failed(exc)
+                for txn, attr, fut in group:
+                    self.owed[txn] = attr.file_id
+                    if not fut.done():
+                        fut.set_result(False)
+                if isinstance(exc, _OwedFirst):
+                    asyncio.get_running_loop().create_task(self._replay_quietly())
+                continue
+            except BaseException as exc:  # nobody may wait forever
+                for _, _, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                raise
+            self.reachable = True
+            for txn, _, fut in group:
+                await self.journal.catalog_done(txn)
+                if not fut.done():
+                    fut.set_result(True)
 
     def _failed(self, exc: BaseException) -> None:
         if self.reachable:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from artstore.common.errors import (
     ValidationFailed,
 )
 from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
-from artstore.storage_element.backends.base import BlobWriter
+from artstore.storage_element.backends.base import BlobWriter, SmallWrite
 from artstore.storage_element.capacity import Reservation
 from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.layout import clean_original_filename, hour_folder, storage_name
@@ -148,26 +149,25 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
     txn = await node.journal.begin(
         "upload", {"file_id": file_id, "storage_path": storage_path}, wait=False
     )
-    writer: BlobWriter | None = None
+    incoming = _Incoming()
     try:
         node.faults.point("upload.after_begin")
-        writer = await asyncio.to_thread(node.backend.new_writer, txn, storage_path)
-        size, sha = await _receive(node, writer, body, reservation)
-        node.faults.point("upload.after_tmp_blob")
-        if req.expected_sha256 and req.expected_sha256 != sha:
+        await _receive(node, incoming, body, reservation, txn, storage_path)
+        if incoming.writer is not None:
+            node.faults.point("upload.after_tmp_blob")
+        if req.expected_sha256 and req.expected_sha256 != incoming.sha256:
             raise ChecksumMismatch(
                 "content does not match the announced SHA-256",
-                details={"expected": req.expected_sha256, "actual": sha},
+                details={"expected": req.expected_sha256, "actual": incoming.sha256},
             )
-        attr = build(size, f"sha256:{sha}").sealed()
+        size = incoming.size
+        attr = build(size, f"sha256:{incoming.sha256}").sealed()
         encoded = attr.encode()
         check_attr_size(encoded)  # fields sent after the file part are known only now
         await node.journal.durable(txn)
-        await asyncio.to_thread(
-            node.backend.publish, writer, encoded, storage_path, node.faults.point
-        )
+        await _publish(node, incoming, txn, storage_path, encoded)
     except BaseException:
-        await asyncio.shield(asyncio.to_thread(_undo, node, writer, storage_path))
+        await asyncio.shield(asyncio.to_thread(_undo, node, incoming.writer, storage_path))
         node.capacity.release(reservation)
         inflight.discard(file_id)
         await node.journal.abort(txn)
@@ -183,10 +183,31 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
     return attr
 
 
+@dataclass
+class _Incoming:
+    """The received body: streamed into a backend writer, or whole in memory when it
+    stayed within ``SE_GROUP_COMMIT_MAX_BYTES`` (then it is published with a group)."""
+
+    writer: BlobWriter | None = None
+    data: bytes | None = None
+    size: int = 0
+    sha256: str = ""
+
+
+# Hashing this much on the event loop costs less than a hop to a worker thread.
+_HASH_INLINE_BYTES = 64 * 1024
+
+
 async def _receive(
-    node: StorageNode, writer: BlobWriter, body: AsyncIterator[bytes], reservation: Reservation
-) -> tuple[int, str]:
+    node: StorageNode,
+    incoming: _Incoming,
+    body: AsyncIterator[bytes],
+    reservation: Reservation,
+    txn: str,
+    storage_path: str,
+) -> None:
     s = node.settings
+    small_limit = s.group_commit_max_bytes if node.group is not None else 0
     buf = bytearray()
     received = 0
     try:
@@ -209,17 +230,52 @@ async def _receive(
                         details={"received_bytes": received},
                     )
             buf += chunk
+            if incoming.writer is None:
+                if received <= small_limit:
+                    continue  # may still be a small upload: keep it in memory
+                incoming.writer = await asyncio.to_thread(
+                    node.backend.new_writer, txn, storage_path
+                )
             if len(buf) >= s.io_chunk_bytes:
                 data, buf = bytes(buf), bytearray()
-                await asyncio.to_thread(writer.write, data)
+                await asyncio.to_thread(incoming.writer.write, data)
+        incoming.size = received
+        if incoming.writer is None and small_limit:
+            data = bytes(buf)
+            incoming.data = data
+            incoming.sha256 = (
+                hashlib.sha256(data).hexdigest()
+                if len(data) <= _HASH_INLINE_BYTES
+                else await asyncio.to_thread(_sha256_hex, data)
+            )
+            return
+        if incoming.writer is None:
+            incoming.writer = await asyncio.to_thread(node.backend.new_writer, txn, storage_path)
         if buf:
-            await asyncio.to_thread(writer.write, bytes(buf))
-        sha = await asyncio.to_thread(writer.finish)
+            await asyncio.to_thread(incoming.writer.write, bytes(buf))
+        incoming.sha256 = await asyncio.to_thread(incoming.writer.finish)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull("the disk is full", details={"received_bytes": received}) from exc
         raise
-    return received, sha
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def _publish(
+    node: StorageNode, incoming: _Incoming, txn: str, storage_path: str, encoded: bytes
+) -> None:
+    """Blob then attr (the commit point), durably; ENOSPC maps to 507 in the error handler."""
+    if incoming.data is not None:
+        assert node.group is not None
+        await node.group.publish(SmallWrite(txn, storage_path, incoming.data, encoded))
+    else:
+        assert incoming.writer is not None
+        await asyncio.to_thread(
+            node.backend.publish, incoming.writer, encoded, storage_path, node.faults.point
+        )
 
 
 def _undo(node: StorageNode, writer: BlobWriter | None, storage_path: str) -> None:
