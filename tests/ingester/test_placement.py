@@ -118,3 +118,23 @@ def test_too_few_rw_ses_for_the_replicas_is_503(system: System, user_token: str)
     ig.stop()
     system.unregister(rw)
     rw.process.stop()
+
+
+def test_se_full_behind_the_ingesters_back_507_then_the_next_se(
+    system: System, user_token: str
+) -> None:
+    # The ingester reads room in the background (here: not again for 10 minutes), so
+    # it believes the first SE has room; that SE's 507 sends the file to the next one.
+    ses = [system.add_se("edit", SE_MAX_CAPACITY="8000") for _ in range(2)]
+    first, second = sorted(ses, key=lambda se: se.id)
+    ig = system.start_ingester(IG_PLACEMENT="fill_first", IG_CAPACITY_REFRESH_INTERVAL="600")
+    with first.client() as c:
+        r = c.post("/api/v1/files", params={"filename": "fill.bin"}, content=os.urandom(5000))
+    assert r.status_code == 201, r.text
+    for _ in range(2):
+        status, body = _put(ig.url, user_token, os.urandom(3000))
+        assert status == 201, body
+        assert body["storage_element_id"] == second.id
+    assert len(first.attrs()) == 1  # only the file written directly
+    assert len(second.attrs()) == 2
+    ig.stop()

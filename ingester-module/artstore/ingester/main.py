@@ -19,6 +19,7 @@ from artstore.common.registry import ServiceToken, StorageRegistry, service_cred
 from artstore.ingester.finalize.router import router as finalize_router
 from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
+from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.tus.router import router as tus_router
@@ -52,15 +53,18 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
             event_hooks=make_async_client().event_hooks,
         )
         admin_http = make_async_client(timeout=5.0, connect_timeout=2.0)
-        ingester = Ingester(settings, registry, token, se_http, admin_http, IngestStats())
+        capacity = Capacity(registry, se_http, interval=settings.capacity_refresh_interval)
+        ingester = Ingester(settings, registry, token, se_http, admin_http, IngestStats(), capacity)
         app.state.ingester = ingester
         app.state.health_checks = health_checks(registry)
         collector = IngesterCollector(registry, ingester.stats)
         app.state.metrics.registry.register(collector)
         await registry.start()
+        await capacity.start()
         try:
             yield
         finally:
+            await capacity.stop()
             await registry.stop()
             app.state.metrics.registry.unregister(collector)
             await se_http.aclose()

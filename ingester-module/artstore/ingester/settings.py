@@ -33,6 +33,18 @@ class IGSettings(ServiceSettings):
     registry_poll_interval: float = Field(
         10.0, description="Seconds between reads of the admin's SE registry", gt=0
     )
+    capacity_refresh_interval: float = Field(
+        2.0,
+        description="Seconds between reads of each writable SE's `/info` (room, mode) for "
+        "placement; also read soon after an SE refuses a file",
+        gt=0,
+    )
+    retry_buffer_bytes: int = Field(
+        1 * MiB,
+        description="Bytes of an upload kept while it is sent, so that a file an SE refuses "
+        "with 507 (or a mode change) can go to the next SE; 0 = retry only before the body",
+        ge=0,
+    )
     placement: Literal["most_free", "fill_first"] = Field(
         "most_free", description="Which SE takes a file: most_free or fill_first"
     )

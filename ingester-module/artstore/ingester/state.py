@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from artstore.common.auth import Principal
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.ingester.metrics import IngestStats
+from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.settings import IGSettings
 
 
@@ -25,6 +26,8 @@ class Ingester:
     # Calls to the admin (service token).
     admin_http: httpx.AsyncClient
     stats: IngestStats
+    # Room and mode of each writable SE, read in the background (placement).
+    capacity: Capacity
 
     async def service_headers(self) -> dict[str, str]:
         """Authorization of the ingester's own account, for clean-up steps the caller may

@@ -66,17 +66,3 @@ def unreachable(se: StorageElementRef, exc: Exception) -> UpstreamUnavailable:
         details={"storage_element_id": se.storage_id},
     )
 
-
-async def info(http: httpx.AsyncClient, se: StorageElementRef) -> dict[str, Any] | None:
-    """The SE's ``/info`` now, or None when it cannot be reached (placement moves on)."""
-    try:
-        resp = await http.get(f"{se.url}/api/v1/info", timeout=3.0)
-    except httpx.HTTPError:
-        return None
-    if resp.status_code != 200:
-        return None
-    try:
-        data: dict[str, Any] = resp.json()
-    except ValueError:
-        return None
-    return data

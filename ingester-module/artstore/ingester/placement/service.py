@@ -1,21 +1,19 @@
 """Which storage elements take a file (DESIGN §7 placement).
 
 Temporary files go to ``edit`` SEs, permanent ones to ``rw`` SEs, among those the
-registry lists as online. The registry's capacity figures can be a poll or two old, so
-every candidate's ``/info`` is read just before placing: an SE that is unreachable,
-has changed mode or lacks room is passed over for the next one. That is what makes
-"507 or unreachable -> try the next SE" safe: nothing of the body has been read yet.
+registry lists as online. Room and mode come from :class:`Capacity` (each SE's ``/info``
+read in the background, minus what was placed since), not from a request per upload.
+An SE that refuses a file anyway (507, or its mode changed) is marked and the upload
+goes to the next one (``fanout.TryElsewhere``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import replace
 
 from artstore.common.errors import ArtStoreError, StorageFull
 from artstore.common.registry import KIND_MODE, StorageElementRef
-from artstore.ingester import upstream
 from artstore.ingester.state import Ingester
 
 log = logging.getLogger("artstore.ingester.placement")
@@ -33,42 +31,40 @@ def ordered(ses: list[StorageElementRef], strategy: str) -> list[StorageElementR
     return sorted(ses, key=lambda se: (-se.available_bytes, se.storage_id))
 
 
-async def choose(
+def choose(
     ing: Ingester,
     retention: str,
     count: int,
     size_hint: int = 0,
     *,
     exclude: frozenset[str] = frozenset(),
+    no_room: frozenset[str] = frozenset(),
     local_only: bool = False,
 ) -> list[StorageElementRef]:
     """``count`` distinct SEs that take ``retention`` files and have room for
-    ``size_hint`` bytes right now. 503 NO_STORAGE_AVAILABLE when too few are online,
-    507 STORAGE_FULL when enough are online but too few have room."""
+    ``size_hint`` bytes as far as the ingester knows (``exclude``: SEs this upload
+    already failed on; ``no_room``: those of them that answered 507). 503
+    NO_STORAGE_AVAILABLE when too few are online, 507 STORAGE_FULL when enough are
+    online but too few have room. The chosen SEs are charged ``size_hint`` bytes."""
     mode = KIND_MODE[retention]
-    pool = [
-        se
-        for se in ing.registry.writable(retention)
-        if se.storage_id not in exclude and (not local_only or se.backend == "local")
+    writable = [
+        se for se in ing.registry.writable(retention) if not local_only or se.backend == "local"
     ]
-    # Fresh figures of every candidate at once (cheap: one small GET each); ordering
-    # by them is what lets most_free spread files that arrive faster than the registry
-    # is refreshed.
-    seen = await asyncio.gather(*(upstream.info(ing.http, se) for se in pool))
+    pool = [se for se in writable if se.storage_id not in exclude]
     fresh: list[StorageElementRef] = []
-    full: list[str] = []
-    for se, now in zip(pool, seen, strict=True):
-        if now is None or now.get("mode") != mode or now.get("status") == "maintenance":
+    full: list[str] = [se.storage_id for se in writable if se.storage_id in no_room]
+    for se in pool:
+        seen = ing.capacity.seen(se)
+        if not seen.reachable or seen.mode != mode or not seen.takes_uploads:
             continue  # unreachable, or no longer taking this kind of file
-        if "upload" not in now.get("allowed_operations", ["upload"]):
-            continue
-        available = int((now.get("capacity") or {}).get("available_bytes", 0))
-        if available < max(size_hint, 1):
+        if seen.available < max(size_hint, 1):
             full.append(se.storage_id)
             continue
-        fresh.append(replace(se, available_bytes=available))
+        fresh.append(replace(se, available_bytes=seen.available))
     chosen = ordered(fresh, ing.settings.placement)[:count]
     if len(chosen) == count:
+        for se in chosen:
+            ing.capacity.placed(se, size_hint)
         return chosen
     details = {
         "retention_policy": retention,

@@ -14,7 +14,7 @@ from artstore.common.errors import NotFound
 from artstore.common.registry import StorageElementRef
 from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
-from artstore.ingester.replication.fanout import BeforeBodyFailures, Upload, fan_out
+from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.state import Ingester
 
 
@@ -93,12 +93,15 @@ async def copy_to(
         "Content-Length": str(meta["size"]),
     }
     upload = Upload(upload_params(meta, retention), upload_headers, int(meta["size"]))
+    no_room: frozenset[str] = frozenset()
     while True:
-        targets = await choose(ing, retention, count, int(meta["size"]), exclude=avoid)
-        source = download(ing, source_se, file_id, headers)
+        targets = choose(ing, retention, count, int(meta["size"]), exclude=avoid, no_room=no_room)
+        # A new download for every attempt: any attempt may be repeated elsewhere.
+        source = Replay(download(ing, source_se, file_id, headers), 0, restartable=True)
         try:
             result = await fan_out(ing, targets, source, upload)
-        except BeforeBodyFailures as exc:
+        except TryElsewhere as exc:
             avoid = avoid | {se.storage_id for se in exc.ses}
+            no_room = no_room | {se.storage_id for se in exc.no_room}
             continue
         return result.copies

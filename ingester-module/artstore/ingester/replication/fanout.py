@@ -5,8 +5,11 @@ SE; each SE upload is an httpx request whose body drains its queue. Memory is at
 ``queue_chunks`` chunks per SE, whatever the file size: the slowest SE paces the source.
 
 The pump reads nothing until every SE request has started sending its body (connected,
-headers sent). An SE that fails before that point is reported with :class:`BeforeBody`
-and the caller may choose another SE and start again with the untouched source.
+headers sent). When every failure is one the next SE can fix (unreachable before the
+body, 507 no room, 409 mode changed) and no copy was stored, :class:`TryElsewhere` is
+raised and the caller places the file again: always possible while nothing of the
+source was read, and afterwards as long as :class:`Replay` still holds what was read
+(the first ``IG_RETRY_BUFFER_BYTES`` of the body).
 """
 
 from __future__ import annotations
@@ -29,15 +32,57 @@ from artstore.ingester.state import Ingester
 log = logging.getLogger("artstore.ingester.replication")
 
 
-class BeforeBodyFailures(UpstreamUnavailable):
-    """Every failure happened before the source was touched; ``ses`` should be avoided."""
+class TryElsewhere(UpstreamUnavailable):
+    """Every failure can be fixed by other SEs (``ses`` should be avoided), nothing was
+    stored, and the source can be sent again from its start. ``no_room``: those of
+    ``ses`` that answered 507."""
 
-    def __init__(self, ses: list[StorageElementRef]) -> None:
+    def __init__(self, ses: list[StorageElementRef], no_room: list[StorageElementRef]) -> None:
         super().__init__(
-            "storage element unreachable before the upload started",
+            "storage element unreachable or refused the file before it was stored",
             details={"storage_element_ids": [se.storage_id for se in ses]},
         )
         self.ses = ses
+        self.no_room = no_room
+
+
+class Replay:
+    """An upload's body, read once, that can be sent again from its start while the part
+    read so far is at most ``limit`` bytes (the chunks are kept, not copied).
+
+    ``restartable``: the caller makes a new source for every attempt (a copy read from
+    another SE), so any attempt may be repeated."""
+
+    def __init__(
+        self, source: AsyncIterator[bytes], limit: int, *, restartable: bool = False
+    ) -> None:
+        self._source = source
+        self._limit = limit
+        self._kept: list[bytes] = []
+        self._kept_bytes = 0
+        self._lost = False
+        self._ended = False
+        self.restartable = restartable
+
+    @property
+    def replayable(self) -> bool:
+        return self.restartable or not self._lost
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for chunk in list(self._kept):
+            yield chunk
+        if self._ended:
+            return
+        async for chunk in self._source:
+            if not self._lost:
+                self._kept_bytes += len(chunk)
+                if self._kept_bytes <= self._limit:
+                    self._kept.append(chunk)
+                else:
+                    self._lost = True
+                    self._kept.clear()
+            yield chunk
+        self._ended = True
 
 
 @dataclass
@@ -105,12 +150,23 @@ async def _leg(
     return data
 
 
+def _refusal(exc: BaseException) -> str | None:
+    """``room`` or ``mode`` when an SE refused the file in a way the next SE may not."""
+    if isinstance(exc, upstream.Relayed):
+        if exc.status == 507:
+            return "room"
+        if exc.code == "MODE_NOT_ALLOWED":
+            return "mode"
+    return None
+
+
 async def fan_out(
-    ing: Ingester, targets: list[StorageElementRef], source: AsyncIterator[bytes], upload: Upload
+    ing: Ingester, targets: list[StorageElementRef], source: Replay, upload: Upload
 ) -> FanOut:
     """Stream ``source`` to every target; all must answer 201 with the SHA-256 the
-    ingester computed. On any failure every copy already stored is cleaned up (see
-    :func:`cleanup`) and the first error is raised.
+    ingester computed. A failure the next SE may not have, with nothing stored and the
+    source still replayable, raises :class:`TryElsewhere`. On any other failure every
+    copy already stored is cleaned up (see :func:`cleanup`) and the first error is raised.
 
     The source is never cancelled mid-read: after a failure the pump stops at its next
     chunk, so a batch can go on reading the next part of the same request body.
@@ -133,7 +189,7 @@ async def fan_out(
                 return  # a leg failed before the body started: leave the source untouched
             await changed.wait()
         touched[0] = True
-        async for chunk in source:
+        async for chunk in source.chunks():
             if stop.is_set():
                 return
             if not chunk:
@@ -175,11 +231,30 @@ async def fan_out(
         if leg.task is not None and leg.task.done() and not leg.task.cancelled()
         if leg.task.exception() is None
     ]
-    errors = [exc for t in (pump_task, *leg_tasks) if _failed(t) and (exc := t.exception())]
+    failed_legs = [
+        (leg.se, exc)
+        for leg in legs
+        if leg.task is not None and _failed(leg.task) and (exc := leg.task.exception())
+    ]
+    pump_error = pump_task.exception() if _failed(pump_task) else None
+    errors = [*([pump_error] if pump_error else []), *(exc for _, exc in failed_legs)]
     if errors:
-        early = [e.se for e in errors if isinstance(e, upstream.BeforeBody)]
-        if len(early) == len(errors) and not touched[0]:
-            raise BeforeBodyFailures(early)
+        elsewhere = True
+        no_room = []
+        for se, exc in failed_legs:
+            why = _refusal(exc)
+            if why == "room":
+                no_room.append(se)
+                ing.capacity.refused_room(se)
+            elif why == "mode":
+                ing.capacity.refused_mode(se)
+            elif isinstance(exc, upstream.BeforeBody):
+                ing.capacity.unreachable(se)
+            else:
+                elsewhere = False
+        replayable = not touched[0] or source.replayable
+        if elsewhere and pump_error is None and not copies and replayable:
+            raise TryElsewhere([se for se, _ in failed_legs], no_room)
         first = errors[0]
         stranded = await cleanup(ing, copies)
         if stranded:

@@ -74,17 +74,22 @@ async def create(
     file_id = str(uuid.uuid4())
     body = _session_body(meta, length, file_id, ing.settings.upload_expiry)
     avoid: frozenset[str] = frozenset()
+    no_room: frozenset[str] = frozenset()
     while True:
         # Sessions live on local-disk SEs (an S3-backed SE refuses them).
-        se = (
-            await choose(ing, body["retention_policy"], 1, length, exclude=avoid, local_only=True)
-        )[0]
+        kind = body["retention_policy"]
+        se = choose(ing, kind, 1, length, exclude=avoid, no_room=no_room, local_only=True)[0]
         try:
             resp = await ing.http.post(
                 f"{se.url}/api/v1/uploads", json=body, headers=caller_headers(principal)
             )
         except httpx.HTTPError:
+            ing.capacity.unreachable(se)
             avoid = avoid | {se.storage_id}
+            continue
+        if resp.status_code == 507:  # less room than placement knew: the next SE
+            ing.capacity.refused_room(se)
+            avoid, no_room = avoid | {se.storage_id}, no_room | {se.storage_id}
             continue
         if resp.status_code != 201:
             raise upstream.error_from(se, resp)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from artstore.common.auth import Principal
 from artstore.ingester.placement.service import choose
-from artstore.ingester.replication.fanout import BeforeBodyFailures, Upload, fan_out
+from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.state import Ingester, caller_headers
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.schemas import StoredFile
@@ -46,16 +46,19 @@ async def store(
     if incoming.length is not None:
         headers["Content-Length"] = str(incoming.length)
     upload = Upload(fields.params(file_id), headers, ing.settings.max_file_size)
+    body = Replay(source, ing.settings.retry_buffer_bytes)
     avoid: frozenset[str] = frozenset()
+    no_room: frozenset[str] = frozenset()
     while True:
-        targets = await choose(
-            ing, fields.retention_policy, count, incoming.size_hint, exclude=avoid
+        targets = choose(
+            ing, fields.retention_policy, count, incoming.size_hint, exclude=avoid, no_room=no_room
         )
         try:
-            result = await fan_out(ing, targets, source, upload)
-        except BeforeBodyFailures as exc:
-            # Nothing of the body was read: the same source goes to other SEs.
+            result = await fan_out(ing, targets, body, upload)
+        except TryElsewhere as exc:
+            # Nothing stored, and the body can be sent again from its start: other SEs.
             avoid = avoid | {se.storage_id for se in exc.ses}
+            no_room = no_room | {se.storage_id for se in exc.no_room}
             continue
         except BaseException:
             ing.stats.uploads_failed += 1
