@@ -17,6 +17,7 @@ from artstore.common.registry import ServiceToken, StorageRegistry, service_cred
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
 from artstore.query.files.router import router as files_router
+from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.router import router as links_router
 from artstore.query.links.signer import LinkSigner, load_secret
 from artstore.query.metrics import QueryMetrics
@@ -94,6 +95,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
             cache,
             LinkSigner(secret),
             QueryMetrics(app.state.metrics.registry),
+            UpstreamClient(settings.se_timeout, settings.se_connect_timeout),
         )
         app.state.query = state
         app.state.health_checks = _health_checks(state)
@@ -112,6 +114,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
                     await listener
             await registry.stop()
             await http.aclose()
+            await state.upstream.aclose()
             await cache.close()
             await engine.dispose()
 

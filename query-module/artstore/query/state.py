@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.query.cache.store import MetadataCache
+from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.signer import LinkSigner
 from artstore.query.metrics import QueryMetrics
 from artstore.query.settings import QMSettings
@@ -26,6 +27,7 @@ class QueryState:
     cache: MetadataCache
     signer: LinkSigner
     metrics: QueryMetrics
+    upstream: UpstreamClient  # download bodies from http:// SEs (lean keep-alive client)
 
 
 def get_state(request: Request) -> QueryState:

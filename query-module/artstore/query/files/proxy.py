@@ -6,10 +6,15 @@ connect errors, timeouts, 5xx, and 404/409/410 from that SE (catalog ahead of it
 included (401, 403, 416, 304), is the SE's and is passed through with its headers.
 Once the body flows, a broken upstream ends the response short: the client sees an
 incomplete transfer (Content-Length) rather than bytes from a different source.
+
+SEs on ``http://`` are read with :mod:`artstore.query.files.upstream` (a lean keep-alive
+client) and relayed by :class:`RelayResponse`, one ASGI body message per piece read from
+the socket; other URLs (``https://``) go through the shared httpx client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,9 +22,11 @@ from typing import Any
 import httpx
 from fastapi import Response
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from artstore.common.errors import FileGone, UpstreamUnavailable
 from artstore.common.registry import StorageElementRef, StorageRegistry
+from artstore.query.files.upstream import UpstreamError, UpstreamResponse
 from artstore.query.state import QueryState
 
 log = logging.getLogger("artstore.query.download")
@@ -36,6 +43,7 @@ PASS_RESPONSE = (
     "cache-control",
     "www-authenticate",
 )
+PASS_RESPONSE_RAW = frozenset(h.encode() for h in PASS_RESPONSE)
 SKIP_STATUSES = {404, 409, 410}
 SERVED_BY = "X-ArtStore-Storage-Element"
 _RANK = {"online": 0, "degraded": 1}
@@ -69,6 +77,58 @@ def _answer(resp: httpx.Response, method: str, se: StorageElementRef) -> Respons
     return StreamingResponse(_relay(resp), status_code=resp.status_code, headers=headers)
 
 
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class RelayResponse(Response):
+    """The SE's answer relayed as it arrives: its status, the passed headers, then one
+    ``http.response.body`` per piece the upstream socket gave (no iterator, no task
+    group, no copies). A body still flowing watches for the caller going away (uvicorn
+    drops what is sent after a disconnect without telling) and then drops the upstream
+    connection, which stops the SE too. A broken upstream raises: the answer ends short."""
+
+    def __init__(self, upstream: UpstreamResponse, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.upstream = upstream
+        self.status_code = upstream.status_code
+        self.raw_headers = raw_headers
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        up = self.upstream
+        watcher: asyncio.Task[None] | None = None
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code,
+                 "headers": self.raw_headers}
+            )  # fmt: skip
+            data, last = await up.next_chunk()
+            while not last:
+                if watcher is None:
+                    watcher = asyncio.ensure_future(_until_disconnect(receive))
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                if watcher.done():
+                    return  # the caller is gone: drop the upstream connection
+                data, last = await up.next_chunk()
+            await send({"type": "http.response.body", "body": data, "more_body": False})
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            up.close()  # no-op once the answer was read to its end (then it is pooled)
+
+
+def _lean_answer(resp: UpstreamResponse, method: str, se: StorageElementRef) -> Response:
+    raw = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() in PASS_RESPONSE_RAW]
+    raw.append((SERVED_BY.lower().encode(), se.storage_id.encode()))
+    if method == "HEAD" or resp.status_code == 304:
+        resp.release()  # pooled only when the SE's answer is complete (304), else closed
+        answer = Response(status_code=resp.status_code)
+        answer.raw_headers = raw  # as sent, Content-Length included (HEAD tells the size)
+        return answer
+    return RelayResponse(resp, raw)
+
+
 async def download(
     state: QueryState,
     file_id: str,
@@ -88,26 +148,35 @@ async def download(
             tried.append({"storage_element_id": c["storage_element_id"], "error": "unknown SE"})
     for se in refs:
         url = f"{se.url}/api/v1/files/{file_id}/download"
+        lean = state.upstream.supports(url)
         try:
-            resp = await state.http.send(
-                state.http.build_request(method, url, headers=sent), stream=True
-            )
-        except httpx.HTTPError as exc:
+            if lean:
+                up = await state.upstream.request(method, url, sent)
+                status = up.status_code
+            else:
+                resp = await state.http.send(
+                    state.http.build_request(method, url, headers=sent), stream=True
+                )
+                status = resp.status_code
+        except (httpx.HTTPError, UpstreamError) as exc:
             reason = exc.__class__.__name__
             state.metrics.copy_failures.labels("unreachable").inc()
             tried.append({"storage_element_id": se.storage_id, "error": reason})
             log.warning("copy of %s on %s unreachable (%s); next copy", file_id, se.storage_id,
                         reason)  # fmt: skip
             continue
-        if resp.status_code >= 500 or resp.status_code in SKIP_STATUSES:
-            await resp.aclose()
-            gone = gone or resp.status_code == 410
-            state.metrics.copy_failures.labels(str(resp.status_code)).inc()
-            tried.append({"storage_element_id": se.storage_id, "status": resp.status_code})
+        if status >= 500 or status in SKIP_STATUSES:
+            if lean:
+                up.close()
+            else:
+                await resp.aclose()
+            gone = gone or status == 410
+            state.metrics.copy_failures.labels(str(status)).inc()
+            tried.append({"storage_element_id": se.storage_id, "status": status})
             log.warning("copy of %s on %s answered %s; next copy", file_id, se.storage_id,
-                        resp.status_code)  # fmt: skip
+                        status)  # fmt: skip
             continue
-        return _answer(resp, method, se)
+        return _lean_answer(up, method, se) if lean else _answer(resp, method, se)
     if gone:
         await state.cache.drop(file_id)
         raise FileGone(f"file {file_id} is gone", details={"file_id": file_id, "tried": tried})
