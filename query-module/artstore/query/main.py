@@ -16,6 +16,7 @@ from artstore.common.httpclient import make_async_client
 from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
+from artstore.query.files.catalog import CopyReader
 from artstore.query.files.router import router as files_router
 from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.router import router as links_router
@@ -96,6 +97,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
             LinkSigner(secret),
             QueryMetrics(app.state.metrics.registry),
             UpstreamClient(settings.se_timeout, settings.se_connect_timeout),
+            CopyReader(settings.database_url),
         )
         app.state.query = state
         app.state.health_checks = _health_checks(state)
@@ -115,6 +117,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
             await registry.stop()
             await http.aclose()
             await state.upstream.aclose()
+            await state.copy_reader.close()
             await cache.close()
             await engine.dispose()
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.query.cache.store import MetadataCache
+from artstore.query.files.catalog import CopyReader
 from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.signer import LinkSigner
 from artstore.query.metrics import QueryMetrics
@@ -28,9 +29,12 @@ class QueryState:
     signer: LinkSigner
     metrics: QueryMetrics
     upstream: UpstreamClient  # download bodies from http:// SEs (lean keep-alive client)
+    copy_reader: CopyReader  # the copies a download may use, one round trip
 
 
-def get_state(request: Request) -> QueryState:
+async def get_state(request: Request) -> QueryState:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop
+    # on every request.
     state: QueryState = request.app.state.query
     return state
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -52,9 +53,18 @@ def _readable(copy: dict[str, Any], now: datetime) -> bool:
 
 async def downloadable_copies(state: QueryState, file_id: str) -> list[dict[str, Any]]:
     """Copies that may serve the bytes, straight from the catalog (never the cache, so a
-    delete is honoured at once); 404 unknown, 410 when none is active."""
-    copies = await _copies(state, file_id)
-    live = [c for c in copies if _readable(c, datetime.now(UTC))]
+    delete is honoured at once; one round trip, see files/catalog.py); 404 unknown, 410
+    when none is active."""
+    try:
+        copies = await state.copy_reader.copies(file_id)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise ServiceUnavailable(
+            "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
+        ) from exc
+    if not copies:
+        raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+    now = datetime.now(UTC)
+    live = [c for c in copies if _readable(c, now)]
     if not live:
         await state.cache.drop(file_id)
         status = "deleted" if copies[0]["status"] == "deleted" else "expired"

@@ -1,0 +1,76 @@
+"""The copies a download may use, read with one round trip (issue 7).
+
+Every download asks the catalog (never the cache, so a delete is honoured at once).
+Through the SQLAlchemy engine that is four round trips (the pool's pre-ping, BEGIN, the
+SELECT, ROLLBACK) plus statement compilation; here it is one prepared statement on a
+small asyncpg pool of its own, in autocommit. A connection the server dropped (restart)
+is retried once on a fresh one, which is what the pre-ping would have bought.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+
+# Same rows and order as search.repository.copies_of (the copy that speaks for the file
+# first): live (not quarantined) copies, tombstones last, newest first.
+COPIES_SQL = """
+SELECT storage_element_id, status, expires_at
+FROM catalog.files
+WHERE file_id = $1 AND quarantined_at IS NULL
+ORDER BY CASE WHEN status = 'deleted' THEN 1 ELSE 0 END,
+         updated_at DESC, version DESC, storage_element_id
+"""
+
+
+def plain_dsn(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+class CopyReader:
+    def __init__(self, database_url: str, max_size: int = 10, timeout: float = 5.0) -> None:
+        self.dsn = plain_dsn(database_url)
+        self.max_size = max_size
+        self.timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            async with self._lock:
+                if self._pool is None:
+                    # min_size 0: nothing connects before the first download (a catalog
+                    # that is down at start fails downloads with 503, not the start).
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn,
+                        min_size=0,
+                        max_size=self.max_size,
+                        timeout=self.timeout,
+                        command_timeout=self.timeout,
+                        max_inactive_connection_lifetime=300,
+                    )
+        return self._pool
+
+    async def copies(self, file_id: str) -> list[dict[str, Any]]:
+        """Rows ``{storage_element_id, status, expires_at}``, the representative first.
+        Raises ``OSError``/``TimeoutError``/``asyncpg`` errors when the catalog fails."""
+        pool = await self._get_pool()
+        for attempt in (1, 2):
+            try:
+                async with pool.acquire() as conn:
+                    rows = await conn.fetch(COPIES_SQL, file_id)
+                return [dict(r) for r in rows]
+            except (asyncpg.ConnectionDoesNotExistError, ConnectionResetError):
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
