@@ -28,7 +28,7 @@ class SearchQuery:
 
     __test__ = False
 
-    def __init__(self, root: Path, issuer: TestIssuer, db: TestDatabase) -> None:
+    def __init__(self, root: Path, issuer: TestIssuer, db: TestDatabase, **settings: str) -> None:
         self.issuer = issuer
         self.db = db
         port = free_port()
@@ -41,6 +41,7 @@ class SearchQuery:
             "QM_DATA_DIR": str(root / "data"),
             "QM_PUBLIC_URL": f"http://127.0.0.1:{port}",
             "LOG_FORMAT": "json",
+            **settings,
         }
         root.mkdir(parents=True, exist_ok=True)
         self.process = ServiceProcess("query", env, port, root / f"query-{port}.log")
@@ -69,6 +70,24 @@ def search_qm(
     issuer: TestIssuer, database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SearchQuery]:
     qm = SearchQuery(tmp_path_factory.mktemp("qm"), issuer, database)
+    qm.process.start()
+    yield qm
+    qm.process.stop()
+
+
+@pytest.fixture(scope="session")
+def windowed_qm(
+    issuer: TestIssuer, database: TestDatabase, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SearchQuery]:
+    """A second query process on the same catalog that ranks only the 2 newest matches
+    and counts exactly only up to 3."""
+    qm = SearchQuery(
+        tmp_path_factory.mktemp("qm-windowed"),
+        issuer,
+        database,
+        QM_SEARCH_RANK_WINDOW="2",
+        QM_SEARCH_COUNT_LIMIT="3",
+    )
     qm.process.start()
     yield qm
     qm.process.stop()

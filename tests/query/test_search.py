@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,70 @@ def test_full_text_ranks_filename_hits_above_description_hits(catalog: Catalog) 
     scores = [i["score"] for i in page["items"]]
     assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1] > 0
     assert page["total"] == 3
+
+
+def test_full_text_better_match_first_whatever_its_age(catalog: Catalog) -> None:
+    best = catalog.put("heron-sightings.txt", description="heron")  # oldest
+    rest = [catalog.put(f"n{i}.txt", description="a heron", size=1 if i == 0 else 100)
+            for i in range(3)]  # fmt: skip
+    ids = catalog.ids(query="heron")
+    assert ids[0] == best and set(ids[1:]) == set(rest)
+    assert catalog.ids(query="heron", min_size=50)[0] == best
+
+
+def _windowed(qm: SearchQuery, catalog: Catalog, **body: Any) -> dict[str, Any]:
+    with qm.client() as c:
+        r = c.post("/api/v1/search", json={"uploaded_by": catalog.owner, **body})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_rank_window_ranks_only_the_newest_matches(
+    windowed_qm: SearchQuery, catalog: Catalog
+) -> None:
+    """QM_SEARCH_RANK_WINDOW=2: the 2 newest matches best first, then older ones newest
+    first; QM_SEARCH_COUNT_LIMIT=3 takes both ways of answering (4 and 3 matches)."""
+    best = catalog.put("heron-sightings.txt", description="heron")  # oldest
+    a, b, c = (catalog.put(f"n{i}.txt", description="a heron", size=1 if i == 0 else 100)
+               for i in range(3))  # fmt: skip
+    newest_c_b = sorted([b, c], reverse=True)  # equal scores: file_id, descending
+    page = _windowed(windowed_qm, catalog, query="heron")
+    assert [i["file_id"] for i in page["items"]] == [*newest_c_b, a, best]
+    assert page["total_relation"] == "gte" and page["total"] == 4
+    scores = [i["score"] for i in page["items"]]
+    assert scores[0] == scores[1] < scores[3]  # the best match is past the window
+    page = _windowed(windowed_qm, catalog, query="heron", min_size=50)
+    assert [i["file_id"] for i in page["items"]] == [*newest_c_b, best]
+    assert page["total_relation"] == "eq" and page["total"] == 3
+    # Pages of the windowed order neither overlap nor skip, across the window's end.
+    seen = [
+        i["file_id"]
+        for o in range(4)
+        for i in _windowed(windowed_qm, catalog, query="heron", limit=1, offset=o)["items"]
+    ]
+    assert seen == [*newest_c_b, a, best]  # fmt: skip
+    # Ascending relevance ranks the window worst first; older matches still follow.
+    page = _windowed(windowed_qm, catalog, query="heron", sort_order="asc")
+    assert [i["file_id"] for i in page["items"]] == [*sorted([b, c]), a, best]
+    # Without a window (the default process) the best match leads.
+    assert catalog.ids(query="heron")[0] == best
+
+
+def test_count_limit_past_and_below(windowed_qm: SearchQuery, catalog: Catalog) -> None:
+    made = [catalog.put(f"{n}.txt") for n in range(5)]
+    newest_first = list(reversed(made))
+    seen = []
+    for offset in range(0, 6, 2):
+        page = _windowed(windowed_qm, catalog, limit=2, offset=offset)
+        assert page["total_relation"] == "gte" and page["total"] >= min(3, offset + 1)
+        assert page["has_more"] == (offset + 2 < 5)
+        seen += [i["file_id"] for i in page["items"]]
+    assert seen == newest_first
+    past = _windowed(windowed_qm, catalog, limit=2, offset=10)
+    assert past["items"] == [] and past["total"] == 3 and past["total_relation"] == "gte"
+    page = _windowed(windowed_qm, catalog, filename="1.txt")
+    assert page["total"] == 1 and page["total_relation"] == "eq"
+    assert _windowed(windowed_qm, catalog, filename="none")["total"] == 0
 
 
 def test_full_text_reaches_metadata_values(catalog: Catalog) -> None:

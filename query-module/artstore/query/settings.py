@@ -57,9 +57,16 @@ class QMSettings(ServiceSettings):
         ge=0,
     )
     search_count_limit: int = Field(
-        10000,
+        1000,
         description="A search counts matches exactly up to this many; past it `total` is "
         "this figure and `total_relation` is `gte`. 0 = always count exactly",
+        ge=0,
+    )
+    search_rank_window: int = Field(
+        1000,
+        description="Sorted by relevance, only this many newest matches are ranked (best "
+        "first), then older matches follow newest first; exact when fewer match. "
+        "0 = rank every match",
         ge=0,
     )
     search_timeout: float = Field(

@@ -27,11 +27,11 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
-    text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from artstore.query.search.schemas import SearchRequest
@@ -60,8 +60,10 @@ files = Table(
     Column("tags", ARRAY(Text)),
     Column("metadata", JSONB),
     Column("quarantined_at", DateTime(timezone=True)),
+    # Generated from catalog.search_document(...) by PostgreSQL (0004_search_vector).
+    Column("search_vector", TSVECTOR),
 )
-FIELDS = [c for c in files.c if c.name != "quarantined_at"]
+FIELDS = [c for c in files.c if c.name not in ("quarantined_at", "search_vector")]
 TS_CONFIG = "simple"  # must match catalog.search_document (0003_search)
 
 
@@ -82,12 +84,6 @@ def _representative(f: Any) -> ColumnElement[bool]:
     return ~exists().where(g.c.file_id == f.c.file_id, g.c.quarantined_at.is_(None), preferred)
 
 
-def _document(f: Any) -> ColumnElement[Any]:
-    return func.catalog.search_document(
-        f.c.original_filename, f.c.description, f.c.tags, f.c.metadata
-    )
-
-
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -95,7 +91,7 @@ def _like_escape(value: str) -> str:
 def _conditions(f: Any, req: SearchRequest, tsquery: Any) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [f.c.quarantined_at.is_(None), f.c.status == req.status]
     if tsquery is not None:
-        where.append(_document(f).bool_op("@@")(tsquery))
+        where.append(f.c.search_vector.bool_op("@@")(tsquery))
     if req.filename is not None:
         if req.match == "exact":
             where.append(f.c.original_filename == req.filename)
@@ -126,62 +122,145 @@ def _conditions(f: Any, req: SearchRequest, tsquery: Any) -> list[ColumnElement[
     return where
 
 
-def _order(f: Any, req: SearchRequest, score: Any) -> list[Any]:
+def _order(c: Any, req: SearchRequest, score: Any) -> list[Any]:
     desc = req.sort_order == "desc"
     key = {
         "relevance": score,
-        "uploaded_at": f.c.uploaded_at,
-        "original_filename": f.c.original_filename,
-        "size": f.c.size,
+        "uploaded_at": c.uploaded_at,
+        "original_filename": c.original_filename,
+        "size": c.size,
     }[req.effective_sort]
     # file_id last so that pages never overlap or skip when keys tie.
-    return [key.desc(), f.c.file_id.desc()] if desc else [key.asc(), f.c.file_id.asc()]
+    return [key.desc(), c.file_id.desc()] if desc else [key.asc(), c.file_id.asc()]
+
+
+def _tsquery(req: SearchRequest) -> Any:
+    if not req.has_query:
+        return None
+    return func.websearch_to_tsquery(literal_column(f"'{TS_CONFIG}'::regconfig"), req.query)
+
+
+def _matches(req: SearchRequest, tsquery: Any, newest: int | None = None) -> Select[Any]:
+    """The matching representatives (every field and the vector); with ``newest``, only
+    that many, newest first."""
+    f = files.alias("f")
+    stmt = select(*[f.c[c.name] for c in FIELDS], f.c.search_vector)
+    stmt = stmt.where(*_conditions(f, req, tsquery))
+    if newest is None:
+        return stmt
+    return stmt.order_by(f.c.uploaded_at.desc(), f.c.file_id.desc()).limit(newest)
+
+
+def _ordered(
+    c: Any, req: SearchRequest, tsquery: Any, window: int, with_total: bool = False
+) -> Select[Any]:
+    """The page (one row past it, for ``has_more``) of the matches in ``c``, sorted.
+
+    By relevance, only the ``window`` newest matches of ``c`` are ranked (0: all of
+    them): those come first, best first, then the older matches newest first. When no
+    more than ``window`` files match, that is the exact ranking of every match.
+    ``with_total`` adds ``n``, the number of rows of ``c``.
+    """
+    total = [func.count().over().label("n")] if with_total else []
+    c = c.c
+    if req.effective_sort != "relevance" or window <= 0:
+        score = func.ts_rank(c.search_vector, tsquery) if tsquery is not None else literal(None)
+        return (
+            select(*[c[x.name] for x in FIELDS], score.label("score"), *total)
+            .order_by(*_order(c, req, score))
+            .limit(req.limit + 1)
+            .offset(req.offset)
+        )
+    pos = func.row_number().over(order_by=[c.uploaded_at.desc(), c.file_id.desc()])
+    numbered = select(*c, pos.label("pos")).subquery("numbered")
+    n = numbered.c
+    score = func.ts_rank(n.search_vector, tsquery)
+    ranked = n.pos <= window
+    key, tie = case((ranked, score)), case((ranked, n.file_id))
+    desc = req.sort_order == "desc"
+    return (
+        select(*[n[x.name] for x in FIELDS], score.label("score"), *total)
+        .order_by(
+            (~ranked).asc(),
+            key.desc().nulls_last() if desc else key.asc().nulls_last(),
+            tie.desc() if desc else tie.asc(),
+            n.pos.asc(),
+        )
+        .limit(req.limit + 1)
+        .offset(req.offset)
+    )
+
+
+def page_statement(req: SearchRequest, rank_window: int) -> Select[Any]:
+    """The page when many files match: PostgreSQL may walk an index in the sort order
+    and stop after the page. By relevance the candidates are the newest matches in
+    index order: the ranking window, plus as many older ones as this page reaches."""
+    tsquery = _tsquery(req)
+    if req.effective_sort == "relevance" and rank_window > 0:
+        n = max(rank_window, req.offset + req.limit + 1)
+        return _ordered(_matches(req, tsquery, n).subquery("c"), req, tsquery, rank_window)
+    return _ordered(_matches(req, tsquery).subquery("c"), req, tsquery, rank_window)
+
+
+def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int) -> Select[Any]:
+    """Up to ``count_limit + 1`` matches, fetched in any order (the cheapest plan, e.g.
+    a bitmap of the GIN indexes), then sorted in memory: the page and ``n``, how many
+    were fetched. When ``n <= count_limit`` that is every match, so the page and the
+    count are exact and no index walk can get lost among rows that do not match."""
+    tsquery = _tsquery(req)
+    m = _matches(req, tsquery).limit(count_limit + 1).cte("m").prefix_with("MATERIALIZED")
+    return _ordered(m, req, tsquery, rank_window, with_total=True)
+
+
+def count_statement(req: SearchRequest, count_limit: int) -> Select[Any]:
+    """How many representatives match; at most ``count_limit + 1`` (0: no cap)."""
+    f = files.alias("f")
+    where = _conditions(f, req, _tsquery(req))
+    if count_limit <= 0:
+        return select(func.count()).select_from(f).where(*where)
+    # Counting a million matches costs far more than finding a page of them: count up
+    # to the limit and say "at least" past it (the way search engines report totals).
+    capped = select(literal(1)).select_from(f).where(*where).limit(count_limit + 1).subquery()
+    return select(func.count()).select_from(capped)
+
+
+async def _rows(conn: AsyncConnection, stmt: Select[Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
 async def search(
-    conn: AsyncConnection, req: SearchRequest, count_limit: int
+    conn: AsyncConnection, req: SearchRequest, count_limit: int, rank_window: int = 0
 ) -> tuple[list[dict[str, Any]], int, bool, bool]:
     """The page of representatives, the total, whether that total is exact, has_more.
 
     One row past the page is read so that ``has_more`` is right even when the total
-    is only a lower bound.
+    is only a lower bound. With a count limit, the first statement fetches up to that
+    many matches and answers from them when they are all; only a broad search (more
+    matches than the limit) reads its page a second time, walking an index in order.
     """
-    f = files.alias("f")
-    tsquery = (
-        func.websearch_to_tsquery(literal_column(f"'{TS_CONFIG}'::regconfig"), req.query)
-        if req.has_query
-        else None
-    )
-    where = _conditions(f, req, tsquery)
-    score = func.ts_rank(_document(f), tsquery) if tsquery is not None else literal(None)
-    stmt = (
-        select(*[f.c[c.name] for c in FIELDS], score.label("score"))
-        .where(*where)
-        .order_by(*_order(f, req, score))
-        .limit(req.limit + 1)
-        .offset(req.offset)
-    )
-    rows = [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
+    if count_limit <= 0:
+        rows = await _rows(conn, page_statement(req, rank_window))
+        n = int((await conn.execute(count_statement(req, 0))).scalar_one())
+    else:
+        rows = await _rows(conn, small_page_statement(req, count_limit, rank_window))
+        if rows:
+            n = int(rows[0]["n"])
+        elif req.offset == 0:
+            n = 0
+        else:  # paged past what was fetched: count on its own
+            n = int((await conn.execute(count_statement(req, count_limit))).scalar_one())
+        if n > count_limit:
+            rows = await _rows(conn, page_statement(req, rank_window))
+    for r in rows:
+        r.pop("n", None)
     has_more = len(rows) > req.limit
     rows = rows[: req.limit]
-    total, exact = await _count(conn, f, where, count_limit)
-    if not exact:
-        # Paging past the count limit: the page itself proves this many match.
-        total = max(total, req.offset + len(rows) + int(has_more))
-    return rows, total, exact, has_more
-
-
-async def _count(
-    conn: AsyncConnection, f: Any, where: list[ColumnElement[bool]], limit: int
-) -> tuple[int, bool]:
-    if limit <= 0:
-        stmt = select(func.count()).select_from(f).where(*where)
-        return int((await conn.execute(stmt)).scalar_one()), True
-    # Counting a million matches costs far more than finding a page of them: count up
-    # to the limit and say "at least" past it (the way search engines report totals).
-    capped = select(literal(1)).select_from(f).where(*where).limit(limit + 1).subquery()
-    n = int((await conn.execute(select(func.count()).select_from(capped))).scalar_one())
-    return (limit, False) if n > limit else (n, True)
+    if count_limit <= 0 or n <= count_limit:
+        return rows, n, True, has_more
+    # Past the count limit: a page proves that its rows and those before it match (an
+    # empty page past the end proves nothing about its offset).
+    proved = req.offset + len(rows) + int(has_more) if rows else 0
+    return rows, max(count_limit, proved), False, has_more
 
 
 async def copies_of(conn: AsyncConnection, file_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -207,5 +286,16 @@ async def ping(conn: AsyncConnection) -> None:
 
 
 async def set_timeout(conn: AsyncConnection, seconds: float) -> None:
-    # SET LOCAL: bound to this transaction, so a pooled connection keeps no trace of it.
-    await conn.execute(text(f"SET LOCAL statement_timeout = {int(seconds * 1000)}"))
+    """The settings of one search transaction (``is_local``: gone at its end, so a pooled
+    connection keeps no trace of them), in one round trip."""
+    settings = {
+        "statement_timeout": str(int(seconds * 1000)),
+        # Every search statement is bounded (a page, a capped count, a ranking window):
+        # JIT compilation (tens of ms) and parallel workers cost more than they save.
+        "jit": "off",
+        "max_parallel_workers_per_gather": "0",
+        # Plans depend on the values (a rare word wants the GIN index, a common one the
+        # newest-first walk): never a generic plan of a cached prepared statement.
+        "plan_cache_mode": "force_custom_plan",
+    }
+    await conn.execute(select(*[func.set_config(k, v, True) for k, v in settings.items()]))

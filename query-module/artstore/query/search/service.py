@@ -30,7 +30,10 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
             async with conn.begin():
                 await repo.set_timeout(conn, state.settings.search_timeout)
                 rows, total, exact, has_more = await repo.search(
-                    conn, req, state.settings.search_count_limit
+                    conn,
+                    req,
+                    state.settings.search_count_limit,
+                    state.settings.search_rank_window,
                 )
                 grouped = _group(await repo.copies_of(conn, [str(r["file_id"]) for r in rows]))
     except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
