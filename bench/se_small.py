@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,14 +70,16 @@ def main() -> int:
     ap.add_argument("--py-spy", default=None)
     ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
     ap.add_argument("--on-cpu", action="store_true", help="py-spy: on-CPU samples only")
+    ap.add_argument("--native", action="store_true", help="py-spy: native frames too")
     ap.add_argument("--env", action="append", default=[], help="extra SE setting NAME=VALUE")
     args = ap.parse_args()
     if args.on_cpu:
         import bench._common as common
 
         def on_cpu(py_spy: str, out: Path) -> list[str]:
+            native = ["--native"] if args.native else []
             return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
-                    "-o", str(out)]  # fmt: skip
+                    *native, "-o", str(out)]  # fmt: skip
 
         common.py_spy_record = on_cpu
 
@@ -156,6 +159,11 @@ def main() -> int:
             res = run_batch("127.0.0.1", port, [get_job(f) for f in ids], conc)
             c1, p1 = _cpu(proc), _pg_cpu()
             rows.append(_row("GET", conc, res, (c1 - c0), (p1 - p0)))
+        metrics = httpx.get(f"{se.url}/metrics").text
+        wanted = ("group_commits_total", "group_commit_files_total", "wal_fsyncs_total")
+        for line in metrics.splitlines():
+            if line.startswith("artstore_storage_element_") and line.split()[0].endswith(wanted):
+                print(line)
         if args.seaweed:
             rows += _seaweed_rows(work, payloads, args.size, args.count)
         print(

@@ -18,15 +18,22 @@ class GatedBackend:
 
     def __init__(self, fail: set[str] | None = None) -> None:
         self.groups: list[list[str]] = []
+        self.committed: list[str] = []
         self.fail = fail or set()
         self.release = threading.Event()
         self.entered = threading.Event()
 
-    def publish_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
+    def stage_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
         self.entered.set()
         self.release.wait(10)
         self.groups.append([it.txn for it in items])
         return [OSError(28, "No space left") if it.txn in self.fail else None for it in items]
+
+    def commit_batch(
+        self, items: Sequence[SmallWrite], errors: list[OSError | None], fault: FaultPoint
+    ) -> list[OSError | None]:
+        self.committed += [it.txn for it, e in zip(items, errors, strict=True) if e is None]
+        return errors
 
 
 def _item(txn: str) -> SmallWrite:
@@ -59,11 +66,29 @@ async def test_each_upload_gets_its_own_outcome() -> None:
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], OSError) and results[1].errno == 28
     assert group.published == 2
+    assert backend.committed == ["ok1", "ok2"]
+
+
+async def test_an_upload_whose_intent_is_not_durable_is_never_made_visible() -> None:
+    backend = GatedBackend()
+    backend.release.set()
+
+    async def durable(txn: str) -> None:
+        if txn == "unlogged":
+            raise OSError(5, "Input/output error")  # the journal's fsync failed
+
+    group = GroupPublisher(backend, lambda step: None, durable)
+    results = await asyncio.gather(
+        group.publish(_item("logged")), group.publish(_item("unlogged")), return_exceptions=True
+    )
+    assert results[0] is None
+    assert isinstance(results[1], OSError) and results[1].errno == 5
+    assert backend.committed == ["logged"]
 
 
 async def test_a_crashing_backend_fails_every_waiter() -> None:
-    class Broken:
-        def publish_batch(
+    class Broken(GatedBackend):
+        def stage_batch(
             self, items: Sequence[SmallWrite], fault: FaultPoint
         ) -> list[OSError | None]:
             raise RuntimeError("bug")

@@ -25,14 +25,17 @@ def make_engine(
     pool_size: int = 5,
     timeout: float = 5.0,
     command_timeout: float | None = 30.0,
+    pre_ping: bool = True,
 ) -> AsyncEngine:
     """``command_timeout`` bounds every statement client-side; None = unbounded (for
-    migrations, whose index builds on a large catalog take minutes)."""
+    migrations, whose index builds on a large catalog take minutes). ``pre_ping`` tests
+    each connection taken from the pool (a round trip) so a restarted server costs no
+    failed request; callers that retry anyway can save it."""
     return create_async_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         connect_args={"timeout": timeout, "command_timeout": command_timeout},
     )

@@ -32,7 +32,11 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(settings.io_threads, thread_name_prefix="se-io")
         )
-        engine = make_engine(settings.database_url) if settings.database_url else None
+        # No pre-ping: a failed catalog write is owed and replayed, a failed read falls
+        # back to the attr files, so the extra round trip per statement buys nothing.
+        engine = (
+            make_engine(settings.database_url, pre_ping=False) if settings.database_url else None
+        )
         node = StorageNode(settings, engine)
         app.state.node = node
         app.state.health_checks = lifecycle.health_checks(node)

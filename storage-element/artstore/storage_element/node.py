@@ -44,11 +44,11 @@ class StorageNode:
         self.layout = Layout(settings.data_dir, settings.wal_dir)
         self.backend = make_backend(settings, self.layout)
         self.faults = FaultInjector(settings.crash_at)
+        self.journal = Journal(settings.wal_dir, settings.wal_segment_bytes)
         # Small uploads share their flushes where the backend can (local disk).
         self.group: GroupPublisher | None = None
         if settings.group_commit_max_bytes > 0 and isinstance(self.backend, BatchPublisher):
-            self.group = GroupPublisher(self.backend, self.faults.point)
-        self.journal = Journal(settings.wal_dir, settings.wal_segment_bytes)
+            self.group = GroupPublisher(self.backend, self.faults.point, self.journal.durable)
         self.index = FileIndex()
         self.capacity = Capacity(self.backend, settings.max_capacity, settings.reserve_bytes)
         self.modes = ModeService(self.layout, self.journal, self.faults, settings.mode)

@@ -26,14 +26,26 @@ class SmallWrite:
 
 @runtime_checkable
 class BatchPublisher(Protocol):
-    """A backend that can publish many small uploads sharing their durability flushes."""
+    """A backend that can publish many small uploads sharing their durability flushes.
 
-    def publish_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
-        """Publish each item as ``publish`` would (blob, then attr: the commit point),
-        with one flush for all blobs and attrs before any rename and one fsync per
-        folder after them. Returns each item's error (None: published); a failed item
-        leaves nothing in ``tmp/`` (a renamed blob or attr is the caller's to undo).
-        Calls ``fault`` with the upload steps in the order of the single-file path."""
+    Two steps, so that the journal's fsync of the uploads' ``begin`` records can run
+    while the group is staged: nothing is visible before ``commit_batch``.
+    """
+
+    def stage_batch(
+        self, items: Sequence[SmallWrite], fault: FaultPoint
+    ) -> list[OSError | None]:
+        """Write every blob and attr into ``tmp/`` and make them all durable with one
+        flush. Returns each item's error (None: staged); a failed item leaves nothing."""
+        ...
+
+    def commit_batch(
+        self, items: Sequence[SmallWrite], errors: list[OSError | None], fault: FaultPoint
+    ) -> list[OSError | None]:
+        """For each staged item (``errors[i]`` None): rename the blob, then the attr (the
+        commit point), then fsync each folder once. Returns each item's error; a failed
+        item leaves nothing in ``tmp/`` (a renamed blob or attr is the caller's to undo).
+        ``fault`` sees the upload steps in the order of the single-file path."""
         ...
 
 

@@ -125,36 +125,43 @@ class LocalBackend:
         fsync_dir(blob.parent)
         fault("upload.after_dir_fsync")
 
-    def publish_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
+    def stage_batch(
+        self, items: Sequence[SmallWrite], fault: FaultPoint
+    ) -> list[OSError | None]:
         errors: list[OSError | None] = [None] * len(items)
-        tmp = [
-            (self.layout.tmp_dir / f"{it.txn}.blob", self.layout.tmp_dir / f"{it.txn}.attr")
-            for it in items
-        ]
         for i, it in enumerate(items):
+            blob, attr = self._tmp_pair(it)
             try:
-                write_file(tmp[i][0], it.blob)
+                write_file(blob, it.blob)
                 fault("upload.after_tmp_blob")
-                write_file(tmp[i][1], it.attr)
+                write_file(attr, it.attr)
                 fault("upload.after_tmp_attr")
             except OSError as exc:
                 errors[i] = exc
         live = [i for i, e in enumerate(errors) if e is None]
         if live:
-            try:  # blobs and attrs durable before any becomes visible
-                self._flush().flush([p for i in live for p in tmp[i]])
+            try:  # every blob and attr durable before any becomes visible
+                self._flush().flush([p for i in live for p in self._tmp_pair(items[i])])
             except OSError as exc:
                 for i in live:
                     errors[i] = exc
-                live = []
+        return self._drop_failed(items, errors)
+
+    def commit_batch(
+        self, items: Sequence[SmallWrite], errors: list[OSError | None], fault: FaultPoint
+    ) -> list[OSError | None]:
+        errors = list(errors)
         folders: dict[Path, list[int]] = {}
-        for i in live:
-            blob = self.layout.blob_path(items[i].storage_path)
+        for i, it in enumerate(items):
+            if errors[i] is not None:
+                continue
+            tmp_blob, tmp_attr = self._tmp_pair(it)
+            blob = self.layout.blob_path(it.storage_path)
             try:
                 makedirs_durable(blob.parent)
-                os.rename(tmp[i][0], blob)
+                os.rename(tmp_blob, blob)
                 fault("upload.after_blob_rename")
-                os.rename(tmp[i][1], self.layout.attr_path(items[i].storage_path))
+                os.rename(tmp_attr, self.layout.attr_path(it.storage_path))
                 fault("upload.after_attr_rename")
             except OSError as exc:
                 errors[i] = exc
@@ -168,9 +175,20 @@ class LocalBackend:
                     errors[i] = exc
         if any(e is None for e in errors):
             fault("upload.after_dir_fsync")
-        for i, e in enumerate(errors):
-            if e is not None:
-                for path in tmp[i]:
+        return self._drop_failed(items, errors)
+
+    def _tmp_pair(self, item: SmallWrite) -> tuple[Path, Path]:
+        return (
+            self.layout.tmp_dir / f"{item.txn}.blob",
+            self.layout.tmp_dir / f"{item.txn}.attr",
+        )
+
+    def _drop_failed(
+        self, items: Sequence[SmallWrite], errors: list[OSError | None]
+    ) -> list[OSError | None]:
+        for item, err in zip(items, errors, strict=True):
+            if err is not None:
+                for path in self._tmp_pair(item):
                     remove_if_exists(path)
         return errors
 

@@ -55,7 +55,9 @@ class CatalogRepository:
         """Insert or update rows; an older attr version never overwrites a newer row."""
         if not attrs:
             return
-        async with self.engine.begin() as conn:
+        # One statement is its own transaction: autocommit saves BEGIN and COMMIT.
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(_GUARDED_UPSERT, [attr_to_row(self.se_id, a) for a in attrs])
 
     async def delete(self, file_id: str) -> None:

@@ -1,23 +1,35 @@
 """Group commit for small uploads: concurrent uploads share their durability flushes.
 
-Each small upload waits here with its whole body in memory. One worker-thread call
-publishes everything queued (``BatchPublisher.publish_batch``: temp files, one flush of
-the filesystem, renames, one fsync per hour folder); uploads arriving meanwhile form the
-next group. The protocol of each file is the single-file one (DESIGN §5.3), only the
-flushes are shared, so recovery treats both alike.
+Each small upload waits here with its whole body in memory. The group takes everything
+queued: a worker thread stages it (temp files, one flush of the filesystem) while the
+journal makes the uploads' ``begin`` records durable, then a second call renames blob
+and attr of each (the attr is the commit point) and fsyncs each hour folder once.
+Uploads arriving meanwhile form the next group. Each file follows the single-file
+protocol (DESIGN §5.3), only the flushes are shared, so recovery treats both alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from artstore.storage_element.backends.base import BatchPublisher, FaultPoint, SmallWrite
 
+# Waits until a transaction's ``begin`` record is on stable storage (Journal.durable).
+DurableWait = Callable[[str], Awaitable[None]]
+
+
+async def _no_wait(txn: str) -> None:
+    return None
+
 
 class GroupPublisher:
-    def __init__(self, backend: BatchPublisher, fault: FaultPoint) -> None:
+    def __init__(
+        self, backend: BatchPublisher, fault: FaultPoint, durable: DurableWait = _no_wait
+    ) -> None:
         self.backend = backend
         self.fault = fault
+        self.durable = durable
         self._queue: list[tuple[SmallWrite, asyncio.Future[None]]] = []
         self._worker: asyncio.Task[None] | None = None
         self.groups = 0
@@ -42,7 +54,7 @@ class GroupPublisher:
             group, self._queue = self._queue, []
             items = [item for item, _ in group]
             try:
-                errors = await asyncio.to_thread(self.backend.publish_batch, items, self.fault)
+                errors = await self._publish(items)
             except OSError as exc:
                 errors = [exc] * len(group)
             except BaseException as exc:  # a bug or cancellation: nobody may wait forever
@@ -61,3 +73,19 @@ class GroupPublisher:
                     fut.set_result(None)
                 else:
                     fut.set_exception(err)
+
+    async def _publish(self, items: list[SmallWrite]) -> list[OSError | None]:
+        staging = asyncio.ensure_future(
+            asyncio.to_thread(self.backend.stage_batch, items, self.fault)
+        )
+        logged = await asyncio.gather(
+            *(self.durable(it.txn) for it in items), return_exceptions=True
+        )
+        errors = await staging
+        for i, outcome in enumerate(logged):
+            if isinstance(outcome, BaseException) and errors[i] is None:
+                # The intent is not on stable storage: this file must not become visible.
+                errors[i] = (
+                    outcome if isinstance(outcome, OSError) else OSError(str(outcome))
+                )
+        return await asyncio.to_thread(self.backend.commit_batch, items, errors, self.fault)

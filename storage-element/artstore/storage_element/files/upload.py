@@ -164,7 +164,6 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
         attr = build(size, f"sha256:{incoming.sha256}").sealed()
         encoded = attr.encode()
         check_attr_size(encoded)  # fields sent after the file part are known only now
-        await node.journal.durable(txn)
         await _publish(node, incoming, txn, storage_path, encoded)
     except BaseException:
         await asyncio.shield(asyncio.to_thread(_undo, node, incoming.writer, storage_path))
@@ -267,12 +266,14 @@ def _sha256_hex(data: bytes) -> str:
 async def _publish(
     node: StorageNode, incoming: _Incoming, txn: str, storage_path: str, encoded: bytes
 ) -> None:
-    """Blob then attr (the commit point), durably; ENOSPC maps to 507 in the error handler."""
+    """Blob then attr (the commit point), durably, once the WAL ``begin`` is durable (the
+    group waits for it while it stages); ENOSPC maps to 507 in the error handler."""
     if incoming.data is not None:
         assert node.group is not None
         await node.group.publish(SmallWrite(txn, storage_path, incoming.data, encoded))
     else:
         assert incoming.writer is not None
+        await node.journal.durable(txn)
         await asyncio.to_thread(
             node.backend.publish, incoming.writer, encoded, storage_path, node.faults.point
         )

@@ -22,6 +22,10 @@ from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
 from artstore.storage_element.wal.records import frame, list_segments, segment_name
 
 
+# How long outcome records (commit, abort, catalog_done) may wait for a flush to join.
+LAZY_FLUSH_SECONDS = 0.05
+
+
 class Journal:
     def __init__(self, wal_dir: Path, segment_bytes: int) -> None:
         self.wal_dir = wal_dir
@@ -34,6 +38,7 @@ class Journal:
         self._open: set[str] = set()
         self._txn_segment: dict[str, int] = {}
         self._pending_begin: dict[str, asyncio.Future[None]] = {}
+        self._lazy: asyncio.TimerHandle | None = None
         self.last_checkpoint_at: datetime | None = None
         self.appended = 0
         self.fsyncs = 0
@@ -54,6 +59,9 @@ class Journal:
 
     async def close(self) -> None:
         await self.flush()
+        if self._lazy is not None:
+            self._lazy.cancel()
+            self._lazy = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -119,8 +127,18 @@ class Journal:
             fut.set_result(None)
         self.appended += 1
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_loop())
+            if durable:
+                self._flusher = loop.create_task(self._flush_loop())
+            elif self._lazy is None:
+                # Outcome records need no fsync of their own: they ride on the next
+                # durable append's flush, or on this timer when none comes.
+                self._lazy = loop.call_later(LAZY_FLUSH_SECONDS, self._lazy_flush)
         return fut
+
+    def _lazy_flush(self) -> None:
+        self._lazy = None
+        if self._buf and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
 
     async def flush(self) -> None:
         """Wait until everything appended so far is on stable storage."""
