@@ -21,7 +21,6 @@ from typing import Any
 from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
 from artstore.storage_element.wal.records import frame, list_segments, segment_name
 
-
 # How long outcome records (commit, abort, catalog_done) may wait for a flush to join.
 LAZY_FLUSH_SECONDS = 0.05
 
