@@ -50,6 +50,10 @@ class _Conn(asyncio.Protocol):
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.head = False
+        self.keep_alive = False
+        self.head_request = False
+        self.body_left: int | None = None  # Content-Length still to come, once known
+        self.bypass = False  # the body arrives straight from data_received
         self.complete = False
         self.error: BaseException | None = None
         self.chunks: deque[bytes] = deque()
@@ -62,11 +66,27 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.bypass:
+            # Past the head of a Content-Length answer: the bytes as the loop read them,
+            # no parser, no copy.
+            assert self.body_left is not None
+            if len(data) > self.body_left:
+                self._fail(UpstreamError("storage element sent more than Content-Length"))
+                self.abort()
+                return
+            self.body_left -= len(data)
+            if self.body_left == 0:
+                self.complete = True
+            self.on_body(data)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self._fail(UpstreamError(f"bad answer from the storage element: {exc}"))
             self.close()
+            return
+        if self.body_left is not None and not self.complete:
+            self.bypass = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -79,10 +99,23 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()  # only meaningful here
         self.head = True
+        if not self.head_request and self.status >= 200 and self.status not in (204, 304):
+            length = te = None
+            for k, v in self.headers:
+                name = k.lower()
+                if name == b"content-length":
+                    length = v
+                elif name == b"transfer-encoding":
+                    te = v
+            if length is not None and te is None and length.isdigit():
+                self.body_left = int(length)
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if not self.bypass and self.body_left is not None:
+            self.body_left -= len(body)
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered >= HIGH_WATER and not self.paused and self.transport is not None:
@@ -176,7 +209,7 @@ class UpstreamResponse:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.complete and not conn.lost and not self._head and conn.parser.should_keep_alive():
+        if conn.complete and not conn.lost and not self._head and conn.keep_alive:
             self._client._put(conn)
         else:
             conn.close()
@@ -259,6 +292,7 @@ class UpstreamClient:
 
     async def _exchange(self, conn: _Conn, head: bytes, method: str) -> UpstreamResponse:
         assert conn.transport is not None
+        conn.head_request = method == "HEAD"
         try:
             conn.transport.write(head)
             while not conn.head:
