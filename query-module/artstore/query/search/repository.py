@@ -191,15 +191,25 @@ def _ordered(
     )
 
 
-def page_statement(req: SearchRequest, rank_window: int) -> Select[Any]:
+def page_statement(req: SearchRequest, rank_window: int, count_limit: int = 0) -> Select[Any]:
     """The page when many files match: PostgreSQL may walk an index in the sort order
-    and stop after the page. By relevance the candidates are the newest matches in
-    index order: the ranking window, plus as many older ones as this page reaches."""
+    and stop after the page.
+
+    By relevance (with a window) the candidates are the newest matches in index order:
+    the ranking window, as many older ones as this page reaches, and one more than the
+    count limit; ``n`` says how many there were, so this one statement also answers
+    the total (exact when fewer than the candidates asked for).
+    """
     tsquery = _tsquery(req)
-    if req.effective_sort == "relevance" and rank_window > 0:
-        n = max(rank_window, req.offset + req.limit + 1)
-        return _ordered(_matches(req, tsquery, n).subquery("c"), req, tsquery, rank_window)
+    if _windowed(req, rank_window):
+        n = max(rank_window, req.offset + req.limit, count_limit) + 1
+        c = _matches(req, tsquery, n).subquery("c")
+        return _ordered(c, req, tsquery, rank_window, with_total=count_limit > 0)
     return _ordered(_matches(req, tsquery).subquery("c"), req, tsquery, rank_window)
+
+
+def _windowed(req: SearchRequest, rank_window: int) -> bool:
+    return req.effective_sort == "relevance" and rank_window > 0
 
 
 def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int) -> Select[Any]:
@@ -228,6 +238,13 @@ async def _rows(conn: AsyncConnection, stmt: Select[Any]) -> list[dict[str, Any]
     return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 
 
+async def _count(conn: AsyncConnection, req: SearchRequest, count_limit: int) -> int:
+    """The capped count, for a page that came back empty (none match, or paged past)."""
+    if req.offset == 0:
+        return 0
+    return int((await conn.execute(count_statement(req, count_limit))).scalar_one())
+
+
 async def search(
     conn: AsyncConnection, req: SearchRequest, count_limit: int, rank_window: int = 0
 ) -> tuple[list[dict[str, Any]], int, bool, bool]:
@@ -237,18 +254,22 @@ async def search(
     is only a lower bound. With a count limit, the first statement fetches up to that
     many matches and answers from them when they are all; only a broad search (more
     matches than the limit) reads its page a second time, walking an index in order.
+    By relevance, the windowed page statement answers both; a deep page (offset past
+    the limit) is read first, as its rows alone prove the total past the limit.
     """
     if count_limit <= 0:
         rows = await _rows(conn, page_statement(req, rank_window))
         n = int((await conn.execute(count_statement(req, 0))).scalar_one())
+    elif _windowed(req, rank_window):
+        rows = await _rows(conn, page_statement(req, rank_window, count_limit))
+        n = int(rows[0]["n"]) if rows else await _count(conn, req, count_limit)
+    elif req.offset >= count_limit:
+        # A deep page: any row it has proves more matches than the limit.
+        rows = await _rows(conn, page_statement(req, rank_window))
+        n = count_limit + 1 if rows else await _count(conn, req, count_limit)
     else:
         rows = await _rows(conn, small_page_statement(req, count_limit, rank_window))
-        if rows:
-            n = int(rows[0]["n"])
-        elif req.offset == 0:
-            n = 0
-        else:  # paged past what was fetched: count on its own
-            n = int((await conn.execute(count_statement(req, count_limit))).scalar_one())
+        n = int(rows[0]["n"]) if rows else await _count(conn, req, count_limit)
         if n > count_limit:
             rows = await _rows(conn, page_statement(req, rank_window))
     for r in rows:
