@@ -138,6 +138,15 @@ def _cpu(p: psutil.Process | None) -> float:
     return t.user + t.system
 
 
+def _pythonpath(tree: str) -> dict[str, str]:
+    """Run a service from another code tree: its packages shadow this checkout's."""
+    if not tree:
+        return {}
+    root = Path(tree).resolve()
+    parts = [root / d for d in ("storage-element", "ingester-module", "lib")]
+    return {"PYTHONPATH": os.pathsep.join(str(p) for p in parts)}
+
+
 def _row(target: str, size: int, conc: int, res: Any, cpu: dict[str, float]) -> dict[str, Any]:
     n = len(res.latencies)
     lat = sorted(res.latencies)
@@ -163,6 +172,18 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="repeat every row this many times")
     ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
     ap.add_argument("--py-spy", default=None, help="py-spy binary: profile the ingester at c16")
+    ap.add_argument(
+        "--ingester",
+        action="append",
+        default=[],
+        metavar="NAME=TREE",
+        help="an ingester run from the code tree TREE (a `git archive` of some commit; "
+        "empty = this checkout); repeat to compare versions row by row (default: one, here)",
+    )
+    ap.add_argument(
+        "--se-tree", default="", help="run the SE from this code tree (default: this checkout)"
+    )
+    ap.add_argument("--keep-profiles", default=None, help="copy py-spy's raw stacks here")
     ap.add_argument("--env", action="append", default=[], help="extra IG_/SE_ setting NAME=VALUE")
     args = ap.parse_args()
     if args.py_spy:
@@ -198,10 +219,11 @@ def main() -> int:
         "JWKS_URL": issuer.jwks_url,
         **trust,
         **{k: v for k, v in extra.items() if k.startswith("SE_")},
+        **_pythonpath(args.se_tree),
     }
     se = ServiceProcess("storage-element", se_env, free_port(), work / "se.log")
     admin: StandInAdmin | None = None
-    ig: ServiceProcess | None = None
+    igs: dict[str, ServiceProcess] = {}
     weed: AnonymousSeaweed | None = None
     sizes = [int(s) for s in args.sizes.split(",")]
     payloads = Payloads(block_size=max(max(sizes), 64 * KiB))
@@ -218,11 +240,15 @@ def main() -> int:
             **trust,
             **{k: v for k, v in extra.items() if not k.startswith("SE_")},
         }
-        ig = ServiceProcess("ingester", ig_env, free_port(), work / "ingester.log")
-        ig.start()
-        assert se.proc is not None and ig.proc is not None
-        procs = {"ig": psutil.Process(ig.proc.pid), "se": psutil.Process(se.proc.pid)}
-        ig_port = ig.port
+        assert se.proc is not None
+        procs = {"se": psutil.Process(se.proc.pid)}
+        for spec in args.ingester or ["ingester="]:
+            name, _, tree = spec.partition("=")
+            env = {**ig_env, **_pythonpath(tree)}
+            igs[name] = ServiceProcess("ingester", env, free_port(), work / f"{name}.log")
+            igs[name].start()
+            assert igs[name].proc is not None
+            procs[name] = psutil.Process(igs[name].proc.pid)  # type: ignore[union-attr]
         headers = {
             "Authorization": f"Bearer {issuer.token(scopes='files:read files:write')}",
             "Content-Type": "application/octet-stream",
@@ -264,7 +290,8 @@ def main() -> int:
 
             return job
 
-        run_batch("127.0.0.1", ig_port, [ig_job(i, 4 * KiB) for i in range(100)], 4)  # warm-up
+        for ig in igs.values():  # warm-up
+            run_batch("127.0.0.1", ig.port, [ig_job(i, 4 * KiB) for i in range(100)], 4)
         if weed is not None:
             run_batch("127.0.0.1", weed.ports["s3"], [weed_job(i, 4 * KiB) for i in range(50)], 4)
         base = 1000
@@ -272,35 +299,38 @@ def main() -> int:
             for size in sizes:
                 c16 = args.count if size <= 64 * KiB else args.big_count
                 for conc, count in ((1, max(c16 // 4, 25)), (16, c16)):
-                    targets = ["ingester"] + (["weed"] if weed is not None else [])
+                    targets = [*igs] + (["weed"] if weed is not None else [])
                     for target in targets:
                         if target == "weed":
                             assert weed is not None
                             port, make = weed.ports["s3"], weed_job
                             watched = {"srv": procs["weed"]}
                         else:
-                            port, make = ig_port, ig_job
-                            watched = {"ig": procs["ig"], "srv": procs["se"]}
+                            port, make = igs[target].port, ig_job
+                            watched = {"ig": procs[target], "srv": procs["se"]}
                         jobs = [make(base + i, size) for i in range(count)]
                         base += count
                         prof = None
-                        if args.py_spy and conc == 16 and target == "ingester":
-                            prof = Profiler(args.py_spy, procs["ig"].pid, work / f"ig-{size}.txt")
+                        if args.py_spy and conc == 16 and target != "weed":
+                            out = work / f"{target}-{size}.txt"
+                            prof = Profiler(args.py_spy, procs[target].pid, out)
                         c0 = {k: _cpu(p) for k, p in watched.items()}
                         pg0 = _pg_cpu()
                         res = run_batch("127.0.0.1", port, jobs, conc)
                         cpu = {k: _cpu(p) - c0[k] for k, p in watched.items()}
                         cpu["pg"] = _pg_cpu() - pg0
                         if prof is not None:
-                            tops.append({"size": size, **prof.finish(30)})
+                            tops.append({"target": target, "size": size, **prof.finish(30)})
+                            if args.keep_profiles:
+                                shutil.copy(prof.out, Path(args.keep_profiles) / prof.out.name)
                         rows.append(_row(target, size, conc, res, cpu))
         print(
-            f"{'target':9} {'size':>8} {'conc':>4} {'ops':>5} {'ops/s':>8} {'MB/s':>7}"
+            f"{'target':12} {'size':>8} {'conc':>4} {'ops':>5} {'ops/s':>8} {'MB/s':>7}"
             f" {'p50 ms':>7} {'p99 ms':>7} {'ig ms/op':>8} {'srv ms/op':>9} {'pg ms/op':>8}"
         )
         for r in rows:
             print(
-                f"{r['target']:9} {r['size']:>8} {r['conc']:>4} {r['ops']:>5}"
+                f"{r['target']:12} {r['size']:>8} {r['conc']:>4} {r['ops']:>5}"
                 f" {r['ops_s']:>8.1f} {r['mb_s']:>7.1f} {r['p50']:>7.1f} {r['p99']:>7.1f}"
                 f" {r.get('ig', 0.0):>8.2f} {r['srv']:>9.2f} {r['pg']:>8.2f}"
             )
@@ -309,7 +339,7 @@ def main() -> int:
     finally:
         if weed is not None:
             weed.stop()
-        if ig is not None:
+        for ig in igs.values():
             ig.stop()
         se.stop()
         if admin is not None:

@@ -21,6 +21,7 @@ from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.placement.service import NoStorageAvailable, choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
+from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.uploads.fields import IngestFields
@@ -43,7 +44,8 @@ class FakeSE:
 
     @property
     def url(self) -> str:
-        return f"http://{self.storage_id}.test"
+        # https: these go through httpx (and its stand-in transport), not sehttp.
+        return f"https://{self.storage_id}.test"
 
     def registry_item(self) -> dict[str, Any]:
         return {
@@ -89,6 +91,7 @@ class World:
             self.http,
             IngestStats(),
             self.capacity,
+            SEClient(connect_timeout=1, timeout=10),
         )
 
     def ref(self, storage_id: str) -> StorageElementRef:

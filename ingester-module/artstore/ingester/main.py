@@ -20,6 +20,7 @@ from artstore.ingester.finalize.router import router as finalize_router
 from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
 from artstore.ingester.placement.capacity import Capacity
+from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.tus.router import router as tus_router
@@ -54,7 +55,12 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
         )
         admin_http = make_async_client(timeout=5.0, connect_timeout=2.0)
         capacity = Capacity(registry, se_http, interval=settings.capacity_refresh_interval)
-        ingester = Ingester(settings, registry, token, se_http, admin_http, IngestStats(), capacity)
+        se_client = SEClient(
+            connect_timeout=settings.upstream_connect_timeout, timeout=settings.upstream_timeout
+        )
+        ingester = Ingester(
+            settings, registry, token, se_http, admin_http, IngestStats(), capacity, se_client
+        )
         app.state.ingester = ingester
         app.state.health_checks = health_checks(registry)
         collector = IngesterCollector(registry, ingester.stats)
@@ -68,6 +74,7 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
             await registry.stop()
             app.state.metrics.registry.unregister(collector)
             await se_http.aclose()
+            await se_client.aclose()
             await admin_http.aclose()
 
     app = create_service_app(

@@ -12,6 +12,7 @@ from artstore.common.auth import Principal
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
+from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 
 
@@ -28,6 +29,8 @@ class Ingester:
     stats: IngestStats
     # Room and mode of each writable SE, read in the background (placement).
     capacity: Capacity
+    # The upload request to SEs (POST /api/v1/files), on lean keep-alive connections.
+    se_client: SEClient
 
     async def service_headers(self) -> dict[str, str]:
         """Authorization of the ingester's own account, for clean-up steps the caller may
@@ -41,7 +44,8 @@ def caller_headers(principal: Principal) -> dict[str, str]:
     return {"Authorization": f"Bearer {principal.token}"}
 
 
-def get_ingester(request: Request) -> Ingester:
+async def get_ingester(request: Request) -> Ingester:
+    # async: a plain function dependency would be run in a worker thread on every request.
     ingester: Ingester = request.app.state.ingester
     return ingester
 

@@ -65,4 +65,3 @@ def unreachable(se: StorageElementRef, exc: Exception) -> UpstreamUnavailable:
         f"storage element {se.storage_id} unreachable: {type(exc).__name__}",
         details={"storage_element_id": se.storage_id},
     )
-

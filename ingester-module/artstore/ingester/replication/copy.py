@@ -92,7 +92,12 @@ async def copy_to(
         "X-Checksum-SHA256": str(meta["checksum"]).removeprefix("sha256:"),
         "Content-Length": str(meta["size"]),
     }
-    upload = Upload(upload_params(meta, retention), upload_headers, int(meta["size"]))
+    upload = Upload(
+        upload_params(meta, retention),
+        upload_headers,
+        int(meta["size"]),
+        upload_headers["X-Checksum-SHA256"],
+    )
     no_room: frozenset[str] = frozenset()
     while True:
         targets = choose(ing, retention, count, int(meta["size"]), exclude=avoid, no_room=no_room)

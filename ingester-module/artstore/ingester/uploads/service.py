@@ -45,7 +45,9 @@ async def store(
         headers["X-Checksum-SHA256"] = incoming.expected_sha256
     if incoming.length is not None:
         headers["Content-Length"] = str(incoming.length)
-    upload = Upload(fields.params(file_id), headers, ing.settings.max_file_size)
+    upload = Upload(
+        fields.params(file_id), headers, ing.settings.max_file_size, incoming.expected_sha256
+    )
     body = Replay(source, ing.settings.retry_buffer_bytes)
     avoid: frozenset[str] = frozenset()
     no_room: frozenset[str] = frozenset()
