@@ -29,7 +29,8 @@ class AdminState:
     metrics: AdminMetrics
 
 
-def get_state(request: Request) -> AdminState:
+# async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).
+async def get_state(request: Request) -> AdminState:
     state: AdminState = request.app.state.admin
     return state
 

@@ -15,7 +15,8 @@ class PageParams(BaseModel):
     offset: int = 0
 
 
-def _page_params(
+# async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).
+async def _page_params(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
     offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
 ) -> PageParams:

@@ -131,7 +131,8 @@ class StorageNode:
         return attr
 
 
-def get_node(request: Request) -> StorageNode:
+# async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).
+async def get_node(request: Request) -> StorageNode:
     node: StorageNode = request.app.state.node
     return node
 

@@ -179,7 +179,7 @@ async def me(principal: CurrentPrincipal, session: DbSession) -> Me:
     return out
 
 
-def _a_user(principal: CurrentPrincipal) -> Principal:
+async def _a_user(principal: CurrentPrincipal) -> Principal:
     if principal.kind != "user":
         raise Forbidden("only users have passwords")
     return principal
