@@ -41,6 +41,7 @@ class FakeSE:
     refuse_room: bool = False  # answer uploads with 507 (after reading the body)
     info_calls: int = 0
     received: list[bytes] = field(default_factory=list)
+    lengths: list[str | None] = field(default_factory=list)  # Content-Length of uploads
 
     @property
     def url(self) -> str:
@@ -112,6 +113,7 @@ class World:
                              "available_bytes": se.available, "file_count": 0},
             })  # fmt: skip
         assert request.method == "POST" and request.url.path == "/api/v1/files"
+        se.lengths.append(request.headers.get("content-length"))
         body = await request.aread()
         if se.refuse_room or len(body) > se.available:
             return _json(507, {"error": {"code": "STORAGE_FULL", "message": "no room"}})
@@ -262,3 +264,25 @@ async def test_replay_sends_the_kept_part_then_the_rest() -> None:
     assert source.replayable
     assert [c async for c in source.chunks()] == [b"ab", b"cd", b"ef"]
     assert not source.replayable  # 6 bytes read, 4 kept at most
+
+
+async def test_a_small_body_of_unknown_length_reaches_the_se_with_its_length() -> None:
+    a = FakeSE("se-a")
+    w = World(a, retry_buffer_bytes=64)
+    principal = Principal("alice", "user", "alice", frozenset({"files:write"}), token="t")
+    small = await store(
+        w.ing,
+        principal,
+        Incoming(IngestFields(filename="s"), "application/octet-stream"),  # multipart part
+        _chunks(b"abc", b"defg"),
+    )
+    assert small.size == 7
+    big = await store(
+        w.ing,
+        principal,
+        Incoming(IngestFields(filename="b"), "application/octet-stream"),
+        _chunks(*([b"x" * 40] * 5)),
+    )
+    assert big.size == 200
+    assert a.lengths == ["7", None]  # past the read-ahead limit: streamed (chunked)
+    assert a.received == [b"abcdefg", b"x" * 200]

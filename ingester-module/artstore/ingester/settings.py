@@ -42,7 +42,9 @@ class IGSettings(ServiceSettings):
     retry_buffer_bytes: int = Field(
         1 * MiB,
         description="Bytes of an upload kept while it is sent, so that a file an SE refuses "
-        "with 507 (or a mode change) can go to the next SE; 0 = retry only before the body",
+        "with 507 (or a mode change) can go to the next SE; a body of unknown length (a "
+        "multipart part) up to this size is read first and sent with its Content-Length; "
+        "0 = neither",
         ge=0,
     )
     placement: Literal["most_free", "fill_first"] = Field(

@@ -65,6 +65,19 @@ class Replay:
         self._ended = False
         self.restartable = restartable
 
+    async def prefetch(self, limit: int) -> int | None:
+        """Read ahead until ``limit`` bytes are held or the body ended; the body's
+        length when it ended (it can then be announced with ``Content-Length``)."""
+        while not self._ended and self._kept_bytes < limit:
+            try:
+                chunk = await anext(self._source)
+            except StopAsyncIteration:
+                self._ended = True
+                break
+            self._kept.append(chunk)  # kept even past _limit: not sent yet
+            self._kept_bytes += len(chunk)
+        return self._kept_bytes if self._ended else None
+
     @property
     def replayable(self) -> bool:
         return self.restartable or not self._lost

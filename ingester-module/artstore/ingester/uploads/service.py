@@ -43,17 +43,25 @@ async def store(
     headers = {**caller_headers(principal), "Content-Type": _content_type(incoming.content_type)}
     if incoming.expected_sha256:
         headers["X-Checksum-SHA256"] = incoming.expected_sha256
-    if incoming.length is not None:
-        headers["Content-Length"] = str(incoming.length)
+    body = Replay(source, ing.settings.retry_buffer_bytes)
+    length, size_hint = incoming.length, incoming.size_hint
+    if length is None and ing.settings.retry_buffer_bytes > 0:
+        # A multipart part (or a chunked body): a small one is read first, so the SE
+        # gets its Content-Length (early 413/507, its small-file path) and placement
+        # its size. Bounded like the retry buffer, which keeps these bytes anyway.
+        length = await body.prefetch(ing.settings.retry_buffer_bytes)
+        if length is not None:
+            size_hint = length
+    if length is not None:
+        headers["Content-Length"] = str(length)
     upload = Upload(
         fields.params(file_id), headers, ing.settings.max_file_size, incoming.expected_sha256
     )
-    body = Replay(source, ing.settings.retry_buffer_bytes)
     avoid: frozenset[str] = frozenset()
     no_room: frozenset[str] = frozenset()
     while True:
         targets = choose(
-            ing, fields.retention_policy, count, incoming.size_hint, exclude=avoid, no_room=no_room
+            ing, fields.retention_policy, count, size_hint, exclude=avoid, no_room=no_room
         )
         try:
             result = await fan_out(ing, targets, body, upload)
