@@ -179,4 +179,5 @@ async def test_no_se_listening_fails_before_anything_is_sent() -> None:
 def test_only_plain_http_origins() -> None:
     assert http_origin("http://se-1:8010") == ("se-1", 8010)
     assert http_origin("http://127.0.0.1") == ("127.0.0.1", 80)
+    assert http_origin("http://[::1]:8010") == ("::1", 8010)
     assert http_origin("https://se-1:8443") is None

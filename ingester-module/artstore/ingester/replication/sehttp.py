@@ -106,10 +106,13 @@ class SEClient:
 
     def _release(self, origin: tuple[str, int], conn: _Conn) -> None:
         pool = self._idle.setdefault(origin, collections.deque())
+        now = time.monotonic()
+        while pool and not pool[0].usable(now):  # the oldest first: close what expired
+            pool.popleft().abort()
         if len(pool) >= _MAX_IDLE:
             conn.abort()
             return
-        conn.idle_since = time.monotonic()
+        conn.idle_since = now
         pool.append(conn)
 
     async def post(
@@ -150,7 +153,8 @@ class SEClient:
         on_start: Callable[[], None],
     ) -> tuple[Answer, bool]:
         target = f"{path}?{urlencode(params)}" if params else path
-        lines = [f"POST {target} HTTP/1.1", f"Host: {origin[0]}:{origin[1]}"]
+        host = f"[{origin[0]}]" if ":" in origin[0] else origin[0]  # an IPv6 address
+        lines = [f"POST {target} HTTP/1.1", f"Host: {host}:{origin[1]}"]
         names = {k.lower() for k in headers}
         lines += [f"{k}: {v}" for k, v in headers.items()]
         rid = request_id_var.get()
@@ -191,6 +195,8 @@ class SEClient:
                     writer.write(head + chunk)  # a small file leaves in one segment
                     continue
                 writer.write(head)
+            elif writer.transport.is_closing():  # the SE closed; its answer may be waiting
+                raise ConnectionResetError("the storage element closed the connection")
             writer.write(chunk)
             if writer.transport.get_write_buffer_size() > _HIGH_WATER:
                 async with asyncio.timeout(self.timeout):
