@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
@@ -46,12 +45,10 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
             poll_interval=settings.registry_poll_interval,
             redis_url=settings.redis_url,
         )
-        se_http = httpx.AsyncClient(
-            timeout=httpx.Timeout(
-                settings.upstream_timeout, connect=settings.upstream_connect_timeout
-            ),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
-            event_hooks=make_async_client().event_hooks,
+        se_http = make_async_client(
+            timeout=settings.upstream_timeout,
+            connect_timeout=settings.upstream_connect_timeout,
+            max_connections=200,
         )
         admin_http = make_async_client(timeout=5.0, connect_timeout=2.0)
         capacity = Capacity(registry, se_http, interval=settings.capacity_refresh_interval)
