@@ -229,24 +229,16 @@ def _rebuild_online(storage_id: str, wait: bool) -> None:
 def _rebuild_offline(data_dir: str, se_id: str, database_url: str) -> None:
     import asyncio
 
-    from artstore.common.db import make_engine
     from artstore.storage_element.backends import make_backend
-    from artstore.storage_element.catalog.repository import CatalogRepository
     from artstore.storage_element.layout import Layout
-    from artstore.storage_element.maintenance.rebuild import rebuild
+    from artstore.storage_element.maintenance.rebuild import rebuild_offline
     from artstore.storage_element.settings import SESettings
 
     settings = SESettings(id=se_id, data_dir=data_dir)
     if settings.backend == "local" and not (settings.data_dir / "files").is_dir():
         fail(f"{settings.data_dir} holds no files/ folder", "NOT_FOUND", 2)
-
-    async def run() -> tuple[int, int]:
-        engine = make_engine(database_url)
-        try:
-            backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
-            return await rebuild(backend, CatalogRepository(engine, se_id))
-        finally:
-            await engine.dispose()
-
-    written, bad = asyncio.run(run())
-    typer.echo(f"{se_id}: {written} catalog rows rebuilt from attr files ({bad} unreadable)")
+    backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
+    t0 = time.perf_counter()
+    written, bad = asyncio.run(rebuild_offline(backend, database_url, se_id))
+    typer.echo(f"{se_id}: {written} catalog rows rebuilt from attr files ({bad} unreadable) "
+               f"in {time.perf_counter() - t0:.2f} s")  # fmt: skip

@@ -1,0 +1,260 @@
+"""rebuild-index speed (issue 7): the offline command and the rebuild itself, in files/s.
+
+Creates a scratch database on the server of ``--database-url`` (default: this machine's
+PostgreSQL), migrates it to 0002, loads ``--catalog-files`` generated files of another
+SE (tests/support/catalog_rows.py; 1M files are 1.1M rows), migrates to head (the
+search indexes are built over them) and ANALYZEs, so the rebuild's inserts hit big
+indexes as in ``bench/run``. Writes ``--files`` blobs and valid attr files with the
+SE's own model (``bench/run.py``'s ``write_attr_files``), then per round times:
+
+- ``first``: ``artstore se rebuild-index`` (offline) with none of the SE's rows in the
+  catalog, end to end (a fresh interpreter, imports, engine, walk, decode, write);
+- ``again``: the same command while all its rows are there and right (none rewritten);
+- ``stale``: the same after every row's description was changed (all rewritten);
+- ``start-up``: the command over an empty ``files/`` (its fixed cost);
+- ``in-process``: ``rebuild()`` called directly (walk, decode, write; no start-up).
+
+Each command also prints its own rebuild time, shown as "own s". After every run the
+SE's rows are checked against the attr files (count and a sum of versions).
+
+    .venv/bin/python bench/rebuild_index.py [--files 20000] [--catalog-files 1000000]
+        [--rounds 2] [--keep-db NAME] [--py-spy PATH]
+
+``--keep-db NAME`` keeps (and on the next run reuses) the loaded database, which saves
+the minute or two of loading; without it the scratch database is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from artstore.common.devdb import create_database, drop_database, with_database  # noqa: E402
+from artstore.common.migrate import upgrade  # noqa: E402
+from tests.support import catalog_rows  # noqa: E402
+
+SE = "bench-rebuild"
+OTHER_SE = "se-bench"
+STALE = "UPDATE catalog.files SET description = 'stale' WHERE storage_element_id = $1"
+
+
+def dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _scalar(url: str, query: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+def prepare_database(admin_url: str, name: str, files: int, reuse: bool) -> str:
+    url = with_database(admin_url, name)
+    if reuse:
+        create_database(admin_url, name)
+        try:
+            have = asyncio.run(_scalar(url, "SELECT count(*) FROM catalog.files"))
+            if have >= files:
+                print(f"reusing database {name} ({have:,} rows)", flush=True)
+                return url
+        except asyncpg.UndefinedTableError:
+            pass
+    create_database(admin_url, name, drop_first=True)
+    upgrade(url, "0002_admin")
+    t0 = time.perf_counter()
+
+    async def load() -> None:
+        conn = await asyncpg.connect(dsn(url))
+        try:
+            step = 100_000
+            for start in range(0, files, step):
+                await conn.execute(
+                    catalog_rows.insert_sql(OTHER_SE, min(step, files - start), start)
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(load())
+    upgrade(url, "head")
+    asyncio.run(_scalar(url, "VACUUM ANALYZE catalog.files"))
+    print(f"loaded {files:,} files of {OTHER_SE} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return url
+
+
+def command(data_dir: Path, url: str, py_spy: str | None, profile: Path | None) -> list[str]:
+    prefix: list[str] = []
+    if py_spy and profile:
+        prefix = [py_spy, "record", "--format", "raw", "--rate", "250", "-o", str(profile), "--"]
+    return [
+        *prefix,
+        sys.executable,
+        "-m",
+        "artstore.cli.main",
+        "se",
+        "rebuild-index",
+        "--data-dir",
+        str(data_dir),
+        "--se-id",
+        SE,
+        "--database-url",
+        url,
+    ]
+
+
+def run_command(
+    data_dir: Path, url: str, py_spy: str | None = None, profile: Path | None = None
+) -> tuple[float, float | None, str]:
+    """(wall seconds, the command's own rebuild seconds if it says, its output)."""
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        command(data_dir, url, py_spy, profile),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"rebuild-index failed: {done.stdout[-500:]} {done.stderr[-2000:]}")
+    said = done.stdout.strip()
+    own = re.search(r" in ([0-9.]+) s", said)
+    return seconds, float(own.group(1)) if own else None, said
+
+
+def in_process(data_dir: Path, url: str) -> float:
+    from artstore.common.db import make_engine
+    from artstore.storage_element.backends import make_backend
+    from artstore.storage_element.catalog.repository import CatalogRepository
+    from artstore.storage_element.layout import Layout
+    from artstore.storage_element.maintenance.rebuild import rebuild
+    from artstore.storage_element.settings import SESettings
+
+    settings = SESettings(id=SE, data_dir=data_dir)
+
+    async def run() -> float:
+        engine = make_engine(url)
+        try:
+            backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
+            repo = CatalogRepository(engine, SE)
+            await repo.ping()  # connect first: the pool's first connection is start-up
+            t0 = time.perf_counter()
+            await rebuild(backend, repo)
+            return time.perf_counter() - t0
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def check_rows(url: str, files: int) -> None:
+    """The SE's rows are the attrs' (count, versions, no stale description left)."""
+
+    async def run() -> tuple[int, int]:
+        conn = await asyncpg.connect(dsn(url))
+        try:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n, coalesce(sum(version), 0) AS v, "
+                "count(*) FILTER (WHERE description = 'stale') AS stale "
+                "FROM catalog.files WHERE storage_element_id = $1",
+                SE,
+            )
+            return int(row["n"]), int(row["v"]) + int(row["stale"])
+        finally:
+            await conn.close()
+
+    n, v = asyncio.run(run())
+    if n != files or v != files:
+        raise SystemExit(f"catalog holds {n} rows (versions {v}) of {SE}, expected {files}")
+
+
+def delete_rows(url: str) -> None:
+    asyncio.run(_scalar(url, "DELETE FROM catalog.files WHERE storage_element_id = $1", SE))
+
+
+def table(rows: list[tuple[str, float, float | None]], files: int) -> str:
+    lines = [
+        "| run | wall s | files/s | own s | own files/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, s, own in rows:
+        rate = "" if label.startswith("start") else f"{files / s:,.0f}"
+        own_s, own_rate = ("", "") if own is None else (f"{own:.2f}", f"{files / own:,.0f}")
+        lines.append(f"| {label} | {s:.2f} | {rate} | {own_s} | {own_rate} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--files", type=int, default=20_000)
+    p.add_argument("--catalog-files", type=int, default=1_000_000)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--keep-db", metavar="NAME", help="keep and reuse this database")
+    p.add_argument("--py-spy", metavar="PATH", help="profile the first command (raw stacks)")
+    args = p.parse_args(argv)
+
+    from run import write_attr_files  # type: ignore[import-not-found]
+
+    name = args.keep_db or f"artstore_rebuild_{uuid.uuid4().hex[:8]}"
+    work = Path(tempfile.mkdtemp(prefix="artstore-rebuild-"))
+    try:
+        url = prepare_database(args.database_url, name, args.catalog_files, bool(args.keep_db))
+        delete_rows(url)
+        data, empty = work / "se", work / "empty"
+        (empty / "files").mkdir(parents=True)
+        t0 = time.perf_counter()
+        write_attr_files(data, args.files)
+        print(f"wrote {args.files:,} files in {time.perf_counter() - t0:.1f} s", flush=True)
+        rows: list[tuple[str, float, float | None]] = []
+        for r in range(args.rounds):
+            delete_rows(url)
+            profile = work / "profile.txt" if r == 0 and args.py_spy else None
+            s, own, said = run_command(data, url, args.py_spy, profile)
+            check_rows(url, args.files)
+            rows.append(("first (no rows of the SE)", s, own))
+            s, own, said = run_command(data, url)
+            check_rows(url, args.files)
+            rows.append(("again (rows already right)", s, own))
+            asyncio.run(_scalar(url, STALE, SE))
+            s, own, said = run_command(data, url)
+            check_rows(url, args.files)
+            rows.append(("stale (every row differs)", s, own))
+            s, _, _ = run_command(empty, url)
+            rows.append(("start-up (empty files/)", s, None))
+            delete_rows(url)
+            rows.append(("in-process rebuild()", in_process(data, url), None))
+            check_rows(url, args.files)
+        print(f"\n{args.files:,} attr files; catalog holds {args.catalog_files:,} other files")
+        print(f"last output: {said}\n")
+        print(table(rows, args.files))
+        if args.py_spy:
+            kept = Path(tempfile.gettempdir()) / "profile-rebuild.txt"
+            shutil.copy(work / "profile.txt", kept)
+            print(f"\npy-spy raw stacks of the first command: {kept}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep_db:
+            drop_database(args.database_url, name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
