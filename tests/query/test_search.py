@@ -86,6 +86,26 @@ def test_count_limit_past_and_below(windowed_qm: SearchQuery, catalog: Catalog) 
     assert _windowed(windowed_qm, catalog, filename="none")["total"] == 0
 
 
+def test_deep_pages_follow_the_full_order(windowed_qm: SearchQuery, catalog: Catalog) -> None:
+    """Pages past the count limit and 10 pages deep (a deferred join) agree with one
+    page of everything, for every sort."""
+    for n in range(12):
+        catalog.put(f"f{n:02d}.txt", size=(n * 7) % 5)
+    for sort in (
+        {},
+        {"sort_by": "size", "sort_order": "asc"},
+        {"sort_by": "original_filename"},
+        {"query": "txt", "sort_by": "uploaded_at"},
+    ):
+        full = catalog.search(limit=100, **sort)["items"]
+        for offset in (10, 11, 12):
+            page = _windowed(windowed_qm, catalog, limit=1, offset=offset, **sort)
+            assert page["items"] == full[offset : offset + 1], (sort, offset)
+            assert page["has_more"] == (offset + 1 < 12)
+            assert page["total"] == (12 if offset < 12 else 3)
+            assert page["total_relation"] == "gte"  # fmt: skip
+
+
 def test_full_text_reaches_metadata_values(catalog: Catalog) -> None:
     fid = catalog.put("a.bin", metadata={"project": "nebula"})
     catalog.put("b.bin", metadata={"nebula": "key-not-value"})
