@@ -138,6 +138,45 @@ def _failed(task: asyncio.Task[Any]) -> bool:
     return task.done() and not task.cancelled() and task.exception() is not None
 
 
+async def _send_to(
+    ing: Ingester,
+    se: StorageElementRef,
+    upload: Upload,
+    body: AsyncIterator[bytes],
+    start: Callable[[], None],
+    touched: Callable[[], bool],
+) -> dict[str, Any]:
+    """One SE upload; its 201 answer, or the SE's failure as our error (``BeforeBody``
+    while nothing of the source was read). What ``body`` raises passes through as is."""
+    origin = sehttp.http_origin(se.url)
+    try:
+        if origin is not None:
+            answer = await ing.se_client.post(
+                origin, "/api/v1/files", upload.params, upload.headers, body, start
+            )
+            if answer.status == 201:
+                data: dict[str, Any] = answer.json()
+                return data
+            resp = httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+        else:  # https: through httpx
+            resp = await ing.http.post(
+                f"{se.url}/api/v1/files",
+                params=tuple(upload.params),
+                headers=upload.headers,
+                content=_started(start, body),
+            )
+    except (httpx.HTTPError, sehttp.ConnectFailed, sehttp.ProtocolError, OSError) as exc:
+        if not touched():
+            raise upstream.BeforeBody(se, type(exc).__name__) from exc
+        raise upstream.unreachable(se, exc) from exc
+    except TimeoutError as exc:
+        raise upstream.unreachable(se, exc) from exc
+    if resp.status_code != 201:
+        raise upstream.error_from(se, resp)
+    data = resp.json()
+    return data
+
+
 async def _leg(
     ing: Ingester, leg: _Leg, upload: Upload, changed: asyncio.Event, touched: list[bool]
 ) -> dict[str, Any]:
@@ -149,36 +188,11 @@ async def _leg(
         while (chunk := await leg.queue.get()) is not None:
             yield chunk
 
-    origin = sehttp.http_origin(leg.se.url)
     try:
-        if origin is not None:
-            answer = await ing.se_client.post(
-                origin, "/api/v1/files", upload.params, upload.headers, body(), start
-            )
-            if answer.status == 201:
-                data: dict[str, Any] = answer.json()
-                return data
-            resp = httpx.Response(answer.status, headers=answer.headers, content=answer.body)
-        else:  # https: through httpx
-            resp = await ing.http.post(
-                f"{leg.se.url}/api/v1/files",
-                params=tuple(upload.params),
-                headers=upload.headers,
-                content=_started(start, body()),
-            )
-    except (httpx.HTTPError, sehttp.ConnectFailed, sehttp.ProtocolError, OSError) as exc:
-        if not touched[0]:
-            raise upstream.BeforeBody(leg.se, type(exc).__name__) from exc
-        raise upstream.unreachable(leg.se, exc) from exc
-    except TimeoutError as exc:
-        raise upstream.unreachable(leg.se, exc) from exc
+        return await _send_to(ing, leg.se, upload, body(), start, lambda: touched[0])
     finally:
         leg.die()
         changed.set()
-    if resp.status_code != 201:
-        raise upstream.error_from(leg.se, resp)
-    data = resp.json()
-    return data
 
 
 async def _started(start: Callable[[], None], body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -209,10 +223,79 @@ async def fan_out(
     The source is never cancelled mid-read: after a failure the pump stops at its next
     chunk, so a batch can go on reading the next part of the same request body.
     """
+    if len(targets) == 1:
+        got = await _one(ing, targets[0], source, upload)
+    else:
+        got = await _many(ing, targets, source, upload)
+    return await _conclude(ing, source, upload, got)
+
+
+@dataclass
+class _Sent:
+    """What one attempt came to, whichever way it was sent."""
+
+    copies: list[tuple[StorageElementRef, dict[str, Any]]]
+    failed: list[tuple[StorageElementRef, BaseException]]
+    source_error: BaseException | None  # the source failed (size, bad body, client gone)
+    touched: bool
+    size: int
+    sha256: str
+
+
+def _hasher(upload: Upload) -> Any:
+    return None if upload.sha256 else hashlib.sha256()
+
+
+async def _one(ing: Ingester, se: StorageElementRef, source: Replay, upload: Upload) -> _Sent:
+    """One copy: the SE request reads the source itself (no pump task, no queue)."""
+    hasher = _hasher(upload)
+    size = 0
+    touched = False
+    source_error: BaseException | None = None
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal size, touched, source_error
+        touched = True
+        try:
+            async for chunk in source.chunks():
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > upload.max_size:
+                    raise FileTooLarge(
+                        f"file exceeds {upload.max_size} bytes",
+                        details={"max_file_size": upload.max_size},
+                    )
+                if hasher is not None:
+                    hasher.update(chunk)
+                yield chunk
+        except Exception as exc:
+            source_error = exc
+            raise
+
+    copies: list[tuple[StorageElementRef, dict[str, Any]]] = []
+    failed: list[tuple[StorageElementRef, BaseException]] = []
+    try:
+        copies.append((se, await _send_to(ing, se, upload, body(), _nothing, lambda: touched)))
+    except Exception as exc:
+        if exc is not source_error:
+            failed.append((se, exc))
+    sha = hasher.hexdigest() if hasher is not None else str(upload.sha256)
+    return _Sent(copies, failed, source_error, touched, size, sha)
+
+
+def _nothing() -> None:
+    return None
+
+
+async def _many(
+    ing: Ingester, targets: list[StorageElementRef], source: Replay, upload: Upload
+) -> _Sent:
+    """Several copies: a pump reads the source once into one bounded queue per SE."""
     changed = asyncio.Event()
     stop = asyncio.Event()
     touched = [False]
-    hasher = None if upload.sha256 else hashlib.sha256()
+    hasher = _hasher(upload)
     size = 0
     legs = [_Leg(se, asyncio.Queue(maxsize=ing.settings.queue_chunks)) for se in targets]
     for leg in legs:
@@ -270,12 +353,18 @@ async def fan_out(
         if leg.task is not None and leg.task.done() and not leg.task.cancelled()
         if leg.task.exception() is None
     ]
-    failed_legs = [
+    failed_legs: list[tuple[StorageElementRef, BaseException]] = [
         (leg.se, exc)
         for leg in legs
         if leg.task is not None and _failed(leg.task) and (exc := leg.task.exception())
     ]
     pump_error = pump_task.exception() if _failed(pump_task) else None
+    sha = hasher.hexdigest() if hasher is not None else str(upload.sha256)
+    return _Sent(copies, failed_legs, pump_error, touched[0], size, sha)
+
+
+async def _conclude(ing: Ingester, source: Replay, upload: Upload, got: _Sent) -> FanOut:
+    copies, failed_legs, pump_error = got.copies, got.failed, got.source_error
     errors = [*([pump_error] if pump_error else []), *(exc for _, exc in failed_legs)]
     if errors:
         elsewhere = True
@@ -291,7 +380,7 @@ async def fan_out(
                 ing.capacity.unreachable(se)
             else:
                 elsewhere = False
-        replayable = not touched[0] or source.replayable
+        replayable = not got.touched or source.replayable
         if elsewhere and pump_error is None and not copies and replayable:
             raise TryElsewhere([se for se, _ in failed_legs], no_room)
         first = errors[0]
@@ -302,7 +391,7 @@ async def fan_out(
                 details={"error": str(first), "stranded_copies": stranded},
             ) from first
         raise first
-    sha = hasher.hexdigest() if hasher is not None else str(upload.sha256)
+    sha, size = got.sha256, got.size
     bad = [
         se.storage_id
         for se, meta in copies
