@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from artstore.storage_element.files.download import BlobBody, BlobResponse, CorruptBlob
+from artstore.storage_element.files.download import (
+    HOLD_BACK,
+    BlobBody,
+    BlobResponse,
+    CorruptBlob,
+)
 
 
 class FakeReader:
@@ -158,3 +163,37 @@ def test_a_gone_client_stops_the_reading_and_the_reader_is_closed_once() -> None
     assert len(client.body) < len(data) // 2
     assert reader.closed == 1
     assert len(reader.reads) < 20
+
+
+def test_a_large_last_chunk_is_hashed_while_all_but_its_tail_is_sent() -> None:
+    size = 3 * HOLD_BACK + 100
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    client = Client()
+    reader = respond(data, 4 * HOLD_BACK, sha(data), client)
+    assert client.body == data and client.finished and reader.closed == 1
+    bodies = [m["body"] for m in client.messages if m["type"] == "http.response.body"]
+    assert [len(b) for b in bodies] == [size - HOLD_BACK, HOLD_BACK]
+
+
+@pytest.mark.parametrize("size", [3 * HOLD_BACK, 5 * HOLD_BACK + 7])
+def test_a_large_last_chunk_that_mismatches_never_sends_its_tail(size: int) -> None:
+    data = b"w" * size
+    reported: list[bool] = []
+
+    async def on_mismatch() -> None:
+        reported.append(True)
+
+    client = Client()
+    chunk = 4 * HOLD_BACK
+
+    async def go() -> None:
+        body = BlobBody(FakeReader(data), len(data), chunk, sha(b"other"))
+        first = await asyncio.to_thread(body.read_step)
+        resp = BlobResponse(body, first, 200, {}, None, on_mismatch)
+        await resp({"type": "http"}, client.receive, client.send)
+
+    with pytest.raises(CorruptBlob):
+        asyncio.run(go())
+    assert reported == [True]
+    assert len(client.body) == size - HOLD_BACK and not client.finished

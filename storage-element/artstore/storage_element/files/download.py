@@ -135,14 +135,19 @@ class CorruptBlob(Exception):
     """The bytes on disk no longer match the checksum: the transfer is cut short."""
 
 
+HOLD_BACK = 64 * 1024
+
+
 class BlobBody:
     """The bytes of one planned range, read ``chunk`` at a time in a worker thread.
 
-    Each :meth:`step` is one thread hop that reads the next chunk and, on the last one,
-    also closes the reader and (for a whole-file download, ``expected_sha256`` given)
-    finishes the SHA-256: the last chunk is never handed out before the hash is known,
-    so a corrupt copy ends the response short instead of delivering silently bad bytes.
-    A file that fits in one chunk costs one hop in all (open, read, verify, close).
+    Each :meth:`read_step` is one thread hop that reads the next chunk (hashing it, for a
+    whole-file download: ``expected`` given) and closes the reader after the last one.
+    The last chunk is hashed in its own hop while all but its final ``HOLD_BACK`` bytes
+    are sent (:meth:`verify_last`), so the hash overlaps the transfer; the held-back
+    bytes go only once the hash matched. A corrupt copy thus ends the response short
+    instead of delivering silently bad bytes. A last chunk of at most ``HOLD_BACK``
+    bytes is hashed in its read hop, as are all the others.
     """
 
     def __init__(self, reader: BlobReader, length: int, chunk: int, expected: str | None) -> None:
@@ -152,6 +157,7 @@ class BlobBody:
         self.expected = expected
         self.digest = hashlib.sha256() if expected else None
         self.corrupt = False
+        self.unhashed: bytes | None = None  # the last chunk, when verify_last owes its hash
         self.closed = False
         self.lock = threading.RLock()
 
@@ -190,15 +196,25 @@ class BlobBody:
                     raise OSError(f"blob ended {self.left} bytes early")
                 self.left -= len(data)
                 if self.digest is not None:
-                    self.digest.update(data)
-                    if self.left <= 0 and self.digest.hexdigest() != self.expected:
-                        self.corrupt = True
+                    if self.left <= 0 and len(data) > HOLD_BACK:
+                        self.unhashed = data
+                    else:
+                        self.digest.update(data)
+                        if self.left <= 0 and self.digest.hexdigest() != self.expected:
+                            self.corrupt = True
             except BaseException:
                 self.close_now()
                 raise
             if self.left <= 0:
                 self.close_now()
             return data
+
+    def verify_last(self) -> None:
+        """Hash the last chunk and settle ``corrupt`` (blocking: call it in a thread)."""
+        if self.unhashed is not None and self.digest is not None:
+            self.digest.update(self.unhashed)
+            self.unhashed = None
+            self.corrupt = self.digest.hexdigest() != self.expected
 
     def close_now(self) -> None:
         with self.lock:
@@ -218,10 +234,11 @@ async def _until_disconnect(receive: Receive) -> None:
 
 class BlobResponse(Response):
     """A lean streaming answer for :class:`BlobBody`: one ``http.response.body`` message
-    per chunk, sent as it is read (the next chunk is read while this one is sent), no
-    iterator protocol and no task group per response. A body of more than one chunk
-    watches for the client going away (uvicorn drops what is sent after a disconnect
-    without telling) and stops reading then."""
+    per chunk (two for the last: the held-back tail goes after the hash), sent as it is
+    read (the next chunk is read while this one is sent), no iterator protocol and no
+    task group per response. A body of more than one chunk watches for the client going
+    away (uvicorn drops what is sent after a disconnect without telling) and stops
+    reading then."""
 
     def __init__(
         self,
@@ -254,6 +271,13 @@ class BlobResponse(Response):
                 data = await reading
                 if watcher is not None and watcher.done():
                     return  # the client is gone: stop reading
+            if body.unhashed is not None:
+                check = asyncio.ensure_future(asyncio.to_thread(body.verify_last))
+                await send(
+                    {"type": "http.response.body", "body": data[:-HOLD_BACK], "more_body": True}
+                )
+                await check
+                data = data[-HOLD_BACK:]
             if body.corrupt:
                 if self.on_mismatch is not None:
                     await self.on_mismatch()
