@@ -181,6 +181,15 @@ def test_unencodable_text_is_a_bad_attr() -> None:
         decode_row(text.encode())
 
 
+def test_deeply_nested_json_is_a_bad_attr() -> None:
+    """decode fails with RecursionError on 2,000 nested lists (4 KB); here: BadAttr."""
+    raw = b"[" * 2000 + b"]" * 2000
+    with pytest.raises(RecursionError):
+        decode(raw)
+    with pytest.raises(BadAttr):
+        decode_row(raw)
+
+
 def test_row_values_are_catalog_values() -> None:
     row = dict(zip(ROW_COLUMNS, decode_row(_sealed(_content())), strict=True))
     assert row["uploaded_at"] == datetime(2026, 1, 1, tzinfo=UTC)

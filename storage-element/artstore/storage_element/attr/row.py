@@ -128,15 +128,17 @@ def _fast(raw: bytes) -> Row | None:
 def decode_row(raw: bytes) -> Row:
     """The catalog row of a trusted attr; BadAttr exactly when ``decode`` raises it.
 
-    One difference: an attr whose text cannot be encoded (a lone surrogate escape such
-    as ``"\\ud800"``) makes ``decode`` raise UnicodeEncodeError; here it is a BadAttr,
-    so one such file is skipped and counted instead of failing a whole rebuild.
+    One difference: two kinds of attr make ``decode`` raise something else than BadAttr
+    (text that cannot be encoded, a lone surrogate escape such as ``"\\ud800"``:
+    UnicodeEncodeError; JSON nested deeper than the recursion limit: RecursionError);
+    here they are BadAttrs, so one such file is skipped and counted instead of failing
+    a whole rebuild.
     """
     if len(raw) > ATTR_MAX_BYTES:
         raise BadAttr(f"attr is {len(raw)} bytes, over {ATTR_MAX_BYTES}")
     try:
         row = _fast(raw)
-    except (ValueError, RecursionError):  # not JSON (or not UTF-8): decode's message
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8): decode says so
         row = None
     if row is not None:
         return row
@@ -144,3 +146,5 @@ def decode_row(raw: bytes) -> Row:
         return row_of(decode(raw))
     except UnicodeEncodeError as exc:
         raise BadAttr(f"attr text cannot be encoded: {exc}") from exc
+    except RecursionError as exc:
+        raise BadAttr("attr is nested too deeply") from exc
