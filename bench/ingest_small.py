@@ -2,17 +2,20 @@
 concurrency 1 and 16, next to SeaweedFS's fsync'd S3 PUT of the same bodies.
 
 A quick loop for the ingester's own cost per upload (issue 7), where ``bench/run`` takes
-minutes: one SE (local disk, catalog on ``--database-url`` or none) and one ingester as
-real processes, a stand-in admin (JWKS, client_credentials token, a static SE registry
-whose capacity is read from the SE's ``/info`` on every registry read), the same load
-client as ``bench/run``. Targets alternate row by row (ingester, SeaweedFS, ingester
-...) so both see the same machine load. Prints ops/s, MB/s, p50/p99 ms and the CPU per
-operation of the ingester, the SE and PostgreSQL (SeaweedFS: all its CPU in the "srv"
-column). ``--py-spy`` records the ingester during every ingester c16 row (on-CPU
-samples) and prints its top frames.
+minutes: one SE (local disk, catalog on ``--database-url`` or none) and one or more
+ingesters as real processes, a stand-in admin (JWKS, client_credentials token, a static
+SE registry whose capacity is read from the SE's ``/info`` on every registry read), the
+same load client as ``bench/run``. Targets alternate row by row (each ingester, the SE
+directly with ``--se-direct``, SeaweedFS) so all see the same machine load. Prints
+ops/s, MB/s, p50/p99 ms and the CPU per operation of the ingester, the SE and
+PostgreSQL (SeaweedFS: all its CPU in the "srv" column). ``--ingester NAME=TREE`` runs
+an ingester from another code tree (``git archive <commit> ingester-module lib``), so
+versions compare row by row; ``--se-tree`` pins the SE's code the same way.
+``--py-spy`` records each ingester during its c16 rows (on-CPU samples) and prints its
+top frames.
 
-    .venv/bin/python bench/ingest_small.py --seaweed \
-        --database-url postgresql://postgres@127.0.0.1/postgres
+    .venv/bin/python bench/ingest_small.py --seaweed --se-direct \
+        --ingester before=/tmp/before-tree --ingester after=
 
 Everything it starts and writes is removed at the end.
 """
@@ -171,6 +174,9 @@ def main() -> int:
     ap.add_argument("--sizes", default="4096,1048576", help="comma-separated body sizes")
     ap.add_argument("--rounds", type=int, default=1, help="repeat every row this many times")
     ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
+    ap.add_argument(
+        "--se-direct", action="store_true", help="also the same PUTs straight to the SE"
+    )
     ap.add_argument("--py-spy", default=None, help="py-spy binary: profile the ingester at c16")
     ap.add_argument(
         "--ingester",
@@ -276,6 +282,20 @@ def main() -> int:
 
             return job
 
+        def se_job(i: int, size: int) -> Any:
+            async def job(conn: Conn) -> None:
+                ans = await conn.request(
+                    "POST",
+                    f"/api/v1/files?filename=d{i}.bin&retention_policy=temporary",
+                    headers,
+                    payloads.chunks(i, size),
+                    size,
+                )
+                if ans.status != 201:
+                    raise RuntimeError(f"SE POST {ans.status}: {ans.body[:300]!r}")
+
+            return job
+
         def weed_job(i: int, size: int) -> Any:
             async def job(conn: Conn) -> None:
                 ans = await conn.request(
@@ -299,9 +319,13 @@ def main() -> int:
             for size in sizes:
                 c16 = args.count if size <= 64 * KiB else args.big_count
                 for conc, count in ((1, max(c16 // 4, 25)), (16, c16)):
-                    targets = [*igs] + (["weed"] if weed is not None else [])
+                    targets = [*igs] + (["se-direct"] if args.se_direct else [])
+                    targets += ["weed"] if weed is not None else []
                     for target in targets:
-                        if target == "weed":
+                        if target == "se-direct":
+                            port, make = se.port, se_job
+                            watched = {"srv": procs["se"]}
+                        elif target == "weed":
                             assert weed is not None
                             port, make = weed.ports["s3"], weed_job
                             watched = {"srv": procs["weed"]}
@@ -311,7 +335,7 @@ def main() -> int:
                         jobs = [make(base + i, size) for i in range(count)]
                         base += count
                         prof = None
-                        if args.py_spy and conc == 16 and target != "weed":
+                        if args.py_spy and conc == 16 and target in igs:
                             out = work / f"{target}-{size}.txt"
                             prof = Profiler(args.py_spy, procs[target].pid, out)
                         c0 = {k: _cpu(p) for k, p in watched.items()}
