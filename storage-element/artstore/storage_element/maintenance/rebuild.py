@@ -14,7 +14,7 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("artstore.storage_element.rebuild")
 
 CHUNK = 2000  # attrs per chunk: one COPY and one upsert each
+FIRST_CHUNK = 250  # chunks grow from this to CHUNK: PostgreSQL starts sooner
 READERS = {"local": 2, "other": 16}  # threads reading and decoding (S3 waits on the network)
 
 Progress = Callable[[int, int], None]
@@ -82,6 +83,14 @@ def _reader(backend: Backend) -> Reader:
     return read
 
 
+def _spans(total: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each chunk: FIRST_CHUNK, doubling up to CHUNK."""
+    start, size = 0, min(FIRST_CHUNK, CHUNK)
+    while start < total:
+        yield start, min(start + size, total)
+        start, size = start + size, min(2 * size, CHUNK)
+
+
 def _decode_chunk(read: Reader, paths: list[str]) -> tuple[list[Row], int]:
     rows, bad = [], 0
     for path in paths:
@@ -105,18 +114,18 @@ async def rebuild_with(
 
     async def chunks() -> AsyncGenerator[list[Row]]:
         nonlocal bad
-        starts = iter(range(0, total, CHUNK))
+        spans = iter(_spans(total))
         ahead: deque[Future[tuple[list[Row], int]]] = deque()
         done = 0
         while True:
-            while len(ahead) < 2 * readers and (i := next(starts, None)) is not None:
-                ahead.append(pool.submit(_decode_chunk, read, paths[i : i + CHUNK]))
+            while len(ahead) < 2 * readers and (span := next(spans, None)) is not None:
+                ahead.append(pool.submit(_decode_chunk, read, paths[span[0] : span[1]]))
             if not ahead:
                 return
             rows, failed = await asyncio.wrap_future(ahead.popleft())
             bad += failed
             yield rows
-            done = min(done + CHUNK, total)  # the writer has taken this chunk
+            done += len(rows) + failed  # the writer has taken this chunk
             if progress:
                 progress(done, total)
 
