@@ -19,8 +19,9 @@ from artstore.storage_element.files.download import (
 
 
 class FakeReader:
-    def __init__(self, data: bytes, delay: float = 0.0) -> None:
+    def __init__(self, data: bytes, delay: float = 0.0, max_read: int = 1 << 30) -> None:
         self.data = data
+        self.max_read = max_read
         self.pos = 0
         self.reads: list[int] = []
         self.closed = 0
@@ -33,7 +34,7 @@ class FakeReader:
         if self.delay:
             threading.Event().wait(self.delay)
         self.reads.append(n)
-        out = self.data[self.pos : self.pos + n]
+        out = self.data[self.pos : self.pos + min(n, self.max_read)]
         self.pos += len(out)
         return out
 
@@ -197,3 +198,23 @@ def test_a_large_last_chunk_that_mismatches_never_sends_its_tail(size: int) -> N
         asyncio.run(go())
     assert reported == [True]
     assert len(client.body) == size - HOLD_BACK and not client.finished
+
+
+@pytest.mark.parametrize("max_read", [1000, HOLD_BACK - 1, HOLD_BACK + 1, 3 * HOLD_BACK])
+def test_short_reads_still_give_the_whole_file_verified(max_read: int) -> None:
+    size = 5 * HOLD_BACK + 3
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    client = Client()
+    reader = respond(data, 4 * HOLD_BACK, sha(data), client, max_read=max_read)
+    assert client.body == data and client.finished and reader.closed == 1
+    bad = Client()
+
+    async def go() -> None:
+        body = BlobBody(FakeReader(data, max_read=max_read), size, 4 * HOLD_BACK, sha(b"x"))
+        first = await asyncio.to_thread(body.read_step)
+        await BlobResponse(body, first, 200, {}, None)({"type": "http"}, bad.receive, bad.send)
+
+    with pytest.raises(CorruptBlob):
+        asyncio.run(go())
+    assert len(bad.body) <= size - min(HOLD_BACK, max_read) and not bad.finished

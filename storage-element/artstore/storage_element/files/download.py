@@ -158,6 +158,7 @@ class BlobBody:
         self.digest = hashlib.sha256() if expected else None
         self.corrupt = False
         self.unhashed: bytes | None = None  # the last chunk, when verify_last owes its hash
+        self.tail = b""  # with it: the held-back end of the file
         self.closed = False
         self.lock = threading.RLock()
 
@@ -191,12 +192,18 @@ class BlobBody:
             if self.closed:
                 return b""
             try:
-                data = self.reader.read(min(self.chunk, self.left)) if self.left > 0 else b""
+                # A verified last chunk over HOLD_BACK is read as two pieces (no slicing
+                # copy): its body, sent while verify_last hashes, and the held-back tail.
+                split = self.digest is not None and HOLD_BACK < self.left <= self.chunk
+                n = self.left - HOLD_BACK if split else min(self.chunk, self.left)
+                data = self.reader.read(n) if n > 0 else b""
                 if not data and self.left > 0:
                     raise OSError(f"blob ended {self.left} bytes early")
                 self.left -= len(data)
                 if self.digest is not None:
-                    if self.left <= 0 and len(data) > HOLD_BACK:
+                    if split and self.left == HOLD_BACK:
+                        self.tail = self._read_exactly(HOLD_BACK)
+                        self.left = 0
                         self.unhashed = data
                     else:
                         self.digest.update(data)
@@ -209,10 +216,21 @@ class BlobBody:
                 self.close_now()
             return data
 
+    def _read_exactly(self, n: int) -> bytes:
+        parts = []
+        while n > 0:
+            piece = self.reader.read(n)
+            if not piece:
+                raise OSError(f"blob ended {n} bytes early")
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts)
+
     def verify_last(self) -> None:
-        """Hash the last chunk and settle ``corrupt`` (blocking: call it in a thread)."""
+        """Hash the last chunk and its tail, settle ``corrupt`` (blocking: in a thread)."""
         if self.unhashed is not None and self.digest is not None:
             self.digest.update(self.unhashed)
+            self.digest.update(self.tail)
             self.unhashed = None
             self.corrupt = self.digest.hexdigest() != self.expected
 
@@ -273,11 +291,9 @@ class BlobResponse(Response):
                     return  # the client is gone: stop reading
             if body.unhashed is not None:
                 check = asyncio.ensure_future(asyncio.to_thread(body.verify_last))
-                await send(
-                    {"type": "http.response.body", "body": data[:-HOLD_BACK], "more_body": True}
-                )
+                await send({"type": "http.response.body", "body": data, "more_body": True})
                 await check
-                data = data[-HOLD_BACK:]
+                data = body.tail
             if body.corrupt:
                 if self.on_mismatch is not None:
                     await self.on_mismatch()
