@@ -166,6 +166,9 @@ def main() -> int:
                     cpu = [_cpu(p) - c for p, c in zip(procs, c0, strict=True)]
                     if prof is not None:
                         tops[target] = prof.finish(30)
+                        keep = ROOT / ".artstore" / f"se-download-spy-{target}.txt"
+                        shutil.copy(work / "spy.txt", keep)
+                        tops[target]["raw"] = str(keep)
                     rows.append(_row(rnd, target, conc, res, cpu))
         print(
             f"{'rnd':>3} {'target':6} {'conc':>4} {'ops':>5} {'ops/s':>8} {'p50 ms':>7}"
