@@ -8,14 +8,20 @@ indexes as in ``bench/run``. Writes ``--files`` blobs and valid attr files with 
 SE's own model (``bench/run.py``'s ``write_attr_files``), then per round times:
 
 - ``first``: ``artstore se rebuild-index`` (offline) with none of the SE's rows in the
-  catalog, end to end (a fresh interpreter, imports, engine, walk, decode, write);
+  catalog, end to end (a fresh interpreter, imports, connect, walk, decode, write);
 - ``again``: the same command while all its rows are there and right (none rewritten);
 - ``stale``: the same after every row's description was changed (all rewritten);
 - ``start-up``: the command over an empty ``files/`` (its fixed cost);
 - ``in-process``: ``rebuild()`` called directly (walk, decode, write; no start-up).
 
-Each command also prints its own rebuild time, shown as "own s". After every run the
-SE's rows are checked against the attr files (count and a sum of versions).
+Each round rebuilds a new SE id (none of its rows ever in the catalog, as in
+``bench/run``); the rows written are deleted at the end.
+
+Each command also prints its own rebuild time, shown as "own s". CPU seconds are less
+noisy than wall time on a shared machine: the command's (``RUSAGE_CHILDREN``; with
+``--py-spy`` the first row includes py-spy's), and for the in-process run its own and
+its PostgreSQL backend's (``/proc``, so only with a local server). After every run the
+SE's rows are checked against the attr files (count, sum of versions, no stale value).
 
     .venv/bin/python bench/rebuild_index.py [--files 20000] [--catalog-files 1000000]
         [--rounds 2] [--keep-db NAME] [--py-spy PATH]
@@ -28,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,7 +44,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -98,7 +106,9 @@ def prepare_database(admin_url: str, name: str, files: int, reuse: bool) -> str:
     return url
 
 
-def command(data_dir: Path, url: str, py_spy: str | None, profile: Path | None) -> list[str]:
+def command(
+    data_dir: Path, url: str, se: str, py_spy: str | None, profile: Path | None
+) -> list[str]:
     prefix: list[str] = []
     if py_spy and profile:
         prefix = [py_spy, "record", "--format", "raw", "--rate", "250", "-o", str(profile), "--"]
@@ -112,19 +122,47 @@ def command(data_dir: Path, url: str, py_spy: str | None, profile: Path | None) 
         "--data-dir",
         str(data_dir),
         "--se-id",
-        SE,
+        se,
         "--database-url",
         url,
     ]
 
 
+class Run(NamedTuple):
+    label: str
+    wall: float
+    own: float | None = None  # the rebuild as the command times it
+    py_cpu: float | None = None  # the command's (or this process's) CPU seconds
+    pg_cpu: float | None = None  # its PostgreSQL backend's CPU seconds (in-process only)
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _backend_cpu(pid: int) -> float | None:
+    """CPU seconds of a PostgreSQL backend on this machine (None when not local)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_command(
-    data_dir: Path, url: str, py_spy: str | None = None, profile: Path | None = None
-) -> tuple[float, float | None, str]:
-    """(wall seconds, the command's own rebuild seconds if it says, its output)."""
+    label: str,
+    data_dir: Path,
+    url: str,
+    se: str,
+    py_spy: str | None = None,
+    profile: Path | None = None,
+) -> tuple[Run, str]:
+    """The run (wall, own rebuild seconds if the command says, its CPU) and its output."""
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     done = subprocess.run(
-        command(data_dir, url, py_spy, profile),
+        command(data_dir, url, se, py_spy, profile),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -136,10 +174,11 @@ def run_command(
         raise SystemExit(f"rebuild-index failed: {done.stdout[-500:]} {done.stderr[-2000:]}")
     said = done.stdout.strip()
     own = re.search(r" in ([0-9.]+) s", said)
-    return seconds, float(own.group(1)) if own else None, said
+    cpu = _children_cpu() - cpu0
+    return Run(label, seconds, float(own.group(1)) if own else None, cpu), said
 
 
-def in_process(data_dir: Path, url: str) -> float:
+def in_process(data_dir: Path, url: str, se: str) -> Run:
     from artstore.common.db import make_engine
     from artstore.storage_element.backends import make_backend
     from artstore.storage_element.catalog.repository import CatalogRepository
@@ -147,24 +186,32 @@ def in_process(data_dir: Path, url: str) -> float:
     from artstore.storage_element.maintenance.rebuild import rebuild
     from artstore.storage_element.settings import SESettings
 
-    settings = SESettings(id=SE, data_dir=data_dir)
+    settings = SESettings(id=se, data_dir=data_dir)
 
-    async def run() -> float:
+    async def run() -> Run:
+        from sqlalchemy import text
+
         engine = make_engine(url)
         try:
             backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
-            repo = CatalogRepository(engine, SE)
-            await repo.ping()  # connect first: the pool's first connection is start-up
+            repo = CatalogRepository(engine, se)
+            # Connect first (start-up); the rebuild then takes this pooled connection.
+            async with engine.connect() as conn:
+                pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            pg0, py0 = _backend_cpu(pid), time.process_time()
             t0 = time.perf_counter()
             await rebuild(backend, repo)
-            return time.perf_counter() - t0
+            wall = time.perf_counter() - t0
+            pg1, py1 = _backend_cpu(pid), time.process_time()
+            pg = pg1 - pg0 if pg0 is not None and pg1 is not None else None
+            return Run("in-process rebuild()", wall, None, py1 - py0, pg)
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
 
 
-def check_rows(url: str, files: int) -> None:
+def check_rows(url: str, files: int, se: str) -> None:
     """The SE's rows are the attrs' (count, versions, no stale description left)."""
 
     async def run() -> tuple[int, int]:
@@ -174,7 +221,7 @@ def check_rows(url: str, files: int) -> None:
                 "SELECT count(*) AS n, coalesce(sum(version), 0) AS v, "
                 "count(*) FILTER (WHERE description = 'stale') AS stale "
                 "FROM catalog.files WHERE storage_element_id = $1",
-                SE,
+                se,
             )
             return int(row["n"]), int(row["v"]) + int(row["stale"])
         finally:
@@ -182,22 +229,33 @@ def check_rows(url: str, files: int) -> None:
 
     n, v = asyncio.run(run())
     if n != files or v != files:
-        raise SystemExit(f"catalog holds {n} rows (versions {v}) of {SE}, expected {files}")
+        raise SystemExit(f"catalog holds {n} rows (versions {v}) of {se}, expected {files}")
 
 
 def delete_rows(url: str) -> None:
-    asyncio.run(_scalar(url, "DELETE FROM catalog.files WHERE storage_element_id = $1", SE))
+    """Every row a run of this benchmark wrote."""
+    asyncio.run(
+        _scalar(url, "DELETE FROM catalog.files WHERE storage_element_id LIKE $1", SE + "%")
+    )
 
 
-def table(rows: list[tuple[str, float, float | None]], files: int) -> str:
+def table(rows: list[Run], files: int) -> str:
     lines = [
-        "| run | wall s | files/s | own s | own files/s |",
-        "|---|---:|---:|---:|---:|",
+        "| run | wall s | files/s | own s | own files/s | CPU s (Python) | CPU s (PG) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, s, own in rows:
-        rate = "" if label.startswith("start") else f"{files / s:,.0f}"
-        own_s, own_rate = ("", "") if own is None else (f"{own:.2f}", f"{files / own:,.0f}")
-        lines.append(f"| {label} | {s:.2f} | {rate} | {own_s} | {own_rate} |")
+
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.2f}"
+
+    for r in rows:
+        empty = r.label.startswith("start")  # no files: a rate means nothing
+        rate = "" if empty else f"{files / r.wall:,.0f}"
+        own_rate = f"{files / r.own:,.0f}" if r.own and not empty else ""
+        lines.append(
+            f"| {r.label} | {r.wall:.2f} | {rate} | {num(r.own)} | {own_rate} "
+            f"| {num(r.py_cpu)} | {num(r.pg_cpu)} |"
+        )
     return "\n".join(lines)
 
 
@@ -223,25 +281,25 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         write_attr_files(data, args.files)
         print(f"wrote {args.files:,} files in {time.perf_counter() - t0:.1f} s", flush=True)
-        rows: list[tuple[str, float, float | None]] = []
+        rows: list[Run] = []
         for r in range(args.rounds):
-            delete_rows(url)
+            se = f"{SE}-{r}"  # a new SE each round, as in bench/run
             profile = work / "profile.txt" if r == 0 and args.py_spy else None
-            s, own, said = run_command(data, url, args.py_spy, profile)
-            check_rows(url, args.files)
-            rows.append(("first (no rows of the SE)", s, own))
-            s, own, said = run_command(data, url)
-            check_rows(url, args.files)
-            rows.append(("again (rows already right)", s, own))
-            asyncio.run(_scalar(url, STALE, SE))
-            s, own, said = run_command(data, url)
-            check_rows(url, args.files)
-            rows.append(("stale (every row differs)", s, own))
-            s, _, _ = run_command(empty, url)
-            rows.append(("start-up (empty files/)", s, None))
-            delete_rows(url)
-            rows.append(("in-process rebuild()", in_process(data, url), None))
-            check_rows(url, args.files)
+            run, said = run_command("first (no rows of the SE)", data, url, se, args.py_spy,
+                                    profile)  # fmt: skip
+            check_rows(url, args.files, se)
+            rows.append(run)
+            run, said = run_command("again (rows already right)", data, url, se)
+            check_rows(url, args.files, se)
+            rows.append(run)
+            asyncio.run(_scalar(url, STALE, se))
+            run, said = run_command("stale (every row differs)", data, url, se)
+            check_rows(url, args.files, se)
+            rows.append(run)
+            rows.append(run_command("start-up (empty files/)", empty, url, f"{SE}-empty")[0])
+            rows.append(in_process(data, url, f"{se}-p"))
+            check_rows(url, args.files, f"{se}-p")
+        delete_rows(url)
         print(f"\n{args.files:,} attr files; catalog holds {args.catalog_files:,} other files")
         print(f"last output: {said}\n")
         print(table(rows, args.files))
