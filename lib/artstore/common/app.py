@@ -50,6 +50,9 @@ def create_service_app(
         version=VERSION,
         description=description,
         lifespan=_lifespan,
+        # Our figures are Prometheus (observability.py); FastAPI's OpenTelemetry hooks
+        # would only ask, on every request, whether a provider was configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         **kwargs,
     )
     metrics = Metrics(service)
