@@ -32,9 +32,7 @@ class BatchPublisher(Protocol):
     while the group is staged: nothing is visible before ``commit_batch``.
     """
 
-    def stage_batch(
-        self, items: Sequence[SmallWrite], fault: FaultPoint
-    ) -> list[OSError | None]:
+    def stage_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
         """Write every blob and attr into ``tmp/`` and make them all durable with one
         flush. Returns each item's error (None: staged); a failed item leaves nothing."""
         ...

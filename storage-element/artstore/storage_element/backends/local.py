@@ -125,9 +125,7 @@ class LocalBackend:
         fsync_dir(blob.parent)
         fault("upload.after_dir_fsync")
 
-    def stage_batch(
-        self, items: Sequence[SmallWrite], fault: FaultPoint
-    ) -> list[OSError | None]:
+    def stage_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
         errors: list[OSError | None] = [None] * len(items)
         for i, it in enumerate(items):
             blob, attr = self._tmp_pair(it)

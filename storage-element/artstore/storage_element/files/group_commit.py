@@ -85,7 +85,5 @@ class GroupPublisher:
         for i, outcome in enumerate(logged):
             if isinstance(outcome, BaseException) and errors[i] is None:
                 # The intent is not on stable storage: this file must not become visible.
-                errors[i] = (
-                    outcome if isinstance(outcome, OSError) else OSError(str(outcome))
-                )
+                errors[i] = outcome if isinstance(outcome, OSError) else OSError(str(outcome))
         return await asyncio.to_thread(self.backend.commit_batch, items, errors, self.fault)
