@@ -67,15 +67,6 @@ class CatalogRepository:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def replace_all(self, attrs: Sequence[Attr], batch: int = 1000) -> None:
-        """This SE's rows become exactly ``attrs``, in one transaction (rebuild-index)."""
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(files).where(files.c.storage_element_id == self.se_id))
-            for i in range(0, len(attrs), batch):
-                rows = [attr_to_row(self.se_id, a) for a in attrs[i : i + batch]]
-                # Guarded: a write that landed meanwhile may be newer than the walk saw.
-                await conn.execute(_GUARDED_UPSERT, rows)
-
     async def fingerprints(self) -> dict[str, tuple[str, bool]]:
         """file_id -> (meta_checksum, quarantined) of every row of this SE."""
         stmt = select(files.c.file_id, files.c.meta_checksum, files.c.quarantined_at).where(
