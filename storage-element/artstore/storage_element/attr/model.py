@@ -15,7 +15,6 @@ ATTR_MAX_BYTES = 4096
 SCHEMA_VERSION = 1
 
 
-
 class BadAttr(Exception):
     """An attr file that cannot be trusted: unparsable, invalid or with a wrong checksum."""
 
