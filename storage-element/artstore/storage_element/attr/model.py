@@ -52,8 +52,14 @@ class Attr(BaseModel):
 
     def encode(self) -> bytes:
         """The attr file's bytes (sealed). Compact and key-sorted: the limit is 4 KiB."""
-        sealed = self.sealed()
-        return canonical({**sealed.content(), "meta_checksum": sealed.meta_checksum})
+        return self.seal()[1]
+
+    def seal(self) -> tuple[Attr, bytes]:
+        """The sealed attr and its file's bytes, the content dumped once for both."""
+        content = self.content()
+        checksum = meta_checksum(content)
+        content["meta_checksum"] = checksum
+        return self.model_copy(update={"meta_checksum": checksum}), canonical(content)
 
 
 def canonical(data: dict[str, Any]) -> bytes:

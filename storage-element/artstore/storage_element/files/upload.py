@@ -98,6 +98,24 @@ def _build_attr(
     )
 
 
+# The attr's bytes besides its free-text fields, with every number at its widest and the
+# storage path at its longest (818 measured; tests/unit/test_attr_fit.py), the rest being
+# the free-text fields themselves.
+_ATTR_FIXED_BYTES = 1024
+# JSON writes a control character as six (\u00XX); everything else at most as itself.
+_JSON_GROWTH = 6
+
+
+def _may_not_fit(fields: UploadFields, filename: str, content_type: str, uploader: str) -> bool:
+    """False when the attr surely fits whatever the size, so the trial encode is skipped."""
+    free = [filename, filename, content_type, uploader, uploader, fields.description or ""]
+    free += fields.tags or []
+    for k, v in (fields.metadata or {}).items():
+        free += (k, v)
+    text = sum(len(t.encode()) + 4 for t in free)  # + quotes and separator
+    return _ATTR_FIXED_BYTES + _JSON_GROWTH * text > ATTR_MAX_BYTES
+
+
 def check_attr_size(encoded: bytes) -> None:
     if len(encoded) > ATTR_MAX_BYTES:
         raise AttrTooLarge(
@@ -133,7 +151,8 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
         )
 
     # Before any byte is stored: the attr must fit even at the largest size.
-    check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM).encode())
+    if _may_not_fit(req.fields, filename, req.content_type, req.principal.sub):
+        check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM).encode())
     if req.announced_size is not None and req.announced_size > s.max_file_size:
         raise FileTooLarge(
             f"file exceeds {s.max_file_size} bytes", details={"max_file_size": s.max_file_size}
@@ -161,8 +180,7 @@ async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterato
                 details={"expected": req.expected_sha256, "actual": incoming.sha256},
             )
         size = incoming.size
-        attr = build(size, f"sha256:{incoming.sha256}").sealed()
-        encoded = attr.encode()
+        attr, encoded = build(size, f"sha256:{incoming.sha256}").seal()
         check_attr_size(encoded)  # fields sent after the file part are known only now
         await _publish(node, incoming, txn, storage_path, encoded)
     except BaseException:
