@@ -414,19 +414,45 @@ class AnonymousSeaweed(SeaweedServer):
 
 
 # -- py-spy --------------------------------------------------------------------------------
-def py_spy_record(py_spy: str, out: Path) -> list[str]:
-    """Wall-clock sampling (``--idle``: threads blocked in fsync or on a lock count too)."""
+def py_spy_record(py_spy: str, out: Path, on_cpu: bool = False) -> list[str]:
+    """Wall-clock sampling (``--idle``: threads blocked in fsync or on a lock count too),
+    or with ``on_cpu`` only the threads on a CPU, at twice the rate."""
+    if on_cpu:
+        return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
+                "-o", str(out)]  # fmt: skip
     return [py_spy, "record", "--idle", "--nonblocking", "-r", "100", "--format", "raw",
             "-o", str(out)]  # fmt: skip
+
+
+def process_cpu(p: psutil.Process | None) -> float:
+    """User + system seconds of one process (0 for None)."""
+    if p is None:
+        return 0.0
+    t = p.cpu_times()
+    return float(t.user + t.system)
+
+
+def postgres_cpu() -> float:
+    """User + system seconds of every PostgreSQL process on the machine (the server's
+    backends come and go, so the bench sums them all before and after a row)."""
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"] and p.info["name"].startswith("postgres"):
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
 
 
 class Profiler:
     """``py-spy record`` on one process while a row runs."""
 
-    def __init__(self, py_spy: str, pid: int, out: Path) -> None:
+    def __init__(self, py_spy: str, pid: int, out: Path, on_cpu: bool = False) -> None:
         self.out = out
         self.proc = subprocess.Popen(
-            [*py_spy_record(py_spy, out), "-p", str(pid)],
+            [*py_spy_record(py_spy, out, on_cpu), "-p", str(pid)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

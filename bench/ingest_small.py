@@ -47,6 +47,8 @@ from bench._common import (  # noqa: E402
     Conn,
     Payloads,
     Profiler,
+    postgres_cpu,
+    process_cpu,
     run_batch,
 )
 from tests.support.database import TestDatabase  # noqa: E402
@@ -122,25 +124,6 @@ class StandInAdmin:
         self._server.server_close()
 
 
-def _pg_cpu() -> float:
-    total = 0.0
-    for p in psutil.process_iter(["name"]):
-        try:
-            if p.info["name"] and p.info["name"].startswith("postgres"):
-                t = p.cpu_times()
-                total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
-
-
-def _cpu(p: psutil.Process | None) -> float:
-    if p is None:
-        return 0.0
-    t = p.cpu_times()
-    return t.user + t.system
-
-
 def _pythonpath(tree: str) -> dict[str, str]:
     """Run a service from another code tree: its packages shadow this checkout's."""
     if not tree:
@@ -192,15 +175,6 @@ def main() -> int:
     ap.add_argument("--keep-profiles", default=None, help="copy py-spy's raw stacks here")
     ap.add_argument("--env", action="append", default=[], help="extra IG_/SE_ setting NAME=VALUE")
     args = ap.parse_args()
-    if args.py_spy:
-        import bench._common as common
-
-        def on_cpu(py_spy: str, out: Path) -> list[str]:
-            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
-                    "-o", str(out)]  # fmt: skip
-
-        common.py_spy_record = on_cpu
-
     (ROOT / ".artstore").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ingest-small-", dir=ROOT / ".artstore"))
     issuer = TestIssuer()
@@ -337,12 +311,12 @@ def main() -> int:
                         prof = None
                         if args.py_spy and conc == 16 and target in igs:
                             out = work / f"{target}-{size}.txt"
-                            prof = Profiler(args.py_spy, procs[target].pid, out)
-                        c0 = {k: _cpu(p) for k, p in watched.items()}
-                        pg0 = _pg_cpu()
+                            prof = Profiler(args.py_spy, procs[target].pid, out, on_cpu=True)
+                        c0 = {k: process_cpu(p) for k, p in watched.items()}
+                        pg0 = postgres_cpu()
                         res = run_batch("127.0.0.1", port, jobs, conc)
-                        cpu = {k: _cpu(p) - c0[k] for k, p in watched.items()}
-                        cpu["pg"] = _pg_cpu() - pg0
+                        cpu = {k: process_cpu(p) - c0[k] for k, p in watched.items()}
+                        cpu["pg"] = postgres_cpu() - pg0
                         if prof is not None:
                             tops.append({"target": target, "size": size, **prof.finish(30)})
                             if args.keep_profiles:

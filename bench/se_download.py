@@ -31,21 +31,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import bench._common as common  # noqa: E402
-from bench._common import AnonymousSeaweed, Conn, Payloads, Profiler, run_batch  # noqa: E402
+from bench._common import (  # noqa: E402
+    AnonymousSeaweed,
+    Conn,
+    Payloads,
+    Profiler,
+    process_cpu,
+    run_batch,
+)
 from tests.support.database import TestDatabase  # noqa: E402
 from tests.support.system import System, wait_ready  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-def _cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
-
-
-def _on_cpu(py_spy: str, out: Path) -> list[str]:
-    return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw", "-o", str(out)]
 
 
 def main() -> int:
@@ -60,7 +57,6 @@ def main() -> int:
     ap.add_argument("--env", action="append", default=[], help="extra SE setting NAME=VALUE")
     ap.add_argument("--qenv", action="append", default=[], help="extra query setting NAME=VALUE")
     args = ap.parse_args()
-    common.py_spy_record = _on_cpu
     targets = args.targets.split(",")
 
     (ROOT / ".artstore").mkdir(exist_ok=True)
@@ -160,10 +156,12 @@ def main() -> int:
                     prof = None
                     if args.py_spy and conc == 16 and rnd == 1 and target == args.py_spy:
                         pid = (se_proc if args.py_spy == "se" else q_proc).pid
-                        prof = Profiler(str(ROOT / ".venv/bin/py-spy"), pid, work / "spy.txt")
-                    c0 = [_cpu(p) for p in procs]
+                        prof = Profiler(
+                            str(ROOT / ".venv/bin/py-spy"), pid, work / "spy.txt", on_cpu=True
+                        )
+                    c0 = [process_cpu(p) for p in procs]
                     res = run_batch("127.0.0.1", port, jobs, conc)
-                    cpu = [_cpu(p) - c for p, c in zip(procs, c0, strict=True)]
+                    cpu = [process_cpu(p) - c for p, c in zip(procs, c0, strict=True)]
                     if prof is not None:
                         tops[target] = prof.finish(30)
                         keep = ROOT / ".artstore" / f"se-download-spy-{target}.txt"

@@ -36,6 +36,8 @@ from bench._common import (  # noqa: E402
     Conn,
     Payloads,
     Profiler,
+    postgres_cpu,
+    process_cpu,
     run_batch,
 )
 from tests.support.database import TestDatabase  # noqa: E402
@@ -43,23 +45,6 @@ from tests.support.issuer import TestIssuer  # noqa: E402
 from tests.support.process import ServiceProcess, free_port  # noqa: E402
 
 KiB = 1024
-
-
-def _pg_cpu() -> float:
-    total = 0.0
-    for p in psutil.process_iter(["name", "cmdline"]):
-        try:
-            if p.info["name"] and p.info["name"].startswith("postgres"):
-                t = p.cpu_times()
-                total += t.user + t.system
-        except psutil.Error:
-            continue
-    return total
-
-
-def _cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
 
 
 def main() -> int:
@@ -70,19 +55,8 @@ def main() -> int:
     ap.add_argument("--py-spy", default=None)
     ap.add_argument("--seaweed", action="store_true", help="also SeaweedFS S3 (fsync'd bucket)")
     ap.add_argument("--on-cpu", action="store_true", help="py-spy: on-CPU samples only")
-    ap.add_argument("--native", action="store_true", help="py-spy: native frames too")
     ap.add_argument("--env", action="append", default=[], help="extra SE setting NAME=VALUE")
     args = ap.parse_args()
-    if args.on_cpu:
-        import bench._common as common
-
-        def on_cpu(py_spy: str, out: Path) -> list[str]:
-            native = ["--native"] if args.native else []
-            return [py_spy, "record", "--nonblocking", "-r", "200", "--format", "raw",
-                    *native, "-o", str(out)]  # fmt: skip
-
-        common.py_spy_record = on_cpu
-
     (ROOT / ".artstore").mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="se-small-", dir=ROOT / ".artstore"))
     issuer = TestIssuer()
@@ -147,17 +121,17 @@ def main() -> int:
             base += count
             prof = None
             if args.py_spy and conc == 16:
-                prof = Profiler(args.py_spy, proc.pid, work / "se-put.txt")
-            c0, p0 = _cpu(proc), _pg_cpu()
+                prof = Profiler(args.py_spy, proc.pid, work / "se-put.txt", args.on_cpu)
+            c0, p0 = process_cpu(proc), postgres_cpu()
             res = run_batch("127.0.0.1", port, jobs, conc)
-            c1, p1 = _cpu(proc), _pg_cpu()
+            c1, p1 = process_cpu(proc), postgres_cpu()
             if prof is not None:
                 top = prof.finish(25)
             rows.append(_row("PUT", conc, res, (c1 - c0), (p1 - p0)))
             ids = [r for r in res.results if r]
-            c0, p0 = _cpu(proc), _pg_cpu()
+            c0, p0 = process_cpu(proc), postgres_cpu()
             res = run_batch("127.0.0.1", port, [get_job(f) for f in ids], conc)
-            c1, p1 = _cpu(proc), _pg_cpu()
+            c1, p1 = process_cpu(proc), postgres_cpu()
             rows.append(_row("GET", conc, res, (c1 - c0), (p1 - p0)))
         metrics = httpx.get(f"{se.url}/metrics").text
         wanted = ("group_commits_total", "group_commit_files_total", "wal_fsyncs_total")
@@ -225,14 +199,14 @@ def _seaweed_rows(work: Path, payloads: Payloads, size: int, count: int) -> list
         run_batch("127.0.0.1", port, [put_job(i) for i in range(50)], 4)
         base = 1000
         for conc, n in ((1, max(count // 4, 100)), (16, count)):
-            c0 = _cpu(proc)
+            c0 = process_cpu(proc)
             res = run_batch("127.0.0.1", port, [put_job(base + i) for i in range(n)], conc)
             base += n
-            rows.append({**_row("PUT", conc, res, _cpu(proc) - c0, 0.0), "target": "weed"})
+            rows.append({**_row("PUT", conc, res, process_cpu(proc) - c0, 0.0), "target": "weed"})
             paths = [r for r in res.results if r]
-            c0 = _cpu(proc)
+            c0 = process_cpu(proc)
             res = run_batch("127.0.0.1", port, [get_job(x) for x in paths], conc)
-            rows.append({**_row("GET", conc, res, _cpu(proc) - c0, 0.0), "target": "weed"})
+            rows.append({**_row("GET", conc, res, process_cpu(proc) - c0, 0.0), "target": "weed"})
     finally:
         weed.stop()
     return rows
