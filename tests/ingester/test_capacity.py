@@ -16,12 +16,12 @@ import pytest
 
 from artstore.common.auth import Principal
 from artstore.common.errors import StorageFull
+from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageElementRef, StorageRegistry
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.placement.service import NoStorageAvailable, choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.uploads.fields import IngestFields
@@ -45,7 +45,7 @@ class FakeSE:
 
     @property
     def url(self) -> str:
-        # https: these go through httpx (and its stand-in transport), not sehttp.
+        # https: these go through httpx (and its stand-in transport), not lean_http.
         return f"https://{self.storage_id}.test"
 
     def registry_item(self) -> dict[str, Any]:
@@ -92,7 +92,7 @@ class World:
             self.http,
             IngestStats(),
             self.capacity,
-            SEClient(connect_timeout=1, timeout=10),
+            UpstreamClient(connect_timeout=1, timeout=10),
         )
 
     def ref(self, storage_id: str) -> StorageElementRef:

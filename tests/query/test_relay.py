@@ -1,4 +1,4 @@
-"""The query module's download relay (files/upstream.py, RelayResponse) through a whole
+"""The query module's download relay (common/lean_http.py, RelayResponse) through a whole
 system: bodies of many pieces, pooled connections to SEs that restart, a corrupt copy,
 a caller that goes away mid-body (issue 7)."""
 

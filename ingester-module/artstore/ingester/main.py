@@ -14,12 +14,12 @@ from artstore.common.app import create_service_app
 from artstore.common.auth import TOKEN_PATH
 from artstore.common.errors import error_body
 from artstore.common.httpclient import make_async_client
+from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
 from artstore.ingester.finalize.router import router as finalize_router
 from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
 from artstore.ingester.placement.capacity import Capacity
-from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.tus.router import router as tus_router
@@ -52,7 +52,7 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
         )
         admin_http = make_async_client(timeout=5.0, connect_timeout=2.0)
         capacity = Capacity(registry, se_http, interval=settings.capacity_refresh_interval)
-        se_client = SEClient(
+        se_client = UpstreamClient(
             connect_timeout=settings.upstream_connect_timeout, timeout=settings.upstream_timeout
         )
         ingester = Ingester(

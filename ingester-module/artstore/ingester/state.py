@@ -9,10 +9,10 @@ import httpx
 from fastapi import Depends, Request
 
 from artstore.common.auth import Principal
+from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
-from artstore.ingester.replication.sehttp import SEClient
 from artstore.ingester.settings import IGSettings
 
 
@@ -30,7 +30,7 @@ class Ingester:
     # Room and mode of each writable SE, read in the background (placement).
     capacity: Capacity
     # The upload request to SEs (POST /api/v1/files), on lean keep-alive connections.
-    se_client: SEClient
+    se_client: UpstreamClient
 
     async def service_headers(self) -> dict[str, str]:
         """Authorization of the ingester's own account, for clean-up steps the caller may

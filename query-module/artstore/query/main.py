@@ -13,12 +13,12 @@ from artstore.common.app import create_service_app
 from artstore.common.db import make_engine
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
+from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
 from artstore.query.files.catalog import CopyReader
 from artstore.query.files.router import router as files_router
-from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.router import router as links_router
 from artstore.query.links.signer import LinkSigner, load_secret
 from artstore.query.metrics import QueryMetrics
@@ -96,7 +96,9 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
             cache,
             LinkSigner(secret),
             QueryMetrics(app.state.metrics.registry),
-            UpstreamClient(settings.se_timeout, settings.se_connect_timeout),
+            UpstreamClient(
+                timeout=settings.se_timeout, connect_timeout=settings.se_connect_timeout
+            ),
             CopyReader(settings.database_url),
         )
         app.state.query = state

@@ -9,10 +9,10 @@ import httpx
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry
 from artstore.query.cache.store import MetadataCache
 from artstore.query.files.catalog import CopyReader
-from artstore.query.files.upstream import UpstreamClient
 from artstore.query.links.signer import LinkSigner
 from artstore.query.metrics import QueryMetrics
 from artstore.query.settings import QMSettings

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ from typing import Any
 
 import httpx
 
+from artstore.common import lean_http
 from artstore.common.errors import ArtStoreError, FileTooLarge, UpstreamUnavailable
 from artstore.common.registry import StorageElementRef
 from artstore.ingester import upstream
-from artstore.ingester.replication import sehttp
 from artstore.ingester.state import Ingester
 
 log = logging.getLogger("artstore.ingester.replication")
@@ -148,16 +149,21 @@ async def _send_to(
 ) -> dict[str, Any]:
     """One SE upload; its 201 answer, or the SE's failure as our error (``BeforeBody``
     while nothing of the source was read). What ``body`` raises passes through as is."""
-    origin = sehttp.http_origin(se.url)
     try:
-        if origin is not None:
-            answer = await ing.se_client.post(
-                origin, "/api/v1/files", upload.params, upload.headers, body, start
+        if ing.se_client.supports(se.url):
+            answer = await ing.se_client.request(
+                "POST",
+                f"{se.url}/api/v1/files",
+                upload.headers,
+                params=upload.params,
+                body=body,
+                on_start=start,
             )
-            if answer.status == 201:
-                data: dict[str, Any] = answer.json()
+            content = await answer.read()
+            if answer.status_code == 201:
+                data: dict[str, Any] = json.loads(content)
                 return data
-            resp = httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+            resp = httpx.Response(answer.status_code, headers=answer.raw_headers, content=content)
         else:  # https: through httpx
             resp = await ing.http.post(
                 f"{se.url}/api/v1/files",
@@ -165,7 +171,7 @@ async def _send_to(
                 headers=upload.headers,
                 content=_started(start, body),
             )
-    except (httpx.HTTPError, sehttp.ConnectFailed, sehttp.ProtocolError, OSError) as exc:
+    except (httpx.HTTPError, lean_http.UpstreamError, OSError) as exc:
         if not touched():
             raise upstream.BeforeBody(se, type(exc).__name__) from exc
         raise upstream.unreachable(se, exc) from exc

@@ -7,9 +7,9 @@ included (401, 403, 416, 304), is the SE's and is passed through with its header
 Once the body flows, a broken upstream ends the response short: the client sees an
 incomplete transfer (Content-Length) rather than bytes from a different source.
 
-SEs on ``http://`` are read with :mod:`artstore.query.files.upstream` (a lean keep-alive
-client) and relayed by :class:`RelayResponse`, one ASGI body message per piece read from
-the socket; other URLs (``https://``) go through the shared httpx client.
+SEs on ``http://`` are read with :mod:`artstore.common.lean_http` (the shared lean
+keep-alive client) and relayed by :class:`RelayResponse`, one ASGI body message per piece
+read from the socket; other URLs (``https://``) go through the shared httpx client.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from artstore.common.errors import FileGone, UpstreamUnavailable
+from artstore.common.lean_http import UpstreamError, UpstreamResponse
 from artstore.common.registry import StorageElementRef, StorageRegistry
-from artstore.query.files.upstream import UpstreamError, UpstreamResponse
 from artstore.query.state import QueryState
 
 log = logging.getLogger("artstore.query.download")
