@@ -1,8 +1,9 @@
 """One body, streamed to N storage elements at once (DESIGN §7 replicas).
 
 A pump reads the source once, hashes it, and puts each chunk into one bounded queue per
-SE; each SE upload is an httpx request whose body drains its queue. Memory is at most
-``queue_chunks`` chunks per SE, whatever the file size: the slowest SE paces the source.
+SE; each SE upload is a request (common/lean_http.py; httpx for https SEs) whose body
+drains its queue. Memory is at most ``queue_chunks`` chunks per SE, whatever the file
+size: the slowest SE paces the source.
 
 The pump reads nothing until every SE request has started sending its body (connected,
 headers sent). When every failure is one the next SE can fix (unreachable before the
@@ -174,8 +175,6 @@ async def _send_to(
     except (httpx.HTTPError, lean_http.UpstreamError, OSError) as exc:
         if not touched():
             raise upstream.BeforeBody(se, type(exc).__name__) from exc
-        raise upstream.unreachable(se, exc) from exc
-    except TimeoutError as exc:
         raise upstream.unreachable(se, exc) from exc
     if resp.status_code != 201:
         raise upstream.error_from(se, resp)

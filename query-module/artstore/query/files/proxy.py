@@ -24,6 +24,7 @@ from fastapi import Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, UpstreamUnavailable
 from artstore.common.lean_http import UpstreamError, UpstreamResponse
 from artstore.common.registry import StorageElementRef, StorageRegistry
@@ -77,11 +78,6 @@ def _answer(resp: httpx.Response, method: str, se: StorageElementRef) -> Respons
     return StreamingResponse(_relay(resp), status_code=resp.status_code, headers=headers)
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
 class RelayResponse(Response):
     """The SE's answer relayed as it arrives: its status, the passed headers, then one
     ``http.response.body`` per piece the upstream socket gave (no iterator, no task
@@ -106,7 +102,7 @@ class RelayResponse(Response):
             data, last = await up.next_chunk()
             while not last:
                 if watcher is None:
-                    watcher = asyncio.ensure_future(_until_disconnect(receive))
+                    watcher = asyncio.ensure_future(until_disconnect(receive))
                 await send({"type": "http.response.body", "body": data, "more_body": True})
                 if watcher.done():
                     return  # the caller is gone: drop the upstream connection

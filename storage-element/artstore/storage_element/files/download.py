@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, InvalidRange
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
@@ -245,11 +246,6 @@ class BlobBody:
             await asyncio.to_thread(self.close_now)
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
 class BlobResponse(Response):
     """A lean streaming answer for :class:`BlobBody`: one ``http.response.body`` message
     per chunk (two for the last: the held-back tail goes after the hash), sent as it is
@@ -282,7 +278,7 @@ class BlobResponse(Response):
                  "headers": self.raw_headers}
             )  # fmt: skip
             if not body.done:
-                watcher = asyncio.ensure_future(_until_disconnect(receive))
+                watcher = asyncio.ensure_future(until_disconnect(receive))
             while not body.done:
                 reading = asyncio.ensure_future(asyncio.to_thread(body.read_step))
                 await send({"type": "http.response.body", "body": data, "more_body": True})
