@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -59,10 +59,18 @@ async def by_ids(session: AsyncSession, storage_ids: list[str]) -> dict[str, Any
     return {r["storage_id"]: r for r in rows.mappings().all()}
 
 
-async def update(session: AsyncSession, storage_id: str, values: dict[str, Any]) -> Any:
-    row = await session.execute(
-        ses.update().where(ses.c.storage_id == storage_id).values(**values).returning(ses)
-    )
+async def update(
+    session: AsyncSession,
+    storage_id: str,
+    values: dict[str, Any],
+    unchanged_since: datetime | None = None,
+) -> Any:
+    """Update the row; with ``unchanged_since``, only if nobody updated it after that
+    (None when it was changed meanwhile, or is gone)."""
+    stmt = ses.update().where(ses.c.storage_id == storage_id)
+    if unchanged_since is not None:
+        stmt = stmt.where(ses.c.updated_at == unchanged_since)
+    row = await session.execute(stmt.values(**values).returning(ses))
     return row.mappings().first()
 
 

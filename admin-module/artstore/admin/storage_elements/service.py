@@ -194,7 +194,13 @@ async def _apply(
 ) -> Any:
     values = observed_values(seen, now)
     async with session.begin():
-        updated = await repo.update(session, row["storage_id"], {**values, "updated_at": now})
+        # Guarded: a mode change recorded while this observation was in flight is newer
+        # than what the observation saw; the next poll sees the SE as it is now.
+        updated = await repo.update(
+            session, row["storage_id"], {**values, "updated_at": now}, row["updated_at"]
+        )
+        if updated is None:
+            return await repo.get(session, row["storage_id"])
     if updated is not None and (updated["status"], updated["mode"]) != (row["status"], row["mode"]):
         await events.publish(
             SE_CHANNEL,
