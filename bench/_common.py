@@ -205,6 +205,40 @@ def _own_cpu() -> float:
     return t.user + t.system
 
 
+def put_job(payloads: Payloads, i: int, size: int, path: str, headers: dict[str, str],
+            method: str = "PUT", expect: int = 200,
+            then: Callable[[bytes], Any] = bytes) -> Job:  # fmt: skip
+    """Send body ``i`` of ``size`` bytes to ``path``; the job returns ``then`` of the
+    answer's body (the JSON of an ArtStore upload; nothing useful from S3)."""
+
+    async def job(conn: Conn) -> Any:
+        a = await conn.request(
+            method, path, {**headers, "Content-Type": "application/octet-stream"},
+            payloads.chunks(i, size), size,
+        )  # fmt: skip
+        if a.status != expect:
+            raise BenchError(f"{method} {path} answered {a.status}: {a.body[:300]!r}")
+        return then(a.body)
+
+    return job
+
+
+def get_job(path: str, headers: dict[str, str], size: int) -> Job:
+    """GET ``path``; the answer must be 200 with exactly ``size`` bytes."""
+
+    async def job(conn: Conn) -> None:
+        a = await conn.request("GET", path, headers)
+        if a.status != 200 or a.length != size:
+            raise BenchError(f"GET {path}: {a.status}, {a.length} bytes")
+
+    return job
+
+
+def p50_p99_ms(latencies: list[float]) -> tuple[float, float]:
+    """Median and 99th percentile of single-request latencies, in ms."""
+    return statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000
+
+
 def run_batch(
     host: str, port: int, jobs: list[Job], concurrency: int, max_seconds: float = 3600
 ) -> BatchResult:

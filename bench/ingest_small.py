@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import threading
@@ -44,11 +43,13 @@ if str(ROOT) not in sys.path:
 
 from bench._common import (  # noqa: E402
     AnonymousSeaweed,
-    Conn,
+    Job,
     Payloads,
     Profiler,
+    p50_p99_ms,
     postgres_cpu,
     process_cpu,
+    put_job,
     run_batch,
 )
 from tests.support.database import TestDatabase  # noqa: E402
@@ -135,7 +136,7 @@ def _pythonpath(tree: str) -> dict[str, str]:
 
 def _row(target: str, size: int, conc: int, res: Any, cpu: dict[str, float]) -> dict[str, Any]:
     n = len(res.latencies)
-    lat = sorted(res.latencies)
+    p50, p99 = p50_p99_ms(res.latencies)
     return {
         "target": target,
         "size": size,
@@ -143,8 +144,8 @@ def _row(target: str, size: int, conc: int, res: Any, cpu: dict[str, float]) -> 
         "ops": n,
         "ops_s": n / res.seconds,
         "mb_s": n * size / res.seconds / 1e6,
-        "p50": statistics.median(lat) * 1000,
-        "p99": lat[min(n - 1, int(n * 0.99))] * 1000,
+        "p50": p50,
+        "p99": p99,
         **{k: v / n * 1000 for k, v in cpu.items()},
     }
 
@@ -229,10 +230,7 @@ def main() -> int:
             igs[name].start()
             assert igs[name].proc is not None
             procs[name] = psutil.Process(igs[name].proc.pid)  # type: ignore[union-attr]
-        headers = {
-            "Authorization": f"Bearer {issuer.token(scopes='files:read files:write')}",
-            "Content-Type": "application/octet-stream",
-        }
+        auth = {"Authorization": f"Bearer {issuer.token(scopes='files:read files:write')}"}
 
         if args.seaweed:
             weed = AnonymousSeaweed(bucket="bench", fsync=True)
@@ -242,47 +240,16 @@ def main() -> int:
             assert weed.proc is not None
             procs["weed"] = psutil.Process(weed.proc.pid)
 
-        def ig_job(i: int, size: int) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request(
-                    "PUT",
-                    f"/api/v1/files/upload?filename=b{i}.bin",
-                    headers,
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if ans.status != 201:
-                    raise RuntimeError(f"ingester PUT {ans.status}: {ans.body[:300]!r}")
+        def ig_job(i: int, size: int) -> Job:
+            path = f"/api/v1/files/upload?filename=b{i}.bin"
+            return put_job(payloads, i, size, path, auth, "PUT", 201)
 
-            return job
+        def se_job(i: int, size: int) -> Job:
+            path = f"/api/v1/files?filename=d{i}.bin&retention_policy=temporary"
+            return put_job(payloads, i, size, path, auth, "POST", 201)
 
-        def se_job(i: int, size: int) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request(
-                    "POST",
-                    f"/api/v1/files?filename=d{i}.bin&retention_policy=temporary",
-                    headers,
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if ans.status != 201:
-                    raise RuntimeError(f"SE POST {ans.status}: {ans.body[:300]!r}")
-
-            return job
-
-        def weed_job(i: int, size: int) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request(
-                    "PUT",
-                    f"/bench/{size}/{i}",
-                    {"Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if ans.status != 200:
-                    raise RuntimeError(f"S3 PUT {ans.status}")
-
-            return job
+        def weed_job(i: int, size: int) -> Job:
+            return put_job(payloads, i, size, f"/bench/{size}/{i}", {})
 
         for ig in igs.values():  # warm-up
             run_batch("127.0.0.1", ig.port, [ig_job(i, 4 * KiB) for i in range(100)], 4)

@@ -62,7 +62,6 @@ from _common import (  # type: ignore[import-not-found]  # noqa: E402
     AnonymousSeaweed,
     BatchResult,
     BenchError,
-    Conn,
     GiB,
     Job,
     KiB,
@@ -72,8 +71,10 @@ from _common import (  # type: ignore[import-not-found]  # noqa: E402
     Watch,
     disk_durable_creates,
     disk_seq_write,
+    get_job,
     human,
     percentile,
+    put_job,
     py_spy_record,
     run_batch,
     summarise_stacks,
@@ -247,55 +248,26 @@ class Load:
         self.seq += n
         payloads = self.payloads
 
+        def download_path(body: bytes) -> str:
+            return f"/api/v1/files/{json.loads(body)['file_id']}/download"
+
         def job(i: int) -> Job:
-            name = f"b{i}.bin"
-
-            async def weed(conn: Conn) -> str:
+            """Each PUT's job returns the path its object is read back from."""
+            if target == "weed":
                 path = f"/{BUCKET}/{size}/{i}"
-                a = await conn.request(
-                    "PUT",
-                    path,
-                    {"Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if a.status != 200:
-                    raise BenchError(f"S3 PUT answered {a.status}: {a.body[:300]!r}")
-                return path
-
-            async def artstore(conn: Conn) -> str:
-                method, path = (
-                    ("POST", f"/api/v1/files?filename={name}")
-                    if target == "se"
-                    else ("PUT", f"/api/v1/files/upload?filename={name}")
-                )
-                a = await conn.request(
-                    method,
-                    path,
-                    {**auth, "Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if a.status != 201:
-                    raise BenchError(f"{target} PUT answered {a.status}: {a.body[:300]!r}")
-                return f"/api/v1/files/{json.loads(a.body)['file_id']}/download"
-
-            return weed if target == "weed" else artstore
+                return put_job(payloads, i, size, path, {}, then=lambda _: path)
+            method, path = (
+                ("POST", f"/api/v1/files?filename=b{i}.bin")
+                if target == "se"
+                else ("PUT", f"/api/v1/files/upload?filename=b{i}.bin")
+            )
+            return put_job(payloads, i, size, path, auth, method, 201, download_path)
 
         return [job(base + k) for k in range(n)]
 
     def gets(self, target: str, size: int, paths: list[str]) -> list[Job]:
         headers = {} if target == "weed" else {"Authorization": f"Bearer {self.up.token()}"}
-
-        def job(path: str) -> Job:
-            async def run(conn: Conn) -> None:
-                a = await conn.request("GET", path, headers)
-                if a.status != 200 or a.length != size:
-                    raise BenchError(f"{target} GET {path}: {a.status}, {a.length} bytes")
-
-            return run
-
-        return [job(p) for p in paths]
+        return [get_job(p, headers, size) for p in paths]
 
 
 def group_of(target: str, names: list[str]) -> list[str]:

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -33,10 +32,13 @@ if str(ROOT) not in sys.path:
 
 from bench._common import (  # noqa: E402
     AnonymousSeaweed,
-    Conn,
+    Job,
     Payloads,
     Profiler,
+    get_job,
+    p50_p99_ms,
     process_cpu,
+    put_job,
     run_batch,
 )
 from tests.support.database import TestDatabase  # noqa: E402
@@ -84,23 +86,12 @@ def main() -> int:
         se_port = int(se.url.rsplit(":", 1)[1])
         q_port = int(query.url.rsplit(":", 1)[1])
 
-        def se_put(i: int) -> Any:
-            async def job(conn: Conn) -> str:
-                ans = await conn.request(
-                    "POST",
-                    f"/api/v1/files?filename=b{i}.bin",
-                    {**auth, "Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, args.size),
-                    args.size,
-                )
-                if ans.status != 201:
-                    raise RuntimeError(f"PUT {ans.status}: {ans.body[:300]!r}")
-                return str(json.loads(ans.body)["file_id"])
-
-            return job
+        def se_put(i: int) -> Job:
+            path = f"/api/v1/files?filename=b{i}.bin"
+            return put_job(payloads, i, args.size, path, auth, "POST", 201)
 
         res = run_batch("127.0.0.1", se_port, [se_put(i) for i in range(args.objects)], 4)
-        se_paths = [f"/api/v1/files/{fid}/download" for fid in res.results]
+        se_paths = [f"/api/v1/files/{json.loads(b)['file_id']}/download" for b in res.results]
         weed_paths: list[str] = []
         weed_port = 0
         weed_proc: psutil.Process | None = None
@@ -112,32 +103,9 @@ def main() -> int:
             weed_proc = psutil.Process(weed.proc.pid)  # type: ignore[union-attr]
             weed_port = weed.ports["s3"]
 
-            def weed_put(i: int) -> Any:
-                async def job(conn: Conn) -> str:
-                    path = f"/bench/{i}"
-                    ans = await conn.request(
-                        "PUT",
-                        path,
-                        {"Content-Type": "application/octet-stream"},
-                        payloads.chunks(i, args.size),
-                        args.size,
-                    )
-                    if ans.status != 200:
-                        raise RuntimeError(f"S3 PUT {ans.status}")
-                    return path
-
-                return job
-
-            res = run_batch("127.0.0.1", weed_port, [weed_put(i) for i in range(args.objects)], 4)
-            weed_paths = list(res.results)
-
-        def get_job(path: str, headers: dict[str, str]) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request("GET", path, headers)
-                if ans.status != 200 or ans.length != args.size:
-                    raise RuntimeError(f"GET {path} {ans.status} {ans.length}")
-
-            return job
+            weed_paths = [f"/bench/{i}" for i in range(args.objects)]
+            puts = [put_job(payloads, i, args.size, p, {}) for i, p in enumerate(weed_paths)]
+            run_batch("127.0.0.1", weed_port, puts, 4)
 
         plan: dict[str, tuple[int, list[str], dict[str, str], list[psutil.Process]]] = {
             "se": (se_port, se_paths, auth, [se_proc]),
@@ -147,12 +115,12 @@ def main() -> int:
             plan["weed"] = (weed_port, weed_paths, {}, [weed_proc])
         for target in targets:  # warm-up: page cache, connection pools
             port, paths, hdrs, _ = plan[target]
-            run_batch("127.0.0.1", port, [get_job(p, hdrs) for p in paths], 4)
+            run_batch("127.0.0.1", port, [get_job(p, hdrs, args.size) for p in paths], 4)
         for rnd in range(1, args.rounds + 1):
             for conc, n in ((1, max(args.count // 4, 50)), (16, args.count)):
                 for target in targets:
                     port, paths, hdrs, procs = plan[target]
-                    jobs = [get_job(paths[i % len(paths)], hdrs) for i in range(n)]
+                    jobs = [get_job(paths[i % len(paths)], hdrs, args.size) for i in range(n)]
                     prof = None
                     if args.py_spy and conc == 16 and rnd == 1 and target == args.py_spy:
                         pid = (se_proc if args.py_spy == "se" else q_proc).pid
@@ -193,15 +161,15 @@ def main() -> int:
 
 def _row(rnd: int, target: str, conc: int, res: Any, cpu: list[float]) -> dict[str, Any]:
     n = len(res.latencies)
-    lat = sorted(res.latencies)
+    p50, p99 = p50_p99_ms(res.latencies)
     return {
         "rnd": rnd,
         "target": target,
         "conc": conc,
         "ops": n,
         "ops_s": n / res.seconds,
-        "p50": statistics.median(lat) * 1000,
-        "p99": lat[min(n - 1, int(n * 0.99))] * 1000,
+        "p50": p50,
+        "p99": p99,
         "cpu": [c / n * 1000 for c in cpu],
     }
 

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import uuid
@@ -33,11 +32,14 @@ if str(ROOT) not in sys.path:
 
 from bench._common import (  # noqa: E402
     AnonymousSeaweed,
-    Conn,
+    Job,
     Payloads,
     Profiler,
+    get_job,
+    p50_p99_ms,
     postgres_cpu,
     process_cpu,
+    put_job,
     run_batch,
 )
 from tests.support.database import TestDatabase  # noqa: E402
@@ -91,33 +93,18 @@ def main() -> int:
         headers = {"Authorization": f"Bearer {issuer.token()}"}
         port = int(se.url.rsplit(":", 1)[1])
 
-        def put_job(i: int) -> Any:
-            async def job(conn: Conn) -> str:
-                ans = await conn.request(
-                    "POST",
-                    f"/api/v1/files?filename=b{i}.bin",
-                    {**headers, "Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, args.size),
-                    args.size,
-                )
-                if ans.status != 201:
-                    raise RuntimeError(f"PUT {ans.status}: {ans.body[:300]!r}")
-                return str(json.loads(ans.body)["file_id"])
+        def se_put(i: int) -> Job:
+            path = f"/api/v1/files?filename=b{i}.bin"
+            return put_job(payloads, i, args.size, path, headers, "POST", 201)
 
-            return job
+        def se_get(body: bytes) -> Job:
+            path = f"/api/v1/files/{json.loads(body)['file_id']}/download"
+            return get_job(path, headers, args.size)
 
-        def get_job(fid: str) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request("GET", f"/api/v1/files/{fid}/download", headers)
-                if ans.status != 200 or ans.length != args.size:
-                    raise RuntimeError(f"GET {ans.status} {ans.length}")
-
-            return job
-
-        run_batch("127.0.0.1", port, [put_job(i) for i in range(50)], 4)  # warm-up
+        run_batch("127.0.0.1", port, [se_put(i) for i in range(50)], 4)  # warm-up
         base = 1000
         for conc, count in ((1, max(args.count // 4, 100)), (16, args.count)):
-            jobs = [put_job(base + i) for i in range(count)]
+            jobs = [se_put(base + i) for i in range(count)]
             base += count
             prof = None
             if args.py_spy and conc == 16:
@@ -130,7 +117,7 @@ def main() -> int:
             rows.append(_row("PUT", conc, res, (c1 - c0), (p1 - p0)))
             ids = [r for r in res.results if r]
             c0, p0 = process_cpu(proc), postgres_cpu()
-            res = run_batch("127.0.0.1", port, [get_job(f) for f in ids], conc)
+            res = run_batch("127.0.0.1", port, [se_get(b) for b in ids], conc)
             c1, p1 = process_cpu(proc), postgres_cpu()
             rows.append(_row("GET", conc, res, (c1 - c0), (p1 - p0)))
         metrics = httpx.get(f"{se.url}/metrics").text
@@ -172,40 +159,19 @@ def _seaweed_rows(work: Path, payloads: Payloads, size: int, count: int) -> list
         proc = psutil.Process(weed.proc.pid)
         port = weed.ports["s3"]
 
-        def put_job(i: int) -> Any:
-            async def job(conn: Conn) -> str:
-                path = f"/bench/{i}"
-                ans = await conn.request(
-                    "PUT",
-                    path,
-                    {"Content-Type": "application/octet-stream"},
-                    payloads.chunks(i, size),
-                    size,
-                )
-                if ans.status != 200:
-                    raise RuntimeError(f"S3 PUT {ans.status}")
-                return path
+        def s3_put(i: int) -> Job:
+            return put_job(payloads, i, size, f"/bench/{i}", {})
 
-            return job
-
-        def get_job(path: str) -> Any:
-            async def job(conn: Conn) -> None:
-                ans = await conn.request("GET", path, {})
-                if ans.status != 200 or ans.length != size:
-                    raise RuntimeError(f"S3 GET {ans.status}")
-
-            return job
-
-        run_batch("127.0.0.1", port, [put_job(i) for i in range(50)], 4)
+        run_batch("127.0.0.1", port, [s3_put(i) for i in range(50)], 4)
         base = 1000
         for conc, n in ((1, max(count // 4, 100)), (16, count)):
             c0 = process_cpu(proc)
-            res = run_batch("127.0.0.1", port, [put_job(base + i) for i in range(n)], conc)
-            base += n
+            res = run_batch("127.0.0.1", port, [s3_put(base + i) for i in range(n)], conc)
             rows.append({**_row("PUT", conc, res, process_cpu(proc) - c0, 0.0), "target": "weed"})
-            paths = [r for r in res.results if r]
+            paths = [f"/bench/{base + i}" for i, r in enumerate(res.results) if r is not None]
+            base += n
             c0 = process_cpu(proc)
-            res = run_batch("127.0.0.1", port, [get_job(x) for x in paths], conc)
+            res = run_batch("127.0.0.1", port, [get_job(x, {}, size) for x in paths], conc)
             rows.append({**_row("GET", conc, res, process_cpu(proc) - c0, 0.0), "target": "weed"})
     finally:
         weed.stop()
@@ -214,14 +180,14 @@ def _seaweed_rows(work: Path, payloads: Payloads, size: int, count: int) -> list
 
 def _row(op: str, conc: int, res: Any, se_cpu: float, pg_cpu: float) -> dict[str, Any]:
     n = len(res.latencies)
-    lat = sorted(res.latencies)
+    p50, p99 = p50_p99_ms(res.latencies)
     return {
         "op": op,
         "conc": conc,
         "ops": n,
         "ops_s": n / res.seconds,
-        "p50": statistics.median(lat) * 1000,
-        "p99": lat[min(n - 1, int(n * 0.99))] * 1000,
+        "p50": p50,
+        "p99": p99,
         "se_cpu": se_cpu / n * 1000,
         "pg_cpu": pg_cpu / n * 1000,
     }
