@@ -168,9 +168,9 @@ def test_flow_control_pauses_reading_while_the_caller_is_slow() -> None:
         n = 8 * 1024 * 1024
         try:
             resp = await client.request("GET", f"{base}/f/{n}", {})
-            await asyncio.sleep(0.3)  # the server could send it all meanwhile
             conn = resp._conn
-            assert conn is not None and conn.paused
+            assert conn is not None
+            await _until(lambda: conn.paused)  # the server could send all 8 MiB meanwhile
             assert conn.buffered < lean_http.HIGH_WATER + 512 * 1024
             data, _ = await read_all(resp)
             assert data == body_of(n)[:n]
@@ -388,6 +388,26 @@ async def _body(*parts: bytes) -> AsyncIterator[bytes]:
         yield part
 
 
+async def _until(done: Callable[[], bool], limit: float = 5.0) -> None:
+    """Wait (bounded) for a condition the event loop brings about."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def _until_still(value: Callable[[], int], quiet: float = 0.2, limit: float = 10.0) -> None:
+    """Wait until ``value`` is non-zero and stops changing for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    last, since = value(), loop.time()
+    while not (last and loop.time() - since >= quiet):
+        assert loop.time() < deadline, "value never settled"
+        await asyncio.sleep(0.02)
+        if value() != last:
+            last, since = value(), loop.time()
+
+
 def _client() -> UpstreamClient:
     return UpstreamClient(connect_timeout=2, timeout=10)
 
@@ -480,7 +500,7 @@ async def test_a_connection_the_se_closed_while_idle_is_not_reused() -> None:
         for _ in range(3):
             status, _ = await _post(client, server.url, {"Content-Length": "1"}, _body(b"q"))
             assert status == 201
-            await asyncio.sleep(0.05)  # let the close reach the client
+            await _until(lambda: all(c.lost for q in client._idle.values() for c in q))
         await client.aclose()
     assert server.connections == 3
 
@@ -555,7 +575,7 @@ async def test_a_body_is_pulled_only_as_fast_as_the_se_takes_it() -> None:
         task = asyncio.create_task(
             _post(client, server.url, {"Content-Length": str(total)}, endless())
         )
-        await asyncio.sleep(0.5)  # the client could pull it all meanwhile, if it did not wait
+        await _until_still(lambda: pulled)  # the client stopped pulling: it waits for the SE
         # socket buffers and the transport's high-water mark, far from all of it
         assert pulled * len(chunk) < total // 2
         release.set()

@@ -265,14 +265,7 @@ async def _one(ing: Ingester, se: StorageElementRef, source: Replay, upload: Upl
             async for chunk in source.chunks():
                 if not chunk:
                     continue
-                size += len(chunk)
-                if size > upload.max_size:
-                    raise FileTooLarge(
-                        f"file exceeds {upload.max_size} bytes",
-                        details={"max_file_size": upload.max_size},
-                    )
-                if hasher is not None:
-                    hasher.update(chunk)
+                size = _take(upload, hasher, size, chunk)
                 yield chunk
         except Exception as exc:
             source_error = exc
@@ -291,6 +284,18 @@ async def _one(ing: Ingester, se: StorageElementRef, source: Replay, upload: Upl
 
 def _nothing() -> None:
     return None
+
+
+def _take(upload: Upload, hasher: Any, size: int, chunk: bytes) -> int:
+    """The size with ``chunk`` counted (refused past the limit); the chunk hashed."""
+    size += len(chunk)
+    if size > upload.max_size:
+        raise FileTooLarge(
+            f"file exceeds {upload.max_size} bytes", details={"max_file_size": upload.max_size}
+        )
+    if hasher is not None:
+        hasher.update(chunk)
+    return size
 
 
 async def _many(
@@ -320,14 +325,7 @@ async def _many(
                 return
             if not chunk:
                 continue
-            size += len(chunk)
-            if size > upload.max_size:
-                raise FileTooLarge(
-                    f"file exceeds {upload.max_size} bytes",
-                    details={"max_file_size": upload.max_size},
-                )
-            if hasher is not None:
-                hasher.update(chunk)
+            size = _take(upload, hasher, size, chunk)
             for leg in legs:
                 if not (leg.dead or stop.is_set()):
                     await leg.queue.put(chunk)
