@@ -233,7 +233,8 @@ def test_batch_stores_the_good_parts(setup: Setup, user_token: str) -> None:
 def test_batch_part_failing_on_the_se_does_not_stop_the_others(
     setup: Setup, user_token: str
 ) -> None:
-    # A permanent batch where one part carries a bad tag: the SEs refuse that one only.
+    # A permanent batch with a too long tag before its second part: that part alone fails
+    # (the ingester refuses the tag for the parts after it; nothing of it reaches an SE).
     parts = [
         ("retention_policy", (None, "permanent")),
         ("file", ("one.bin", b"1" * 5000)),

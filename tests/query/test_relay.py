@@ -29,6 +29,8 @@ class Relay:
         self.query = system.start_query(QM_REGISTRY_POLL_INTERVAL="1", QM_SE_CONNECT_TIMEOUT="1")
         wait_ready(self.query)
         self.token = system.user_token(["user"])
+        # Replicas under a taken id come from a service account, as the ingester's do.
+        self.replica_token = system.admin.sa_token(["files:write"])
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -37,10 +39,11 @@ class Relay:
 
     def upload(self, ses: list[StorageElementUnderTest], data: bytes) -> str:
         fid = str(uuid.uuid4())
-        for se in ses:
+        for i, se in enumerate(ses):
+            token = self.replica_token if i else self.token
             r = httpx.post(
                 f"{se.url}/api/v1/files",
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {token}"},
                 content=data,
                 params={"filename": "big.bin", "file_id": fid},
                 timeout=60,

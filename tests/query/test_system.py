@@ -35,6 +35,8 @@ class QuerySystem:
         )
         wait_ready(self.query)  # the registry has been read
         self.token = self.system.user_token(["user"])  # files:read + files:write
+        # Replicas under a taken id come from a service account, as the ingester's do.
+        self.replica_token = self.system.admin.sa_token(["files:write"])
         self.admin_token = self.system.admin_token()
 
     @property
@@ -49,15 +51,20 @@ class QuerySystem:
     def upload(
         self, ses: list[StorageElementUnderTest], data: bytes, **params: Any
     ) -> dict[str, Any]:
-        """The same file (one id) on each SE, as the ingester's replicas are."""
+        """The same file (one id) on each SE, as the ingester's replicas are: the first
+        copy by the user, the others by a service account stating the user's history."""
         fid = str(uuid.uuid4())
         out: dict[str, Any] = {}
         for se in ses:
+            token, history = self.token, {}
+            if out:
+                token = self.replica_token
+                history = {"uploaded_by": out["uploaded_by"], "uploaded_at": out["uploaded_at"]}
             r = httpx.post(
                 f"{se.url}/api/v1/files",
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers={"Authorization": f"Bearer {token}"},
                 content=data,
-                params={"filename": "doc.bin", **params, "file_id": fid},
+                params={"filename": "doc.bin", **params, **history, "file_id": fid},
                 timeout=30,
             )
             assert r.status_code == 201, r.text

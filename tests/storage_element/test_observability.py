@@ -27,6 +27,8 @@ def test_health_and_metrics(rw_se: StorageElementUnderTest) -> None:
     assert 'route="/api/v1/files",service="storage_element",status="201"' in text
     assert "artstore_storage_element_files 1.0" in text
     assert 'artstore_storage_element_mode{mode="rw"} 1.0' in text
+    assert "artstore_storage_element_wal_failed 0.0" in text
+    assert "artstore_storage_element_recovery_set_aside 0.0" in text
 
 
 def test_request_id_is_echoed_or_made(rw_se: StorageElementUnderTest) -> None:

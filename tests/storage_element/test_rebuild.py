@@ -128,7 +128,10 @@ def _backend(tmp_path: Path) -> LocalBackend:
 
 
 async def _offline(backend: LocalBackend, catalog: Catalog) -> tuple[int, int]:
-    return await rebuild_mod.rebuild_offline(backend, catalog.url, catalog.se_id)
+    """(rows written, bad attrs); nothing refused."""
+    result = await rebuild_mod.rebuild_offline(backend, catalog.url, catalog.se_id)
+    assert result.refused == {}
+    return result.written, result.bad
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -221,9 +224,11 @@ async def test_a_write_landing_meanwhile_is_kept(tmp_path: Path, catalog: Catalo
 
     conn = await catalog.connect()
     try:
-        written, failed = await rebuild_mod.rebuild_with(
-            backend, lambda rows: bulk.replace_rows(conn, catalog.se_id, landing(rows))
+        result = await rebuild_mod.rebuild_with(
+            backend,
+            lambda rows, refused: bulk.replace_rows(conn, catalog.se_id, landing(rows), refused),
         )
+        written, failed = result.written, result.bad
     finally:
         await conn.close()
 
@@ -253,7 +258,8 @@ async def test_a_failed_rebuild_changes_nothing(tmp_path: Path, catalog: Catalog
     try:
         with pytest.raises(OSError, match="disk went away"):
             await rebuild_mod.rebuild_with(
-                backend, lambda rows: bulk.replace_rows(conn, catalog.se_id, broken(rows))
+                backend,
+                lambda rows, refused: bulk.replace_rows(conn, catalog.se_id, broken(rows), refused),
             )
     finally:
         await conn.close()
@@ -271,16 +277,75 @@ async def test_online_path_through_the_engine_twice(tmp_path: Path, catalog: Cat
     try:
         repo = CatalogRepository(engine, catalog.se_id)
         seen: list[tuple[int, int]] = []
-        assert await rebuild_mod.rebuild(backend, repo, lambda d, t: seen.append((d, t))) == (
-            25,
-            0,
-        )
+        result = await rebuild_mod.rebuild(backend, repo, lambda d, t: seen.append((d, t)))
+        assert (result.written, result.bad, result.refused) == (25, 0, {})
         assert seen[-1] == (25, 25)
         (backend.layout.files_dir / (attrs[0].storage_path + ".attr.json")).unlink()
-        assert await rebuild_mod.rebuild(backend, repo) == (24, 0)
+        result = await rebuild_mod.rebuild(backend, repo)
+        assert (result.written, result.bad, result.refused) == (24, 0, {})
         # The pooled connection is left usable, outside any transaction.
         assert await repo.get(attrs[1].file_id) == attrs[1]
     finally:
         await engine.dispose()
     rows = await catalog.rows()
     assert rows.keys() == {a.file_id for a in attrs[1:]}
+
+
+@pytest.mark.usefixtures("small_chunks")
+async def test_rows_postgres_refuses_are_reported_and_the_rest_indexed(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Issue 11: a NUL (screened before the COPY) or a value too long for its column
+    (found by the writer, halving its chunk) no longer fails the rebuild."""
+    backend = _backend(tmp_path)
+    files = backend.layout.files_dir
+    attrs = [_attr(i) for i in range(300)]
+    for a in attrs:
+        _write(files, a)
+    bad = {
+        "nul_description": _attr(1000, description="a\x00b"),
+        "nul_tag": _attr(1001, tags=["ok", "t\x00"]),
+        "nul_metadata": _attr(1002, metadata={"k": "v\x00"}),
+        "checksum_too_long": _attr(1003, checksum="sha256:" + "f" * 100),
+    }
+    for a in bad.values():
+        _write(files, a)
+    # The last one had a row already: it is left as it was, not deleted.
+    old = _attr(1003, description="before")
+    await catalog.insert(catalog.se_id, old)
+    await catalog.insert(catalog.se_id, _attr(900))  # gone: deleted as before
+
+    result = await rebuild_mod.rebuild_offline(backend, catalog.url, catalog.se_id)
+
+    assert (result.written, result.bad) == (len(attrs), 0)
+    assert result.refused == {
+        bad["nul_description"].file_id: "nul_character",
+        bad["nul_tag"].file_id: "nul_character",
+        bad["nul_metadata"].file_id: "nul_character",
+        bad["checksum_too_long"].file_id: "StringDataRightTruncationError (SQLSTATE 22001)",
+    }
+    rows = await catalog.rows()
+    assert rows.keys() == {a.file_id for a in attrs} | {old.file_id}
+    assert _as_attr_values(rows[old.file_id]) == _expected(old)
+    for a in attrs:
+        assert _as_attr_values(rows[a.file_id]) == _expected(a)
+
+
+async def test_the_online_job_reports_refused_rows_with_the_engine(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    backend = _backend(tmp_path)
+    attrs = [_attr(i) for i in range(5)]
+    refused = _attr(77, checksum="x" * 81)
+    for a in [*attrs, refused]:
+        _write(backend.layout.files_dir, a)
+    engine = make_engine(catalog.url, pool_size=1)
+    try:
+        repo = CatalogRepository(engine, catalog.se_id)
+        result = await rebuild_mod.rebuild(backend, repo)
+        assert (result.written, result.bad) == (5, 0)
+        assert list(result.refused) == [refused.file_id]
+        assert await repo.get(attrs[0].file_id) == attrs[0]  # the connection is usable
+    finally:
+        await engine.dispose()
+    assert (await catalog.rows()).keys() == {a.file_id for a in attrs}

@@ -33,6 +33,8 @@ FILE_METADATA_FIELDS = {
     "updated_at",
     "version",
     "status",
+    "finalized_by",
+    "finalized_at",
     "retention_policy",
     "ttl_days",
     "expires_at",
@@ -513,6 +515,7 @@ def test_metadata_fields(rw: StorageElementUnderTest, client: httpx.Client) -> N
     assert got["storage_element_id"] == rw.id
     assert got["uploaded_by"] == "alice"
     assert got["version"] == 1
+    assert got["finalized_by"] is None and got["finalized_at"] is None
     assert got["status"] == "active"
     assert got["size"] == 6
     assert got["description"] == "d" and got["tags"] == ["x"] and got["metadata"] == {"a": "1"}

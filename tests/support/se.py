@@ -122,7 +122,8 @@ class StorageElementUnderTest:
         return self.backend.server is not None
 
     def _objects(self) -> list[S3Object]:
-        """Every object under this SE's prefix but quarantine/ (as ``files/`` is on disk)."""
+        """Every object under this SE's prefix but quarantine/ and the ownership marker
+        (as ``files/`` is on disk)."""
         assert self.backend.server is not None
         bucket = self.backend.server.bucket
         out = []
@@ -131,7 +132,9 @@ class StorageElementUnderTest:
         )
         for page in pages:
             for obj in page.get("Contents", []):
-                if not obj["Key"][len(self.s3_prefix) :].startswith("quarantine/"):
+                rel = obj["Key"][len(self.s3_prefix) :]
+                # quarantine/ is what files/ is not; the marker names the owning SE.
+                if not rel.startswith("quarantine/") and rel != ".artstore-se.json":
                     out.append(S3Object(obj["Key"], int(obj["Size"]), self._s3, bucket))
         return sorted(out)
 

@@ -197,3 +197,34 @@ def test_row_values_are_catalog_values() -> None:
     assert row["uploaded_at"].utcoffset() == timedelta(0)
     assert json.loads(row["metadata"]) == {"k": "v", "ключ": "значение"}
     assert row["tags"] == ["a", "b c"] and row["version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("description", "a\x00b", "nul_character"),
+        ("original_filename", "\x00", "nul_character"),
+        ("tags", ["ok", "t\x00"], "nul_character"),
+        ("metadata", {"k": "v\x00"}, "nul_character"),
+        ("metadata", {"\x00k": "v"}, "nul_character"),
+        ("description", "x\ud800", "unencodable_text"),
+        ("tags", ["\udfff"], "unencodable_text"),
+        ("metadata", {"k": "\ud800"}, "unencodable_text"),
+    ],
+)
+def test_unstorable_names_text_postgres_refuses(field: str, value: Any, reason: str) -> None:
+    attr = Attr.model_validate({**_content(), field: value})
+    assert attr_row.unstorable(row_of(attr)) == reason
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"k": "\\u0000"},  # a backslash and "u0000": text, not a NUL
+        {"k": "\\\\u0000", "é": "\t\n\x01"},  # other control characters are fine
+        {},
+    ],
+)
+def test_unstorable_passes_text_postgres_takes(metadata: dict[str, str]) -> None:
+    attr = Attr.model_validate({**_content(), "metadata": metadata, "description": "é\t\n"})
+    assert attr_row.unstorable(row_of(attr)) is None

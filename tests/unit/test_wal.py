@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.local import LocalBackend
 from artstore.storage_element.layout import Layout
-from artstore.storage_element.wal.journal import Journal
+from artstore.storage_element.wal.journal import Journal, JournalFailed
 from artstore.storage_element.wal.records import frame, list_segments, read_all, read_segment
 from artstore.storage_element.wal.recovery import resolve
 
@@ -181,3 +185,118 @@ def test_recovery_decides_updates_by_attr_version(tmp_path: Path) -> None:
     assert report.rolled_forward == ["u2"] and report.rolled_back == ["u3"]
     assert report.owed == {"u2": "f"}  # c1 reached the catalog; nothing owed for it
     assert json.loads(layout.attr_path(path).read_bytes())["version"] == 2
+
+
+def test_recovery_sets_aside_what_it_cannot_apply_and_recovers_the_rest(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "data", tmp_path / "wal")
+    backend = LocalBackend(layout)
+    backend.prepare()
+    done = "2026/01/01/00/done_u_20260101T000000_aaaaaaaa.txt"
+    (layout.files_dir / "2026/01/01/00").mkdir(parents=True)
+    layout.blob_path(done).write_bytes(b"x")
+    layout.attr_path(done).write_bytes(_attr(done, 1))
+    (layout.files_dir / "2026/01/02").write_bytes(b"a file where a folder should be")
+    too_long = "2026/01/01/00/" + "я" * 150 + ".txt"  # 304 bytes in one component
+
+    def begin(txn: str, data: object, kind: object = "upload") -> dict[str, object]:
+        return {"op": "begin", "txn": txn, "kind": kind, "data": data}
+
+    _journal(
+        layout.wal_dir,
+        begin("long", {"file_id": "f1", "storage_path": too_long}),
+        begin("good", {"file_id": "f2", "storage_path": done}),
+        begin("dots", {"file_id": "f3", "storage_path": "2026/../../../etc/passwd"}),
+        begin("notdict", ["file_id", "f4"]),
+        ["not", "an", "object"],  # type: ignore[arg-type]
+        begin("nokind", {"file_id": "f5"}, kind=7),
+        {"op": "commit", "txn": 42},
+        begin("ver", {"file_id": "f6", "storage_path": done, "version": "2"}, kind="update"),
+        begin("notdir", {"file_id": "f7", "storage_path": "2026/01/02/00/x.txt"}),
+        begin("gone", {"file_id": "f8", "storage_path": "2031/05/05/05/gone.txt"}),
+        {"op": "owed", "txn": "owed", "file_id": None},
+        {"op": "flush"},
+    )
+    report = resolve(backend, layout.wal_dir)
+
+    assert report.rolled_forward == ["good"] and report.owed == {"good": "f2"}
+    assert report.rolled_back == ["gone"]  # a vanished folder: nothing to undo
+    reasons = {e["txn"]: e["reason"] for e in report.set_aside}
+    assert set(reasons) == {"long", "dots", "notdict", None, "nokind", "ver", "notdir", "owed"}
+    assert len(report.set_aside) == 9  # two records without a usable txn
+    assert "ENAMETOOLONG" in reasons["long"]
+    assert "unsafe storage path" in reasons["dots"]
+    assert "ENOTDIR" in reasons["notdir"]
+    assert reasons["notdict"] == "malformed record: begin record whose data is not an object"
+    saved = (layout.wal_dir / "set-aside.jsonl").read_text().splitlines()
+    assert report.set_aside_total == len(saved) == 9
+    first = json.loads(saved[0])
+    assert first["record"]["data"]["storage_path"] == too_long and first["segment"] == 1
+
+    # Set aside means never retried: a journal without them leaves the file as it was.
+    for _, seg in list_segments(layout.wal_dir):
+        seg.unlink()
+    again = resolve(backend, layout.wal_dir)
+    assert again.set_aside == [] and again.set_aside_total == 9
+
+
+class _FailingOS:
+    """Make the journal's next fsync (or write) fail, and count every later attempt."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, call: str, partial: bool = False) -> None:
+        self.calls = 0
+        self.armed = False
+        real = getattr(os, call)
+
+        def fake(fd: int, *args: object) -> object:
+            if not self.armed:
+                return real(fd, *args)
+            self.calls += 1
+            if partial and self.calls == 1:
+                data = bytes(args[0])  # type: ignore[call-overload]
+                real(fd, data[: len(data) // 2])  # half a record reaches the file
+            raise OSError(errno.EIO if call == "fsync" else errno.ENOSPC, "injected")
+
+        monkeypatch.setattr(os, call, fake)  # the journal's module uses os.write/os.fsync
+
+
+@pytest.mark.parametrize(("call", "partial"), [("fsync", False), ("write", True)])
+async def test_journal_fails_stop_after_a_failed_write_or_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, partial: bool
+) -> None:
+    journal = Journal(tmp_path, 16 * 1024 * 1024)
+    journal.open_new_segment()
+    kept = await journal.begin("upload", {"file_id": "kept", "storage_path": "a/b"})
+    await journal.commit(kept, owes_catalog=False)
+    await journal.flush()
+    failing = _FailingOS(monkeypatch, call, partial)
+    failing.armed = True
+
+    batch = await asyncio.gather(
+        *(journal.begin("upload", {"file_id": str(i)}) for i in range(5)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, JournalFailed) for r in batch), batch
+    assert journal.failed and failing.calls == 1  # one attempt for the whole batch
+    [segment] = list_segments(tmp_path)
+    size = segment[1].stat().st_size
+
+    with pytest.raises(JournalFailed) as refused:
+        await journal.begin("upload", {"file_id": "later"})
+    assert refused.value.status == 503 and refused.value.code == "JOURNAL_FAILED"
+    with pytest.raises(JournalFailed):
+        await journal.commit(kept, owes_catalog=False)
+    await journal.abort("whatever")  # undo paths must not fail on it
+    await journal.catalog_done(kept)
+    assert await journal.checkpoint() == 0
+    await journal.close()
+    assert failing.calls == 1  # never retried: no fsync, no write after the failure
+    assert segment[1].stat().st_size == size
+
+    # What was acknowledged is read back. After a short write the torn tail ends the
+    # segment; after a failed fsync the page cache may still hold the batch: begins of
+    # changes never acknowledged, which recovery rolls back like any interrupted one.
+    ops = [r["op"] for _, r in read_all(tmp_path)]
+    assert ops[:3] == ["begin", "commit", "flush"]
+    assert set(ops[3:]) <= {"begin"}
+    assert len(ops[3:]) == 5 if not partial else len(ops[3:]) < 5
+    assert read_segment(segment[1])[1] is partial  # torn only by the short write

@@ -41,6 +41,8 @@ class FileMetadata(Model):
     tags: list[str] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
     storage_element_id: str | None = None
+    finalized_by: str | None = None
+    finalized_at: datetime | None = None
     copies: list[Copy] = Field(default_factory=list)
     score: float | None = None
     schema_version: int = 1

@@ -32,6 +32,13 @@ class FileMetadata(BaseModel):
     tags: list[str]
     metadata: dict[str, str]
     storage_element_id: str
+    # Who made a temporary file permanent, and when (finalize keeps uploaded_by/_at).
+    finalized_by: str | None = None
+    finalized_at: datetime | None = None
+
+
+# Fields a row or an answer may lack (a catalog or an SE older than them): None then.
+OPTIONAL_FIELDS = ("finalized_by", "finalized_at")
 
 
 class Copy(BaseModel):
@@ -47,7 +54,11 @@ class FileWithCopies(FileMetadata):
     @classmethod
     def of(cls, row: Mapping[str, Any], copies: Iterable[Mapping[str, Any]]) -> Self:
         """From a catalog row (or an SE's answer) and the rows of every copy."""
-        data = {k: row[k] for k in FileMetadata.model_fields if k != "file_id"}
+        data = {
+            k: row.get(k) if k in OPTIONAL_FIELDS else row[k]
+            for k in FileMetadata.model_fields
+            if k != "file_id"
+        }
         return cls(
             **data,
             file_id=str(row["file_id"]),

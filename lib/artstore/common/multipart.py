@@ -3,6 +3,11 @@
 Starlette's ``request.form()`` spools files to a temporary file first; that would
 write every upload twice and outside our ``tmp/``. This reader turns the body into
 events as it arrives instead.
+
+Text is decoded strictly (artstore.common.text): a field that is not UTF-8 fails the
+request with 400 naming it. A file part's headers (its filename and content type) are
+checked as well, but the verdict travels with the part (``FileStart.error``, raised by
+``FileStart.check()``): a batch fails that part alone and reads on.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from artstore.common.errors import ValidationFailed
+from artstore.common.text import DEFAULT_FILENAME, check_filename, check_media_type, decode_utf8
 
 MAX_FIELD_BYTES = 64 * 1024
 
@@ -26,8 +32,15 @@ class Field:
 @dataclass
 class FileStart:
     name: str
-    filename: str
+    filename: str  # the name to keep (artstore.common.text.check_filename)
     content_type: str
+    # Why the part's filename or content type is refused (then both are defaults).
+    error: ValidationFailed | None = None
+
+    def check(self) -> FileStart:
+        if self.error is not None:
+            raise self.error
+        return self
 
 
 @dataclass
@@ -93,15 +106,18 @@ class MultipartReader:
 
     def _on_headers_finished(self) -> None:
         _, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        # Only known names are used; a name that is not UTF-8 is just not one of them.
         name = params.get(b"name", b"").decode("utf-8", "replace")
         filename = params.get(b"filename")
         if filename is not None:
-            ctype = self._headers.get(b"content-type", b"application/octet-stream")
-            start = FileStart(
-                name,
-                filename.decode("utf-8", "replace"),
-                ctype.decode("latin-1").strip() or "application/octet-stream",
-            )
+            ctype = self._headers.get(b"content-type", b"").decode("latin-1")
+            start = FileStart(name, DEFAULT_FILENAME, "application/octet-stream")
+            try:
+                start.filename = check_filename("filename", decode_utf8("filename", filename))
+                if ctype.strip():
+                    start.content_type = check_media_type("content_type", ctype)
+            except ValidationFailed as exc:
+                start.error = exc
             self._current = start
             self._events.append(start)
         else:
@@ -119,7 +135,7 @@ class MultipartReader:
         if isinstance(self._current, FileStart):
             self._events.append(FileEnd())
         elif self._current is not None:
-            self._events.append(Field(self._current, self._field.decode("utf-8", "replace")))
+            self._events.append(Field(self._current, decode_utf8(self._current, self._field)))
         self._current = None
 
     def _on_end(self) -> None:

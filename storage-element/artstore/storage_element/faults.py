@@ -2,7 +2,7 @@
 
 ``os._exit`` skips every cleanup (no finally blocks, no flush), which is as close to
 a power cut as a test can get without one: what was fsynced survives, nothing else
-is promised.
+is promised. The steps are those of the change kinds' table (``store/changes.py``).
 """
 
 from __future__ import annotations
@@ -10,42 +10,23 @@ from __future__ import annotations
 import os
 import sys
 
-UPLOAD_STEPS = (
-    "upload.after_begin",
-    "upload.after_tmp_blob",
-    "upload.after_tmp_attr",
-    "upload.after_blob_rename",
-    "upload.after_attr_rename",
-    "upload.after_dir_fsync",
-    "upload.after_commit",
-    "upload.after_catalog",
+from artstore.storage_element.store.changes import (
+    CHANGES,
+    DELETE,
+    EXPIRE,
+    MODE,
+    RECLAIM,
+    UPDATE,
+    UPLOAD,
 )
-UPDATE_STEPS = (
-    "update.after_begin",
-    "update.after_tmp_attr",
-    "update.after_attr_rename",
-    "update.after_commit",
-)
-DELETE_STEPS = (
-    "delete.after_begin",
-    "delete.after_tmp_attr",
-    "delete.after_attr_rename",
-    "delete.after_commit",
-)
-EXPIRE_STEPS = (
-    "expire.after_begin",
-    "expire.after_tmp_attr",
-    "expire.after_attr_rename",
-    "expire.after_commit",
-)
-RECLAIM_STEPS = (
-    "reclaim.after_begin",
-    "reclaim.after_attr_remove",
-    "reclaim.after_blob_remove",
-    "reclaim.after_commit",
-)
-MODE_STEPS = ("mode.after_begin", "mode.after_write", "mode.after_commit")
-ALL_STEPS = UPLOAD_STEPS + UPDATE_STEPS + DELETE_STEPS + EXPIRE_STEPS + RECLAIM_STEPS + MODE_STEPS
+
+UPLOAD_STEPS = UPLOAD.steps
+UPDATE_STEPS = UPDATE.steps
+DELETE_STEPS = DELETE.steps
+EXPIRE_STEPS = EXPIRE.steps
+RECLAIM_STEPS = RECLAIM.steps
+MODE_STEPS = MODE.steps
+ALL_STEPS = tuple(step for kind in CHANGES.values() for step in kind.steps)
 
 CRASH_EXIT_CODE = 77
 

@@ -9,8 +9,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+from artstore.common.text import check_filename
+
 ATTR_SUFFIX = ".attr.json"
-MAX_NAME = 200
+# Names are limited in BYTES (a filesystem allows 255 bytes per path component, S3
+# 1024 bytes per key). The longest component derived from a storage name is its
+# quarantined attr: ``{name}.{YYYYmmddTHHMMSSffffff}.attr.json`` = name + 32 bytes, so
+# a name may take 223 bytes; 200 leaves room for one more suffix.
+MAX_NAME_BYTES = 200
+MAX_EXT_BYTES = 16
+QUARANTINE_SUFFIX_BYTES = len(".20260101T000000000000") + len(ATTR_SUFFIX)
+NAME_MAX = 255  # bytes per path component (ext4, xfs, btrfs...)
+# The longest key below an S3 prefix: quarantine/ + YYYY/MM/DD/HH/ + name + suffix.
+_HOUR_FOLDER_BYTES = len("2026/01/01/00/")
+MAX_KEY_TAIL_BYTES = (
+    len("quarantine/") + _HOUR_FOLDER_BYTES + MAX_NAME_BYTES + QUARANTINE_SUFFIX_BYTES
+)
+S3_KEY_MAX = 1024
+# SE_S3_PREFIX may take what is left of S3's key limit.
+MAX_S3_PREFIX_BYTES = S3_KEY_MAX - MAX_KEY_TAIL_BYTES
 
 
 @dataclass(frozen=True)
@@ -64,32 +81,44 @@ def _reduce(text: str) -> str:
     return re.sub(r"_+", "_", out).strip("_")
 
 
+def cut_utf8(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` that is at most ``max_bytes`` in UTF-8, never
+    splitting a character."""
+    if len(text) * 4 <= max_bytes:
+        return text
+    return text.encode()[:max_bytes].decode("utf-8", "ignore")
+
+
+def _nbytes(text: str) -> int:
+    return len(text.encode())
+
+
 def split_filename(filename: str) -> tuple[str, str]:
-    """(stem, extension with dot) of the last path component, both reduced to safe text."""
+    """(stem, extension with dot) of the last path component, both reduced to safe text;
+    the extension is at most ``MAX_EXT_BYTES``."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     stem, dot, ext = base.rpartition(".")
     if not dot or not stem:
         stem, ext = base, ""
-    ext = _reduce(ext)[:16]
+    ext = cut_utf8(_reduce(ext), MAX_EXT_BYTES)
     return _reduce(stem), (f".{ext}" if ext else "")
 
 
-def clean_original_filename(filename: str) -> str:
-    """The name kept in metadata: last path component, no control characters."""
-    base = filename.replace("\\", "/").rsplit("/", 1)[-1]
-    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    if base in ("", ".", ".."):
-        return "file"
-    return base[:255]
+def clean_original_filename(filename: str, field: str = "filename") -> str:
+    """The name kept in metadata: the last path component, whole. Control characters,
+    invalid text and names over ``FILENAME_MAX_BYTES`` are refused (400 naming
+    ``field``), never stripped or cut (see artstore.common.text)."""
+    return check_filename(field, filename)
 
 
 def storage_name(filename: str, user: str, at: datetime, file_id: uuid.UUID) -> str:
-    """``{stem}_{user}_{YYYYMMDDTHHMMSS}_{uuid8}{.ext}``, at most 200 characters."""
+    """``{stem}_{user}_{YYYYMMDDTHHMMSS}_{uuid8}{.ext}``, at most ``MAX_NAME_BYTES``
+    UTF-8 bytes, each part shortened on character boundaries."""
     stem, ext = split_filename(filename)
     stem = stem or "file"
     user_part = _reduce(user) or "anonymous"
     tail = f"_{at.strftime('%Y%m%dT%H%M%S')}_{file_id.hex[:8]}{ext}"
-    room = MAX_NAME - len(tail) - 1
-    user_part = user_part[: max(8, room // 3)]
-    stem = stem[: max(1, room - len(user_part))]
-    return f"{stem}_{user_part}{tail}"[:MAX_NAME]
+    room = MAX_NAME_BYTES - _nbytes(tail) - 1  # - 1: the '_' between stem and user
+    user_part = cut_utf8(user_part, max(8, room // 3))
+    stem = cut_utf8(stem, room - _nbytes(user_part)) or "file"
+    return f"{stem}_{user_part}{tail}"

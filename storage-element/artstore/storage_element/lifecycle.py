@@ -11,11 +11,13 @@ from typing import Any
 
 from artstore.common.errors import Conflict
 from artstore.common.health import CheckResult, HealthCheck
+from artstore.storage_element.backends.s3 import S3Backend
+from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.maintenance import gc, scrub
 from artstore.storage_element.maintenance.reconcile import reconcile
 from artstore.storage_element.node import StorageNode
-from artstore.storage_element.wal.recovery import resolve
+from artstore.storage_element.wal.recovery import SHOWN_SET_ASIDE, RecoveryReport, resolve
 
 log = logging.getLogger("artstore.storage_element")
 
@@ -40,6 +42,7 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
     await asyncio.to_thread(node.backend.prepare)
     await asyncio.to_thread(os.makedirs, s.wal_dir, exist_ok=True)
     report = await asyncio.to_thread(resolve, node.backend, s.wal_dir)
+    _note_set_aside(node, report)
     await asyncio.to_thread(node.modes.load, s.mode)
     await asyncio.to_thread(_scan, node)
     await asyncio.to_thread(node.journal.open_new_segment)
@@ -59,6 +62,7 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
                 "files": node.capacity.file_count,
                 "wal_records": report.records,
                 "owed_catalog_updates": len(node.catalog.owed),
+                "wal_records_set_aside": len(report.set_aside),
             }
         },
     )
@@ -72,6 +76,17 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
         loop.create_task(
             _every(node.settings.reconcile_interval, "reconcile", lambda: reconcile(node))
         ),
+    ]
+
+
+def _note_set_aside(node: StorageNode, report: RecoveryReport) -> None:
+    state = node.maintenance.recovery
+    state.set_aside = len(report.set_aside)
+    state.set_aside_total = report.set_aside_total
+    # The reason and where, not the record itself: it may be large (the file has it all).
+    state.last = [
+        {k: v for k, v in entry.items() if k != "record"}
+        for entry in report.set_aside[-SHOWN_SET_ASIDE:]
     ]
 
 
@@ -120,6 +135,13 @@ def _probe_writable(path: str) -> None:
 
 def health_checks(node: StorageNode) -> dict[str, HealthCheck]:
     async def backend() -> CheckResult:
+        if isinstance(node.backend, S3Backend):
+            # The blobs live in the bucket: ask it (the local tmp/ says nothing about it).
+            try:
+                await asyncio.to_thread(node.backend.check_ready)
+            except Exception as exc:  # botocore's errors are not OSErrors
+                return CheckResult("fail", f"bucket not reachable: {exc or type(exc).__name__}")
+            return CheckResult("ok")
         try:
             await asyncio.to_thread(_probe_writable, str(node.layout.tmp_dir))
         except OSError as exc:
@@ -127,6 +149,10 @@ def health_checks(node: StorageNode) -> dict[str, HealthCheck]:
         return CheckResult("ok")
 
     async def wal() -> CheckResult:
+        if node.journal.failed:
+            return CheckResult(
+                "fail", f"journal failed, writes refused until restart: {node.journal.failure}"
+            )
         try:
             await asyncio.to_thread(_probe_writable, str(node.settings.wal_dir))
         except OSError as exc:
@@ -140,9 +166,16 @@ def health_checks(node: StorageNode) -> dict[str, HealthCheck]:
         try:
             await asyncio.wait_for(repo.ping(), node.settings.catalog_timeout)
         except Exception as exc:
-            return CheckResult("degraded", f"catalog unreachable: {exc or type(exc).__name__}")
-        owed = len(node.catalog.owed)
-        return CheckResult("ok", f"{owed} updates owed" if owed else None)
+            # The class name only: a driver's message may quote SQL or a parameter.
+            return CheckResult("degraded", f"catalog unreachable: {safe_reason(exc)}")
+        # Rows refused for their data are reported, not a degradation: every other
+        # update lands (they are counted in maintenance status and /metrics).
+        notes = []
+        if owed := len(node.catalog.owed):
+            notes.append(f"{owed} updates owed")
+        if refused := len(node.catalog.refused):
+            notes.append(f"{refused} rows refused for their data")
+        return CheckResult("ok", "; ".join(notes) or None)
 
     async def recovery() -> CheckResult:
         return CheckResult("ok") if node.recovered else CheckResult("fail", "recovery running")

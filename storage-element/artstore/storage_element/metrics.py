@@ -27,6 +27,16 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(P + "wal_pending", "Open journal transactions", n.journal.pending)
         yield CounterMetricFamily(P + "wal_fsyncs", "Journal fsyncs", n.journal.fsyncs)
         yield CounterMetricFamily(P + "wal_records", "Journal records", n.journal.appended)
+        yield GaugeMetricFamily(
+            P + "wal_failed",
+            "1 once a journal write or fsync failed (writes refused until restart)",
+            int(n.journal.failed),
+        )
+        yield GaugeMetricFamily(
+            P + "recovery_set_aside",
+            "Journal records recovery could not apply and set aside (all starts)",
+            n.maintenance.recovery.set_aside_total,
+        )
         group = n.group
         yield CounterMetricFamily(
             P + "group_commits",
@@ -43,6 +53,11 @@ class NodeCollector(Collector):
         )
         yield GaugeMetricFamily(
             P + "catalog_reachable", "1 when the catalog answered last", int(n.catalog.reachable)
+        )
+        yield GaugeMetricFamily(
+            P + "catalog_refused_rows",
+            "Files whose catalog row PostgreSQL refused for its data (not owed)",
+            len(n.catalog.refused),
         )
         yield CounterMetricFamily(
             P + "quarantined", "Copies moved to quarantine", n.maintenance.quarantined

@@ -1,4 +1,8 @@
-"""The storage element's parts, wired once at start and shared by every request."""
+"""The storage element's parts, wired once at start and shared by every request.
+
+``StorageNode`` only wires: every durable change of a file goes through ``store``
+(the FileStore); the few delegations below keep older call sites working.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,17 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artstore.common.errors import NotFound
-from artstore.storage_element.attr.model import Attr, BadAttr, decode
+from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends import make_backend
-from artstore.storage_element.backends.base import BatchPublisher
+from artstore.storage_element.backends.base import Backend, BatchPublisher
 from artstore.storage_element.capacity import Capacity
+from artstore.storage_element.catalog.refused import FILE_NAME as REFUSED_FILE
 from artstore.storage_element.catalog.repository import CatalogRepository
 from artstore.storage_element.catalog.sync import CatalogSync
 from artstore.storage_element.faults import FaultInjector
@@ -27,22 +30,20 @@ from artstore.storage_element.layout import Layout
 from artstore.storage_element.maintenance.state import MaintenanceState
 from artstore.storage_element.modes.service import ModeService
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.store.filestore import FileStore
 from artstore.storage_element.wal.journal import Journal
 
 log = logging.getLogger("artstore.storage_element")
 
 
-@dataclass
-class _FileLock:
-    lock: asyncio.Lock
-    users: int = 0
-
-
 class StorageNode:
-    def __init__(self, settings: SESettings, engine: AsyncEngine | None) -> None:
+    def __init__(
+        self, settings: SESettings, engine: AsyncEngine | None, backend: Backend | None = None
+    ) -> None:
         self.settings = settings
         self.layout = Layout(settings.data_dir, settings.wal_dir)
-        self.backend = make_backend(settings, self.layout)
+        # ``backend``: tests pass an in-memory one (backends/memory.py).
+        self.backend = backend if backend is not None else make_backend(settings, self.layout)
         self.faults = FaultInjector(settings.crash_at)
         self.journal = Journal(settings.wal_dir, settings.wal_segment_bytes)
         # Small uploads share their flushes where the backend can (local disk).
@@ -55,31 +56,36 @@ class StorageNode:
         self.engine = engine
         repo = CatalogRepository(engine, settings.id) if engine is not None else None
         self.catalog = CatalogSync(
-            repo, self.journal, settings.catalog_timeout, settings.catalog_retry_interval
+            repo,
+            self.journal,
+            settings.catalog_timeout,
+            settings.catalog_retry_interval,
+            # Rows refused for their data, remembered across restarts (catalog/refused.py).
+            refused_path=self.layout.data_dir / REFUSED_FILE,
         )
-        self.catalog.set_loader(self.find_attr)
         self.maintenance = MaintenanceState()
+        self.store = FileStore(
+            settings,
+            self.backend,
+            self.journal,
+            self.faults,
+            self.capacity,
+            self.index,
+            self.catalog,
+            self.modes,
+            self.maintenance,
+            self.group,
+        )
+        self.catalog.set_loader(self.store.find)
         self.tasks: set[asyncio.Task[None]] = set()
         self.recovered = False
         self.started_at = datetime.now(UTC)
-        self._file_locks: dict[str, _FileLock] = {}
-        # File ids being uploaded right now, so two uploads cannot claim one id.
-        self.uploads_in_flight: set[str] = set()
 
     @asynccontextmanager
     async def file_locked(self, file_id: str) -> AsyncIterator[None]:
-        """Serialise changes to one file; the lock is dropped once nobody holds or waits."""
-        entry = self._file_locks.get(file_id)
-        if entry is None:
-            entry = self._file_locks[file_id] = _FileLock(asyncio.Lock())
-        entry.users += 1
-        try:
-            async with entry.lock:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._file_locks[file_id]
+        """Serialise changes to one file (the FileStore's per-id lock)."""
+        async with self.store.locks.hold(file_id):
+            yield
 
     def background(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` as a task the node keeps (and cancels when it stops)."""
@@ -87,48 +93,16 @@ class StorageNode:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    # -- attrs ---------------------------------------------------------------------------
+    # -- attrs (read through the FileStore) -----------------------------------------------
     def read_attr_sync(self, storage_path: str) -> Attr | None:
-        try:
-            raw = self.backend.read_attr(storage_path)
-        except FileNotFoundError:
-            return None
-        try:
-            return decode(raw)
-        except BadAttr as exc:
-            blob = self.backend.blob_size(storage_path) or 0
-            dest = self.backend.quarantine(storage_path)
-            self.index.discard(storage_path)
-            self.capacity.stored(-(blob + len(raw)), files=-1)
-            self.maintenance.quarantined += 1
-            log.error(
-                "bad attr quarantined",
-                extra={
-                    "fields": {
-                        "storage_path": storage_path,
-                        "reason": str(exc),
-                        "moved_to": str(dest),
-                    }
-                },
-            )
-            return None
-
-    def _find_attr_sync(self, file_id: str) -> Attr | None:
-        for path in self.index.candidates(file_id):
-            attr = self.read_attr_sync(path)
-            if attr is not None and attr.file_id == file_id:
-                return attr
-        return None
+        return self.store.read_attr_sync(storage_path)
 
     async def find_attr(self, file_id: str) -> Attr | None:
         """The attr (the truth) of ``file_id`` on this SE, or None."""
-        return await asyncio.to_thread(self._find_attr_sync, file_id)
+        return await self.store.find(file_id)
 
     async def get_attr(self, file_id: str) -> Attr:
-        attr = await self.find_attr(file_id)
-        if attr is None:
-            raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
-        return attr
+        return await self.store.get(file_id)
 
 
 # async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).

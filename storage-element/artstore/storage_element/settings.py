@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from artstore.common.settings import ServiceSettings
+from artstore.storage_element.layout import MAX_S3_PREFIX_BYTES
 
 Mode = Literal["edit", "rw", "ro", "ar"]
 
@@ -57,7 +58,13 @@ class SESettings(ServiceSettings):
     backend: Literal["local", "s3"] = Field("local", description="Where blobs live: local or s3")
     s3_endpoint_url: str = Field("", description="S3/MinIO endpoint URL; empty = AWS default")
     s3_bucket: str = Field("artstore", description="S3 bucket")
-    s3_prefix: str = Field("", description="Key prefix inside the bucket (e.g. `se-rw-2/`)")
+    s3_prefix: str = Field(
+        "",
+        description=(
+            "Key prefix inside the bucket, ending with `/` (e.g. `se-rw-2/`); empty = the SE"
+            " claims the whole bucket"
+        ),
+    )
     s3_region: str = Field("us-east-1", description="S3 region")
     s3_access_key_id: str = Field("", description="S3 access key; empty = the boto3 chain")
     s3_secret_access_key: str = Field("", description="S3 secret key")
@@ -98,4 +105,10 @@ class SESettings(ServiceSettings):
             self.wal_dir = self.data_dir / "wal"
         if self.backend == "s3" and self.max_capacity <= 0:
             raise ValueError("SE_BACKEND=s3 needs SE_MAX_CAPACITY (a bucket has no size)")
+        if self.s3_prefix and (not self.s3_prefix.endswith("/") or self.s3_prefix[0] == "/"):
+            # "se-1" would also list "se-10/...": a prefix is a folder, never a name start.
+            raise ValueError("SE_S3_PREFIX must end with '/' and not start with it (e.g. se-1/)")
+        if len(self.s3_prefix.encode()) > MAX_S3_PREFIX_BYTES:
+            # Keys are prefix + hour folder + storage name + ".attr.json" <= 1024 bytes.
+            raise ValueError(f"SE_S3_PREFIX is longer than {MAX_S3_PREFIX_BYTES} bytes (UTF-8)")
         return self

@@ -1,18 +1,26 @@
 """Finalize: a temporary file becomes permanent (DESIGN §7).
 
-Steps: find the copies -> stream the temporary copy to rw SE(s) under the same id (each
-SE verifies the known checksum) -> delete the temporary copy. Every step looks at what
-already exists first, so a retry after a failure at any step finishes the job instead
-of repeating it: permanent copies already made are counted, and a temporary copy
-already deleted means the work is done.
+Steps: find the copies -> check the caller may finalize it (a ``user`` only their own
+file: the temporary copy's ``uploaded_by``) -> stream the temporary copy to rw SE(s)
+under the same id (each SE verifies the known checksum) -> delete the temporary copy.
+Every step looks at what already exists first, so a retry after a failure at any step
+finishes the job instead of repeating it: permanent copies already made are counted,
+and a temporary copy already deleted means the work is done.
+
+History: the permanent copies keep the temporary copy's ``uploaded_by``/``uploaded_at``
+and add ``finalized_by``/``finalized_at``; they are written with the ingester's own
+account, which alone may state them (DESIGN §10).
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
+from artstore.common import ownership
 from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
@@ -36,11 +44,14 @@ async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredF
     source = next(((se, m) for se, m in temps if m.get("status") == "active"), None)
     if source is None:
         if perms:
+            _require_owner(principal, perms[0][1], file_id)
             return StoredFile.from_copies([m for _, m in perms])  # finalized before (a retry)
         if any(m.get("status") == "expired" for _, m in temps):
             raise FileGone(f"file {file_id} has expired", details={"file_id": file_id})
         raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
     source_se, meta = source
+    # Before anything is written: the temporary copy's uploader (who never changes).
+    _require_owner(principal, meta, file_id)
     differ = [se.storage_id for se, m in perms if m.get("checksum") != meta.get("checksum")]
     if differ:
         raise Conflict(
@@ -50,9 +61,29 @@ async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredF
     need = ing.settings.replicas - len(perms)
     if need > 0:
         avoid = frozenset(se.storage_id for se, _ in perms)
-        perms += await copy_to(ing, source_se, meta, need, headers, avoid=avoid)
+        finalized = _finalized(principal, perms)
+        perms += await copy_to(
+            ing, source_se, meta, need, headers, avoid=avoid, finalized=finalized
+        )
     await _delete_temporary(ing, source_se, file_id)
     return StoredFile.from_copies([m for _, m in perms])
+
+
+def _require_owner(principal: Principal, meta: dict[str, Any], file_id: str) -> None:
+    """A ``user`` finalizes only their own files (DESIGN §10); the ingester checks it
+    itself because the copies and the clean-up go with its own account."""
+    ownership.require_owner(principal, str(meta.get("uploaded_by", "")), file_id)
+
+
+def _finalized(
+    principal: Principal, perms: list[tuple[StorageElementRef, dict[str, Any]]]
+) -> tuple[str, str]:
+    """Who finalizes, and when: a retry keeps what its first attempt's copies say, so
+    every permanent copy tells the same history."""
+    for _, m in perms:
+        if m.get("finalized_by") and m.get("finalized_at"):
+            return str(m["finalized_by"]), str(m["finalized_at"])
+    return principal.sub, datetime.now(UTC).isoformat()
 
 
 async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) -> None:

@@ -15,7 +15,7 @@ from artstore.common.registry import StorageElementRef
 from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import Ingester, history_params
 
 
 async def locate(
@@ -58,11 +58,17 @@ async def download(
         raise upstream.unreachable(se, exc) from exc
 
 
-def upload_params(meta: dict[str, Any], retention: str) -> list[tuple[str, str]]:
+def upload_params(
+    meta: dict[str, Any], retention: str, finalized: tuple[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """The fields of a copy of ``meta``: its id, content fields and history (the original
+    uploader and upload time; ``finalized`` (by, at), else what ``meta`` already has)."""
+    by, at = finalized or (meta.get("finalized_by"), meta.get("finalized_at"))
     params = [
         ("file_id", str(meta["file_id"])),
         ("retention_policy", retention),
         ("filename", str(meta["original_filename"])),
+        *history_params(str(meta["uploaded_by"]), str(meta["uploaded_at"]), by, at),
     ]
     if meta.get("description"):
         params.append(("description", str(meta["description"])))
@@ -81,22 +87,25 @@ async def copy_to(
     *,
     retention: str = "permanent",
     avoid: frozenset[str] = frozenset(),
+    finalized: tuple[str, str] | None = None,
 ) -> list[tuple[StorageElementRef, dict[str, Any]]]:
-    """``count`` new copies of the file ``meta`` describes (read from ``source_se``) on
-    SEs of ``retention``'s kind other than ``avoid``; each SE verifies the known
-    checksum on what it receives."""
+    """``count`` new copies of the file ``meta`` describes (read from ``source_se`` with
+    ``headers``) on SEs of ``retention``'s kind other than ``avoid``; each SE verifies
+    the known checksum on what it receives. The copies are written with the ingester's
+    own account and keep ``meta``'s uploader and upload time (``finalized``: who made
+    the file permanent, and when)."""
     file_id = str(meta["file_id"])
     upload_headers = {
-        **headers,
         "Content-Type": str(meta.get("content_type") or "application/octet-stream"),
         "X-Checksum-SHA256": str(meta["checksum"]).removeprefix("sha256:"),
         "Content-Length": str(meta["size"]),
     }
     upload = Upload(
-        upload_params(meta, retention),
+        upload_params(meta, retention, finalized),
         upload_headers,
         int(meta["size"]),
         upload_headers["X-Checksum-SHA256"],
+        as_service=True,
     )
     no_room: frozenset[str] = frozenset()
     while True:

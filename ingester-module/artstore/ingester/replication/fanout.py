@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -111,6 +112,10 @@ class Upload:
     # The hex SHA-256 sent in X-Checksum-SHA256: every SE refuses (422) bytes that do
     # not have it, so the ingester need not hash them itself to check the copies.
     sha256: str | None = None
+    # Sent with the ingester's own token (``headers`` then carry no Authorization): the
+    # copy is written for the uploader named in ``params`` (state.history_params), under
+    # an id the ingester chose (DESIGN §10: only services state history or reuse ids).
+    as_service: bool = False
 
 
 @dataclass
@@ -228,6 +233,10 @@ async def fan_out(
     The source is never cancelled mid-read: after a failure the pump stops at its next
     chunk, so a batch can go on reading the next part of the same request body.
     """
+    if upload.as_service:
+        upload = dataclasses.replace(
+            upload, headers={**upload.headers, **await ing.service_headers()}
+        )
     if len(targets) == 1:
         got = await _one(ing, targets[0], source, upload)
     else:

@@ -9,6 +9,7 @@ from datetime import datetime
 from email.utils import format_datetime
 
 from artstore.common.errors import ArtStoreError, ValidationFailed
+from artstore.common.text import check_tag, check_text, decode_utf8
 
 VERSION = "1.0.0"
 EXTENSIONS = "creation,termination,checksum,expiration"
@@ -47,33 +48,41 @@ def int_header(value: str | None, name: str) -> int:
 
 
 def parse_metadata(value: str | None) -> dict[str, str]:
-    """``Upload-Metadata: key base64,key2 base64`` (a key may have no value)."""
+    """``Upload-Metadata: key base64,key2 base64`` (a key may have no value). Values are
+    decoded strictly (base64, then UTF-8); what they hold is checked by the caller."""
     out: dict[str, str] = {}
     for item in (value or "").split(","):
         item = item.strip()
         if not item:
             continue
         key, _, encoded = item.partition(" ")
+        # The header arrives as latin-1 text: a key is plain ASCII, or refused.
+        check_text("Upload-Metadata", key, max_bytes=256)
+        if not key.isascii():
+            raise ValidationFailed(
+                "Upload-Metadata keys are ASCII", details={"field": "Upload-Metadata"}
+            )
         try:
-            out[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+            raw = base64.b64decode(encoded.strip(), validate=True)
         except (binascii.Error, ValueError):
             raise ValidationFailed(
-                f"Upload-Metadata value of {key!r} is not base64", details={"key": key}
+                f"Upload-Metadata value of {key!r} is not base64", details={"field": key}
             ) from None
+        out[key] = decode_utf8(key, raw)
     return out
 
 
 def tags_of(value: str) -> list[str]:
-    """tags: a JSON array, or comma-separated."""
+    """tags: a JSON array, or comma-separated; each a valid tag (artstore.common.text)."""
     if value.lstrip().startswith("["):
         try:
             data = json.loads(value)
         except ValueError:
-            raise ValidationFailed("tags is not a JSON array", details={"key": "tags"}) from None
+            raise ValidationFailed("tags is not a JSON array", details={"field": "tags"}) from None
         if not isinstance(data, list):
-            raise ValidationFailed("tags is not a JSON array", details={"key": "tags"})
-        return [str(t) for t in data]
-    return [t.strip() for t in value.split(",") if t.strip()]
+            raise ValidationFailed("tags is not a JSON array", details={"field": "tags"})
+        return [check_tag(t) for t in data]
+    return [check_tag(t) for t in value.split(",") if t.strip()]
 
 
 def http_date(at: datetime) -> str:

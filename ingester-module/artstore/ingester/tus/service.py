@@ -9,7 +9,6 @@ disk before the ingester answers.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +19,13 @@ import httpx
 from artstore.common.auth import Principal
 from artstore.common.errors import NotFound, ValidationFailed
 from artstore.common.registry import StorageElementRef
+from artstore.common.text import (
+    check_description,
+    check_filename,
+    check_media_type,
+    check_metadata,
+    check_tags,
+)
 from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
@@ -36,33 +42,43 @@ class Progress:
     file: dict[str, Any] | None = None  # set once the upload has become a stored file
 
 
-def _session_body(meta: dict[str, str], length: int, file_id: str, expiry: int) -> dict[str, Any]:
+def _first(meta: dict[str, str], *keys: str) -> tuple[str, str] | None:
+    """(key, value) of the first of ``keys`` with a non-empty value."""
+    for key in keys:
+        if meta.get(key):
+            return key, meta[key]
+    return None
+
+
+def _session_body(meta: dict[str, str], length: int, expiry: int) -> dict[str, Any]:
+    """The SE session for Upload-Metadata, every text checked by the one text policy
+    first (400 naming the tus key; nothing is sent to an SE)."""
     fields = IngestFields()
     for key in ("retention_policy", "ttl_days"):
         if key in meta:
             fields.apply(key, meta[key])
     fields.check()
+    name = _first(meta, "filename", "name")
+    ctype = _first(meta, "filetype", "content_type")
     body: dict[str, Any] = {
         "length": length,
-        "file_id": file_id,
-        "filename": meta.get("filename") or meta.get("name") or "file",
-        "content_type": meta.get("filetype")
-        or meta.get("content_type")
-        or "application/octet-stream",
+        "filename": check_filename(*name) if name else "file",
+        "content_type": check_media_type(*ctype) if ctype else "application/octet-stream",
         "retention_policy": fields.retention_policy,
         "expires_in": expiry,
     }
     if fields.ttl_days is not None:
         body["ttl_days"] = fields.ttl_days
     if "description" in meta:
-        body["description"] = meta["description"]
+        body["description"] = check_description(meta["description"])
     if "tags" in meta:
-        body["tags"] = tags_of(meta["tags"])
+        body["tags"] = check_tags(tags_of(meta["tags"]))
     if "metadata" in meta:
         try:
-            body["metadata"] = json.loads(meta["metadata"])
+            data = json.loads(meta["metadata"])
         except ValueError:
-            raise ValidationFailed("metadata is not JSON", details={"key": "metadata"}) from None
+            raise ValidationFailed("metadata is not JSON", details={"field": "metadata"}) from None
+        body["metadata"] = check_metadata(data)
     if "checksum" in meta:
         body["checksum"] = meta["checksum"]
     return body
@@ -71,8 +87,10 @@ def _session_body(meta: dict[str, str], length: int, file_id: str, expiry: int) 
 async def create(
     ing: Ingester, principal: Principal, length: int, meta: dict[str, str]
 ) -> tuple[StorageElementRef, Progress, str]:
-    file_id = str(uuid.uuid4())
-    body = _session_body(meta, length, file_id, ing.settings.upload_expiry)
+    # The SE names the session (and the file): a session goes with the caller's own token,
+    # and an id chosen by a user is checked against the catalog (DESIGN §10), which
+    # could refuse it while the catalog is away.
+    body = _session_body(meta, length, ing.settings.upload_expiry)
     avoid: frozenset[str] = frozenset()
     no_room: frozenset[str] = frozenset()
     while True:
@@ -94,6 +112,7 @@ async def create(
         if resp.status_code != 201:
             raise upstream.error_from(se, resp)
         data = resp.json()
+        file_id = str(data["session_id"])
         return se, Progress(0, length, datetime.fromisoformat(data["expires_at"])), file_id
 
 

@@ -2,7 +2,9 @@
 
 Parts are read in order from one streamed body; each is placed and written like a
 single upload. A part that fails is reported and skipped; the others are stored. Fields
-apply to the file parts that follow them (send them first to apply them to all).
+apply to the file parts that follow them (send them first to apply them to all); a
+field refused by the text policy fails every part that follows it (nothing of theirs
+is forwarded), and a part whose own filename or content type is refused fails alone.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ log = logging.getLogger("artstore.ingester.batch")
 
 
 def _failed(filename: str, exc: ArtStoreError) -> BatchItem:
-    return BatchItem(
-        filename=filename, status="failed", error=ItemError(code=exc.code, message=exc.message)
-    )
+    error = ItemError(code=exc.code, message=exc.message, details=exc.details)
+    return BatchItem(filename=filename, status="failed", error=error)
 
 
 async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
@@ -45,10 +46,14 @@ async def store_batch(
     fields = IngestFields()
     items: list[BatchItem] = []
     files = 0
+    refused: ArtStoreError | None = None  # a field the parts that follow cannot have
     try:
         async for event in events:
             if isinstance(event, Field):
-                fields.apply(event.name, event.value)
+                try:
+                    fields.apply(event.name, event.value)
+                except ArtStoreError as exc:
+                    refused = refused or exc
                 continue
             if not isinstance(event, FileStart):
                 continue
@@ -57,6 +62,10 @@ async def store_batch(
             name = event.filename or "file"
             if event.name != "file":
                 items.append(_failed(name, _bad("each file part must be named 'file'")))
+            elif event.error is not None:  # its filename or content type is not valid text
+                items.append(_failed(name, event.error))
+            elif refused is not None:
+                items.append(_failed(name, refused))
             elif files > ing.settings.batch_max_files:
                 items.append(
                     _failed(name, _bad(f"a batch holds at most {ing.settings.batch_max_files}"))
@@ -65,6 +74,8 @@ async def store_batch(
                 items.append(await _one(ing, principal, fields, event, part))
             await part.drain()
     except ArtStoreError as exc:
+        if files == 0:  # nothing was tried: the request itself is refused
+            raise
         # The body itself broke (malformed, over the batch size, client gone): what was
         # stored stays stored and is reported; the part being read failed.
         log.warning("batch cut short: %s", exc)

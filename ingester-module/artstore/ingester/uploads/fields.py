@@ -1,13 +1,16 @@
-"""Upload fields as the client sends them (form fields or query string), checked where
-the ingester itself needs them and otherwise passed on for the SE to validate."""
+"""Upload fields as the client sends them (form fields or query string). The ingester
+checks them all before anything is placed or forwarded: its own (retention, ttl) and,
+with the same one text policy the SE applies (artstore.common.text), the text fields it
+passes on, so an invalid one is a 400 naming it and no SE sees the request."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from artstore.common.errors import ValidationFailed
+from artstore.common.text import check_description, check_filename, parse_metadata, parse_tags
 
-# Passed through to the SE as they are; the SE validates them (DESIGN §5.5).
+# Passed through to the SE as they are (checked here first; the SE checks them again).
 PASSED = ("description", "tags", "metadata")
 
 
@@ -22,7 +25,7 @@ class IngestFields:
         """One form/query field. ``file_id`` is the ingester's to choose and is ignored,
         like any unknown name."""
         if name == "filename":
-            self.filename = value
+            self.filename = check_filename(name, value)
         elif name == "retention_policy":
             if value not in ("temporary", "permanent"):
                 raise ValidationFailed(
@@ -41,6 +44,12 @@ class IngestFields:
                 raise ValidationFailed("ttl_days must be 1..3650", details={"field": "ttl_days"})
             self.ttl_days = ttl
         elif name in PASSED:
+            if name == "description":
+                check_description(value)
+            elif name == "tags":
+                parse_tags(value)
+            else:
+                parse_metadata(value)
             self.passed.append((name, value))
 
     def check(self) -> None:

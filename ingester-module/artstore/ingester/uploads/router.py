@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import FileTooLarge, ValidationFailed
 from artstore.common.multipart import MultipartReader, boundary_of
+from artstore.common.text import check_media_type, decode_query
 from artstore.ingester.state import IngesterDep
 from artstore.ingester.uploads.batch import capped, store_batch
 from artstore.ingester.uploads.digest import announced_sha256
@@ -124,6 +125,7 @@ async def upload_multipart(
         request.stream(), boundary_of(request.headers.get("content-type", ""))
     ).events()
     start, body = await single_file(events, fields.apply)
+    start.check()  # the part's filename and content type are valid text
     fields.filename = fields.filename or start.filename
     hint = max(0, (length or 0) - _ENVELOPE_SLACK)
     incoming = Incoming(fields, start.content_type, size_hint=hint, expected_sha256=expected)
@@ -136,15 +138,19 @@ async def upload_raw(
 ) -> StoredFile:
     """Upload one file as the raw body, its fields in the query string."""
     fields = IngestFields()
-    for name, value in request.query_params.multi_items():
+    # Decoded strictly: Starlette's query_params would turn bad UTF-8 into U+FFFD.
+    for name, value in decode_query(request.scope["query_string"]):
         fields.apply(name, value)
     if not fields.filename:
         raise ValidationFailed("filename is required", details={"field": "filename"})
+    ctype = check_media_type(
+        "content_type", request.headers.get("content-type", "application/octet-stream")
+    )
     length = content_length(request)
     _check_size(length, ing.settings.max_file_size)
     incoming = Incoming(
         fields,
-        request.headers.get("content-type", "application/octet-stream"),
+        ctype,
         length=length,
         size_hint=length or 0,
         expected_sha256=expected_checksum(request),

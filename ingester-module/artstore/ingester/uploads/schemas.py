@@ -20,6 +20,7 @@ class StoredFile(FileWithCopies):
 class ItemError(BaseModel):
     code: str
     message: str
+    details: dict[str, Any] | None = None  # as in the error envelope, e.g. the field
 
 
 class BatchItem(BaseModel):

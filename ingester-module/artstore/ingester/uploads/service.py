@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from artstore.common.auth import Principal
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import Ingester, caller_headers
+from artstore.ingester.state import Ingester, history_params
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.schemas import StoredFile
 
@@ -40,7 +41,9 @@ async def store(
     fields.check()
     count = ing.settings.replicas if fields.retention_policy == "permanent" else 1
     file_id = incoming.file_id or str(uuid.uuid4())
-    headers = {**caller_headers(principal), "Content-Type": _content_type(incoming.content_type)}
+    # Every copy goes with the ingester's own token (as_service), naming the caller as
+    # the uploader: the id is the ingester's choice (DESIGN §10, replication/fanout.py).
+    headers = {"Content-Type": _content_type(incoming.content_type)}
     if incoming.expected_sha256:
         headers["X-Checksum-SHA256"] = incoming.expected_sha256
     body = Replay(source, ing.settings.retry_buffer_bytes)
@@ -55,7 +58,11 @@ async def store(
     if length is not None:
         headers["Content-Length"] = str(length)
     upload = Upload(
-        fields.params(file_id), headers, ing.settings.max_file_size, incoming.expected_sha256
+        fields.params(file_id) + history_params(principal.sub, datetime.now(UTC)),
+        headers,
+        ing.settings.max_file_size,
+        incoming.expected_sha256,
+        as_service=True,
     )
     avoid: frozenset[str] = frozenset()
     no_room: frozenset[str] = frozenset()

@@ -224,6 +224,8 @@ def _rebuild_online(storage_id: str, wait: bool) -> None:
     if rebuild["state"] == "failed":
         fail(f"{storage_id}: rebuild failed: {rebuild.get('error')}", "REBUILD_FAILED")
     typer.echo(f"{storage_id}: {rebuild.get('done')} catalog rows rebuilt from attr files")
+    for file_id in rebuild.get("refused_file_ids") or []:
+        typer.echo(f"refused by the catalog: {file_id}")
 
 
 def _rebuild_offline(data_dir: str, se_id: str, database_url: str) -> None:
@@ -239,6 +241,10 @@ def _rebuild_offline(data_dir: str, se_id: str, database_url: str) -> None:
         fail(f"{settings.data_dir} holds no files/ folder", "NOT_FOUND", 2)
     backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
     t0 = time.perf_counter()
-    written, bad = asyncio.run(rebuild_offline(backend, database_url, se_id))
-    typer.echo(f"{se_id}: {written} catalog rows rebuilt from attr files ({bad} unreadable) "
+    result = asyncio.run(rebuild_offline(backend, database_url, se_id))
+    typer.echo(f"{se_id}: {result.written} catalog rows rebuilt from attr files "
+               f"({result.bad} unreadable, {len(result.refused)} refused by the catalog) "
                f"in {time.perf_counter() - t0:.2f} s")  # fmt: skip
+    # Rows PostgreSQL refused for their data (a NUL...): named so they can be fixed.
+    for file_id, reason in result.refused.items():
+        typer.echo(f"refused: {file_id} ({reason})")

@@ -59,6 +59,9 @@ files = Table(
     Column("description", Text),
     Column("tags", ARRAY(Text)),
     Column("metadata", JSONB),
+    # Finalize history (0005_finalize_history).
+    Column("finalized_by", Text),
+    Column("finalized_at", DateTime(timezone=True)),
     Column("quarantined_at", DateTime(timezone=True)),
     # Generated from catalog.search_document(...) by PostgreSQL (0004_search_vector).
     Column("search_vector", TSVECTOR),

@@ -13,6 +13,8 @@ from artstore.common.files import FileStatus, RetentionPolicy
 
 ATTR_MAX_BYTES = 4096
 SCHEMA_VERSION = 1
+# Fields an attr may leave out (absent means None); see Attr.content.
+OPTIONAL_FIELDS = ("finalized_by", "finalized_at")
 
 
 class BadAttr(Exception):
@@ -40,11 +42,20 @@ class Attr(BaseModel):
     description: str
     tags: list[str]
     metadata: dict[str, str]
+    # Set when a temporary file was made permanent (finalize keeps uploaded_by/_at).
+    # Optional: an attr without them (any attr written before they existed) stays valid.
+    finalized_by: str | None = None
+    finalized_at: datetime | None = None
     meta_checksum: str = ""
 
     def content(self) -> dict[str, Any]:
-        """All fields but ``meta_checksum``, as JSON values."""
-        return self.model_dump(mode="json", exclude={"meta_checksum"})
+        """All fields but ``meta_checksum``, as JSON values. The optional fields are left
+        out while unset, so an attr that never had them keeps its bytes and checksum."""
+        data = self.model_dump(mode="json", exclude={"meta_checksum"})
+        for name in OPTIONAL_FIELDS:
+            if data[name] is None:
+                del data[name]
+        return data
 
     def sealed(self) -> Attr:
         """This attr with ``meta_checksum`` computed over the canonical JSON of the rest."""

@@ -24,12 +24,20 @@ import re
 from datetime import datetime
 from typing import Any
 
-from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BadAttr, decode
+from artstore.storage_element.attr.model import (
+    ATTR_MAX_BYTES,
+    OPTIONAL_FIELDS,
+    Attr,
+    BadAttr,
+    decode,
+)
 
 # Catalog columns taken from an attr, in order: the model's fields (== catalog.models.
 # ATTR_COLUMNS, checked by a test; named here so this module needs no SQLAlchemy).
 ROW_COLUMNS: tuple[str, ...] = tuple(Attr.model_fields)
 _FIELDS = frozenset(ROW_COLUMNS)
+# An attr may leave out the optional fields (finalize history) while they are unset.
+_REQUIRED = _FIELDS - frozenset(OPTIONAL_FIELDS)
 
 _STR = ("file_id", "storage_path", "original_filename", "content_type", "checksum",
         "uploaded_by", "description", "meta_checksum")  # fmt: skip
@@ -53,6 +61,37 @@ def row_of(attr: Attr) -> Row:
     )
 
 
+# What PostgreSQL refuses in any text (NUL) and what cannot be UTF-8 (a lone surrogate).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+# In JSON text a NUL is the escape \u0000 (json.dumps escapes control characters), which
+# jsonb refuses; an escape is one preceded by an even number of backslashes.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_METADATA = ROW_COLUMNS.index("metadata")
+FILE_ID = ROW_COLUMNS.index("file_id")
+
+
+def unstorable(row: Row) -> str | None:
+    """Why PostgreSQL would refuse this row for its text (a reason code), or None.
+
+    A cheap screen for the known cases (a NUL, a lone surrogate), so that a rebuild
+    reports such a file instead of failing its COPY; anything else PostgreSQL refuses is
+    found by the writer (``catalog.bulk``)."""
+    for i, value in enumerate(row):
+        if type(value) is str:
+            texts: list[str] = [value]
+        elif type(value) is list:
+            texts = [v for v in value if type(v) is str]
+        else:
+            continue
+        for text in texts:
+            found = _BAD_TEXT.search(text)
+            if found is not None:
+                return "nul_character" if found.group() == "\x00" else "unencodable_text"
+            if i == _METADATA and _NUL_ESCAPE.search(text):
+                return "nul_character"
+    return None
+
+
 def _time(value: Any) -> datetime | None:
     """The datetime of a time in pydantic's own UTC form, else None (not provable)."""
     if type(value) is not str or not _UTC.fullmatch(value):
@@ -69,8 +108,12 @@ def _time(value: Any) -> datetime | None:
 def _fast(raw: bytes) -> Row | None:
     """The row when the attr is provably what ``decode`` accepts unchanged, else None."""
     data = json.loads(raw)
-    if type(data) is not dict or data.keys() != _FIELDS:
+    if type(data) is not dict or not (data.keys() == _FIELDS or data.keys() == _REQUIRED):
         return None
+    finalized_by, finalized_at_raw = data.get("finalized_by"), data.get("finalized_at")
+    finalized_at = None if finalized_at_raw is None else _time(finalized_at_raw)
+    if "finalized_by" in data and (type(finalized_by) is not str or finalized_at is None):
+        return None  # null or another type: the model decides (Attr.content drops None)
     for name in _STR:
         if type(data[name]) is not str:
             return None
@@ -121,6 +164,8 @@ def _fast(raw: bytes) -> Row | None:
         data["description"],
         tags,
         _json_text(metadata),
+        finalized_by,
+        finalized_at,
         stored,
     )
 

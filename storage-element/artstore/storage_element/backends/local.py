@@ -1,12 +1,18 @@
 """Local-disk backend: blobs and attrs under ``files/YYYY/MM/DD/HH`` (DESIGN §5.1, §5.3).
 
 Durability: a blob is written to ``tmp/`` and fsynced, its attr likewise; both are
-renamed into the hour folder (blob first, the attr's rename is the commit point) and
-the folder is fsynced, as is every folder created on the way.
+moved into the hour folder (blob first, the attr's move is the commit point) and the
+folder is fsynced, as is every folder created on the way.
+
+Publishing never overwrites: a move is ``link(tmp, final)`` then ``unlink(tmp)``, and
+``link`` fails with EEXIST when the name is taken (``rename`` would silently replace
+it). A publish that meets a taken name raises FileExistsError and leaves nothing of
+its own at the final names.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -24,6 +30,22 @@ from artstore.storage_element.fsutil import (
     write_file_durable,
 )
 from artstore.storage_element.layout import ATTR_SUFFIX, Layout
+
+
+def move_noreplace(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst`` unless ``dst`` exists (FileExistsError then)."""
+    try:
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+            raise
+        # No hard links on this file system: check, then rename (the per-file lock
+        # and the id claim keep two writers of one name apart within this SE).
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "already exists", str(dst)) from exc
+        os.rename(src, dst)
+        return
+    os.unlink(src)
 
 
 class LocalBlobWriter:
@@ -116,10 +138,7 @@ class LocalBackend:
             fault("upload.after_tmp_attr")
             blob = self.layout.blob_path(storage_path)
             makedirs_durable(blob.parent)
-            os.rename(writer.path, blob)
-            fault("upload.after_blob_rename")
-            os.rename(tmp_attr, self.layout.attr_path(storage_path))
-            fault("upload.after_attr_rename")
+            self._move_pair(writer.path, tmp_attr, storage_path, fault)
         finally:
             remove_if_exists(tmp_attr)
         fsync_dir(blob.parent)
@@ -157,10 +176,7 @@ class LocalBackend:
             blob = self.layout.blob_path(it.storage_path)
             try:
                 makedirs_durable(blob.parent)
-                os.rename(tmp_blob, blob)
-                fault("upload.after_blob_rename")
-                os.rename(tmp_attr, self.layout.attr_path(it.storage_path))
-                fault("upload.after_attr_rename")
+                self._move_pair(tmp_blob, tmp_attr, it.storage_path, fault)
             except OSError as exc:
                 errors[i] = exc
                 continue
@@ -174,6 +190,20 @@ class LocalBackend:
         if any(e is None for e in errors):
             fault("upload.after_dir_fsync")
         return self._drop_failed(items, errors)
+
+    def _move_pair(
+        self, tmp_blob: Path, tmp_attr: Path, storage_path: str, fault: FaultPoint
+    ) -> None:
+        """Blob, then attr (the commit point), to their final names, never over a file."""
+        blob = self.layout.blob_path(storage_path)
+        move_noreplace(tmp_blob, blob)
+        fault("upload.after_blob_rename")
+        try:
+            move_noreplace(tmp_attr, self.layout.attr_path(storage_path))
+        except FileExistsError:
+            os.unlink(blob)  # ours: the taken attr belongs to another file
+            raise
+        fault("upload.after_attr_rename")
 
     def _tmp_pair(self, item: SmallWrite) -> tuple[Path, Path]:
         return (

@@ -1,8 +1,12 @@
 """S3 backend (AWS S3, MinIO, SeaweedFS): the local layout's keys under a bucket and prefix.
 
 Keys: ``<prefix><storage path>`` for a blob, ``<prefix><storage path>.attr.json`` for its
-attr, ``<prefix>quarantine/...`` for what was moved aside. Nothing else is stored in the
-bucket; ``mode.json`` and the journal stay on local disk (``SE_DATA_DIR``, ``SE_WAL_DIR``).
+attr, ``<prefix>quarantine/...`` for what was moved aside, ``<prefix>.artstore-se.json``
+for the marker naming the SE that owns the prefix (see ``s3_owner``: an SE refuses to
+start on a prefix another SE owns or shares). Nothing else is stored in the bucket;
+``mode.json`` and the journal stay on local disk (``SE_DATA_DIR``, ``SE_WAL_DIR``).
+Listing, counting and aborting multipart uploads look only at keys of this SE's layout
+under its prefix (``<prefix>YYYY/...``).
 
 Write protocol: the body is hashed as it arrives. A blob smaller than one part
 (``SE_S3_PART_SIZE``) stays in memory and is PUT whole at publish; a larger one goes
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint
+from artstore.storage_element.backends.s3_owner import claim
 from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
 from artstore.storage_element.layout import ATTR_SUFFIX, Layout, safe_relative
 from artstore.storage_element.settings import SESettings
@@ -42,21 +48,26 @@ from artstore.storage_element.settings import SESettings
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (all but the last)
 QUARANTINE = "quarantine/"
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
+# A storage path starts with its hour folder's year (layout.hour_folder).
+_STORAGE_PATH = re.compile(r"^\d{4}/")
+# Readiness asks the bucket with these bounds: a hung server must not hang the probe.
+PROBE_TIMEOUT = 2.0
 
 
 def _missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code", "")) in _MISSING
 
 
-def make_client(settings: SESettings) -> Any:
+def make_client(settings: SESettings, *, probe: bool = False) -> Any:
+    """The shared client; ``probe=True``: short timeouts and no retries (readiness)."""
     config = Config(
         region_name=settings.s3_region,
         signature_version="s3v4",
         # MinIO and SeaweedFS serve buckets as paths, not as host names.
         s3={"addressing_style": "path"},
-        retries={"max_attempts": 5, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=60,
+        retries={"max_attempts": 1 if probe else 5, "mode": "standard"},
+        connect_timeout=PROBE_TIMEOUT if probe else 5,
+        read_timeout=PROBE_TIMEOUT if probe else 60,
         # Uploads, downloads and startup scans run in parallel worker threads.
         max_pool_connections=64,
         # Checksums "when required" only: the default CRC trailers are not understood by
@@ -174,7 +185,9 @@ class S3Backend:
         self.prefix = settings.s3_prefix
         self.region = settings.s3_region
         self.part_size = settings.s3_part_size
+        self.storage_id = settings.id
         self.s3 = make_client(settings)
+        self._probe = make_client(settings, probe=True)
 
     # -- keys ---------------------------------------------------------------------------
     def blob_key(self, storage_path: str) -> str:
@@ -185,9 +198,17 @@ class S3Backend:
 
     # -- setup and recovery -------------------------------------------------------------
     def prepare(self) -> None:
-        # The local tmp/ stays: the readiness check probes it and older versions left
-        # temp files there that sweep_tmp still clears.
+        # The local tmp/ stays: older versions left temp files there that sweep_tmp
+        # still clears.
         makedirs_durable(self.layout.tmp_dir)
+        self._ensure_bucket()
+        claim(self.s3, self.bucket, self.prefix, self.storage_id)
+
+    def check_ready(self) -> None:
+        """Raise unless the bucket answers now (readiness; short timeout, no retries)."""
+        self._probe.head_bucket(Bucket=self.bucket)
+
+    def _ensure_bucket(self) -> None:
         try:
             self.s3.head_bucket(Bucket=self.bucket)
             return
@@ -228,7 +249,9 @@ class S3Backend:
         )
         for page in pages:
             for up in page.get("Uploads", []):
-                yield str(up["Key"]), str(up["UploadId"])
+                key = str(up["Key"])
+                if _STORAGE_PATH.match(key[len(self.prefix) :]):
+                    yield key, str(up["UploadId"])
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
@@ -332,7 +355,8 @@ class S3Backend:
         for page in pages:
             for obj in page.get("Contents", []):
                 rel = str(obj["Key"])[len(self.prefix) :]
-                if rel.startswith(QUARANTINE) or not rel or rel.endswith("/"):
+                # Only this SE's layout: not quarantine/, the marker, or anything else.
+                if not _STORAGE_PATH.match(rel) or rel.endswith("/"):
                     continue
                 yield rel, int(obj["Size"])
 

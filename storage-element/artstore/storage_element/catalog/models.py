@@ -39,6 +39,9 @@ files = Table(
     Column("description", Text, nullable=False),
     Column("tags", ARRAY(Text), nullable=False),
     Column("metadata", JSONB, nullable=False),
+    # Finalize history (migration 0005): set when a temporary file was made permanent.
+    Column("finalized_by", Text),
+    Column("finalized_at", DateTime(timezone=True)),
     Column("meta_checksum", String(80), nullable=False),
     Column("synced_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Set by reconcile/scrub when the copy was moved to quarantine/ (the row is kept).
@@ -66,5 +69,7 @@ ATTR_COLUMNS = (
     "description",
     "tags",
     "metadata",
+    "finalized_by",
+    "finalized_at",
     "meta_checksum",
 )

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.catalog.errors import is_data_error, safe_reason
 from artstore.storage_element.catalog.models import ATTR_COLUMNS, files
+
+if TYPE_CHECKING:
+    from artstore.storage_element.catalog.refused import RefusedFiles
 
 
 def attr_to_row(storage_element_id: str, attr: Attr) -> dict[str, Any]:
@@ -46,6 +50,8 @@ class CatalogRepository:
     def __init__(self, engine: AsyncEngine, storage_element_id: str) -> None:
         self.engine = engine
         self.se_id = storage_element_id
+        # Where refused rows are recorded (set by CatalogSync; None: not recorded).
+        self.refused: RefusedFiles | None = None
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -76,10 +82,37 @@ class CatalogRepository:
             rows = (await conn.execute(stmt)).all()
         return {str(r.file_id): (r.meta_checksum, r.quarantined_at is not None) for r in rows}
 
-    async def force_upsert(self, attrs: Sequence[Attr]) -> None:
-        """Write rows exactly as the attrs say, whatever version the rows hold (reconcile)."""
+    async def force_upsert(self, attrs: Sequence[Attr]) -> dict[str, str]:
+        """Write rows exactly as the attrs say, whatever version the rows hold (reconcile).
+
+        One statement; when PostgreSQL refuses it for the data of a row, row by row, so
+        one bad row does not keep the others out. Returns the rows refused (file id ->
+        reason code, see ``errors.safe_reason``), and records the outcome in
+        ``self.refused`` when set. An outage raises as before."""
         if not attrs:
-            return
+            return {}
+        refused: dict[str, str] = {}
+        try:
+            await self._force_upsert(attrs)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            if len(attrs) == 1:
+                refused[attrs[0].file_id] = safe_reason(exc)
+            else:
+                for attr in attrs:
+                    try:
+                        await self._force_upsert([attr])
+                    except Exception as one:
+                        if not is_data_error(one):
+                            raise
+                        refused[attr.file_id] = safe_reason(one)
+        if self.refused is not None:
+            landed = [a.file_id for a in attrs if a.file_id not in refused]
+            await self.refused.settle(landed=landed, refused=refused)
+        return refused
+
+    async def _force_upsert(self, attrs: Sequence[Attr]) -> None:
         stmt = insert(files).values([attr_to_row(self.se_id, a) for a in attrs])
         update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS}
         update["synced_at"] = func.now()
@@ -116,6 +149,13 @@ class CatalogRepository:
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return row_to_attr(row) if row is not None else None
+
+    async def file_id_taken(self, file_id: str) -> bool:
+        """Whether any SE has a row of ``file_id``, whatever its status (a tombstone or
+        a quarantined copy too): the id is someone's (files/access.py)."""
+        stmt = select(exists().where(files.c.file_id == file_id))
+        async with self.engine.connect() as conn:
+            return bool((await conn.execute(stmt)).scalar())
 
     async def list(
         self, statuses: Sequence[str], limit: int, offset: int

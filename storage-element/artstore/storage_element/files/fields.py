@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
 
 from artstore.common.errors import AttrTooLarge, ValidationFailed
+from artstore.common.text import (
+    MAX_TAGS,
+    check_description,
+    check_filename,
+    parse_metadata,
+    parse_tags,
+)
 
-# Each tag takes at least 4 bytes of the attr ("a",): more can never fit in 4096 bytes.
-MAX_TAGS = 1024
-MAX_TAG_CHARS = 128
-MAX_FIELD_CHARS = 8192
+# A form/query field longer than this is refused before it is parsed (a metadata JSON
+# or a tags array within it is then checked item by item).
+MAX_FIELD_BYTES = 8192
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass
 class UploadFields:
+    """Text fields are checked by the one text policy (artstore.common.text) as they
+    arrive: invalid text is a 400 naming the field before any byte is stored."""
+
     filename: str | None = None
     description: str = ""
     tags: list[str] = field(default_factory=list)
@@ -30,20 +38,20 @@ class UploadFields:
 
     def apply(self, name: str, value: str) -> None:
         """Take one form/query field; unknown names are ignored like any HTML form."""
-        if len(value) > MAX_FIELD_CHARS:
-            if name == "description":  # kept verbatim in the attr, which it cannot fit
-                raise AttrTooLarge("description is too long", details={"field": name})
+        if len(value) > MAX_FIELD_BYTES or len(value.encode("utf-8", "replace")) > MAX_FIELD_BYTES:
+            if name in ("description", "metadata"):  # kept verbatim in the attr: cannot fit
+                raise AttrTooLarge(f"{name} is too long", details={"field": name})
             raise ValidationFailed(f"field {name} is too long", details={"field": name})
         if name == "filename":
-            self.filename = value
+            self.filename = check_filename(name, value)
         elif name == "description":
-            self.description = value
+            self.description = check_description(value)
         elif name == "tags":
-            self.tags.extend(_parse_tags(value))
+            self.tags.extend(parse_tags(value))
             if len(self.tags) > MAX_TAGS:
                 raise AttrTooLarge(f"more than {MAX_TAGS} tags", details={"field": "tags"})
         elif name == "metadata":
-            self.metadata.update(_parse_metadata(value))
+            self.metadata.update(parse_metadata(value))
         elif name == "retention_policy":
             if value not in ("temporary", "permanent"):
                 raise ValidationFailed(
@@ -68,48 +76,6 @@ class UploadFields:
                 raise ValidationFailed(
                     "file_id must be a UUID", details={"field": "file_id"}
                 ) from None
-
-
-def _parse_tags(value: str) -> list[str]:
-    """A tag, or a JSON array of tags."""
-    raw: object = value
-    if value.lstrip().startswith("["):
-        try:
-            raw = json.loads(value)
-        except ValueError:
-            raise ValidationFailed(
-                "tags is not a valid JSON array", details={"field": "tags"}
-            ) from None
-    items = raw if isinstance(raw, list) else [raw]
-    tags = []
-    for item in items:
-        if not isinstance(item, str) or not item.strip() or len(item) > MAX_TAG_CHARS:
-            raise ValidationFailed(
-                f"each tag must be a non-empty string of at most {MAX_TAG_CHARS} characters",
-                details={"field": "tags"},
-            )
-        tags.append(item.strip())
-    return tags
-
-
-def _parse_metadata(value: str) -> dict[str, str]:
-    try:
-        data = json.loads(value)
-    except ValueError:
-        raise ValidationFailed(
-            "metadata is not valid JSON", details={"field": "metadata"}
-        ) from None
-    return validate_metadata(data)
-
-
-def validate_metadata(data: object) -> dict[str, str]:
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and k and isinstance(v, str) for k, v in data.items()
-    ):
-        raise ValidationFailed(
-            "metadata must be a flat JSON object of strings", details={"field": "metadata"}
-        )
-    return dict(data)
 
 
 def expected_checksum(content_digest: str | None, x_checksum: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from artstore.common.multipart import (
     boundary_of,
 )
 from artstore.common.pagination import Page, Pagination
-from artstore.storage_element.files import download, queries
+from artstore.common.text import check_media_type, decode_query
+from artstore.storage_element.files import access, download, queries
 from artstore.storage_element.files.fields import UploadFields, expected_checksum
 from artstore.storage_element.files.mutate import delete_file, update_file
 from artstore.storage_element.files.schemas import FileMetadata, FilePatch, ListStatus
@@ -44,7 +46,16 @@ _UPLOAD_DOC: dict[str, Any] = {
             ("metadata", {"type": "string"}, "JSON object of string values"),
             ("retention_policy", {"enum": ["temporary", "permanent"]}, "defaults to the SE's kind"),
             ("ttl_days", {"type": "integer", "minimum": 1, "maximum": 3650}, "temporary only"),
-            ("file_id", {"type": "string", "format": "uuid"}, "store under this id (replicas)"),
+            (
+                "file_id",
+                {"type": "string", "format": "uuid"},
+                "store under this id; an id the catalog knows needs storage:write or a "
+                "service account (409)",
+            ),
+            *(
+                (n, {"type": "string"}, "service accounts only (403): the copy's history")
+                for n in access.HISTORY_FIELDS
+            ),
         )
     ],
     "requestBody": {
@@ -86,7 +97,13 @@ async def upload_file(
     request: Request, response: Response, node: Node, principal: Writer
 ) -> FileMetadata:
     fields = UploadFields()
-    for name, value in request.query_params.multi_items():
+    # Decoded strictly: Starlette's query_params would turn bad UTF-8 into U+FFFD.
+    params = decode_query(request.scope["query_string"])
+    history = access.history_of(principal, params)
+    if history is not None and "uploaded_by" in history:
+        # The copy is the uploader's (its storage name too), not the service account's.
+        principal = dataclasses.replace(principal, sub=history["uploaded_by"])
+    for name, value in params:
         fields.apply(name, value)
     expected = expected_checksum(
         request.headers.get("content-digest"), request.headers.get("x-checksum-sha256")
@@ -102,8 +119,12 @@ async def upload_file(
             )
         req, body = await _multipart(request, principal, fields, expected)
     else:
-        req = UploadRequest(principal, fields, content_type, length, expected)
+        ctype = check_media_type("content_type", content_type)
+        req = UploadRequest(principal, fields, ctype, length, expected)
         body = request.stream()
+    req.history = history
+    if fields.file_id is not None:  # the id store_upload will use (fields before the file)
+        await access.check_chosen_id(node, principal, fields.file_id)
     attr = await store_upload(node, req, body)
     response.headers["Location"] = f"/api/v1/files/{attr.file_id}"
     return FileMetadata.of(attr, node.settings.id)
@@ -118,11 +139,12 @@ async def _multipart(
     start: FileStart | None = None
     async for event in events:
         if isinstance(event, Field):
+            access.refuse_form_history(event.name)
             fields.apply(event.name, event.value)
         elif isinstance(event, FileStart):
             if event.name != "file":
                 raise ValidationFailed("the file part must be named 'file'")
-            start = event
+            start = event.check()  # its filename and content type are valid text
             break
     if start is None:
         raise ValidationFailed("multipart body has no 'file' part", details={"field": "file"})
@@ -137,6 +159,7 @@ async def _multipart(
                 break
         async for event in events:  # fields after the file part
             if isinstance(event, Field):
+                access.refuse_form_history(event.name)
                 fields.apply(event.name, event.value)
             elif isinstance(event, FileStart):
                 raise ValidationFailed("one file per request")
@@ -165,13 +188,15 @@ async def get_file(file_id: uuid.UUID, node: Node, _: Reader) -> FileMetadata:
 
 @router.patch("/{file_id}", response_model=FileMetadata)
 async def patch_file(
-    file_id: uuid.UUID, patch: Annotated[FilePatch, Body()], node: Node, _: Writer
+    file_id: uuid.UUID, patch: Annotated[FilePatch, Body()], node: Node, principal: Writer
 ) -> FileMetadata:
+    await access.require_owner(node, principal, str(file_id))
     return FileMetadata.of(await update_file(node, str(file_id), patch), node.settings.id)
 
 
 @router.delete("/{file_id}", status_code=204)
-async def remove_file(file_id: uuid.UUID, node: Node, _: Deleter) -> Response:
+async def remove_file(file_id: uuid.UUID, node: Node, principal: Deleter) -> Response:
+    await access.require_owner(node, principal, str(file_id))
     await delete_file(node, str(file_id))
     return Response(status_code=204)
 

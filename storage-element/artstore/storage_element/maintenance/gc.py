@@ -1,6 +1,6 @@
 """GC (DESIGN §5.5): temporary files past ``expires_at`` become expired; expired files
 and tombstones older than ``SE_RECLAIM_AGE`` are removed (attr first, then blob), each
-step journaled."""
+step journaled by the FileStore."""
 
 from __future__ import annotations
 
@@ -37,8 +37,10 @@ async def collect(node: StorageNode, now: datetime | None = None) -> dict[str, A
                 # Just expired: it is reclaimed a full reclaim age later.
                 continue
             if attr.status in ("expired", "deleted") and attr.updated_at <= reclaim_before:
-                freed += await reclaim(node, attr)
-                reclaimed += 1
+                got = await reclaim(node, attr)
+                if got is not None:
+                    freed += got
+                    reclaimed += 1
         result = {
             "expired": expired,
             "reclaimed": reclaimed,
@@ -51,21 +53,12 @@ async def collect(node: StorageNode, now: datetime | None = None) -> dict[str, A
         return result
 
 
-async def reclaim(node: StorageNode, attr: Attr) -> int:
-    """Remove one copy for good: attr (the commit point), then blob, then its row."""
-    path, fid = attr.storage_path, attr.file_id
-    async with node.file_locked(fid):
-        blob = await asyncio.to_thread(node.backend.blob_size, path) or 0
-        raw = len(attr.encode())
-        txn = await node.journal.begin("reclaim", {"file_id": fid, "storage_path": path})
-        node.faults.point("reclaim.after_begin")
-        await asyncio.to_thread(node.backend.remove_attr, path)
-        node.faults.point("reclaim.after_attr_remove")
-        await asyncio.to_thread(node.backend.remove_blob, path)
-        node.faults.point("reclaim.after_blob_remove")
-        await node.journal.commit(txn, owes_catalog=node.catalog.enabled)
-        node.faults.point("reclaim.after_commit")
-        node.index.discard(path)
-        node.capacity.stored(-(blob + raw), files=-1)
-    await node.catalog.record(txn, fid, None)
-    return blob + raw
+async def reclaim(node: StorageNode, attr: Attr) -> int | None:
+    """Remove one copy for good (the FileStore's reclaim). The attr read by the walk is
+    judged again under the file's lock: None when it changed meanwhile (kept)."""
+    judged = attr
+
+    def still(current: Attr) -> bool:
+        return current.status in ("expired", "deleted") and current.updated_at == judged.updated_at
+
+    return await node.store.reclaim(attr.file_id, attr.storage_path, still)

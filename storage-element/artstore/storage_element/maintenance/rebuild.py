@@ -5,6 +5,11 @@ decode them in chunks (``attr.row.decode_row``: the checks of ``decode``, cheape
 the writer (``catalog.bulk.replace_rows``) COPYs the chunks already decoded and upserts
 them in its one transaction, so reading and decoding overlap PostgreSQL's index work.
 Nothing is held but the chunks in flight.
+
+A file whose row PostgreSQL would refuse for its data (issue 11) does not fail the
+rebuild: the readers screen each row (``attr.row.unstorable``: a NUL, a lone surrogate)
+and the writer halves a chunk refused anyway until it finds the row; such files are
+reported (count and ids, with a reason code) and every other file is indexed.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from artstore.storage_element.attr.model import ATTR_MAX_BYTES, BadAttr
-from artstore.storage_element.attr.row import Row, decode_row
+from artstore.storage_element.attr.row import FILE_ID, Row, decode_row, unstorable
 from artstore.storage_element.backends.local import LocalBackend
+from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.layout import ATTR_SUFFIX
 
@@ -37,8 +44,18 @@ FIRST_CHUNK = 250  # chunks grow from this to CHUNK: PostgreSQL starts sooner
 READERS = {"local": 2, "other": 16}  # threads reading and decoding (S3 waits on the network)
 
 Progress = Callable[[int, int], None]
-RowWriter = Callable[[AsyncIterator[list[Row]]], Awaitable[int]]
+# Writes the rows, adds the rows PostgreSQL refused to the dict (file id -> reason code),
+# returns how many were written.
+RowWriter = Callable[[AsyncIterator[list[Row]], dict[str, str]], Awaitable[int]]
 Reader = Callable[[str], bytes]
+SHOWN_REFUSED = 100  # ids listed in maintenance status
+
+
+@dataclass
+class RebuildResult:
+    written: int  # rows written
+    bad: int  # attrs unreadable or damaged (reconcile reports and quarantines them)
+    refused: dict[str, str] = field(default_factory=dict)  # file id -> reason code
 
 
 def attr_paths(backend: Backend) -> list[str]:
@@ -91,23 +108,30 @@ def _spans(total: int) -> Iterator[tuple[int, int]]:
         start, size = start + size, min(2 * size, CHUNK)
 
 
-def _decode_chunk(read: Reader, paths: list[str]) -> tuple[list[Row], int]:
-    rows, bad = [], 0
+def _decode_chunk(read: Reader, paths: list[str]) -> tuple[list[Row], int, dict[str, str]]:
+    """(rows to write, bad attrs, rows PostgreSQL would refuse: file id -> reason)."""
+    rows, bad, refused = [], 0, {}
     for path in paths:
         try:
-            rows.append(decode_row(read(path)))
+            row = decode_row(read(path))
         except (FileNotFoundError, BadAttr):
             bad += 1  # gone meanwhile, or damaged: reconcile reports and quarantines it
-    return rows, bad
+            continue
+        reason = unstorable(row)
+        if reason is None:
+            rows.append(row)
+        else:
+            refused[str(row[FILE_ID])] = reason
+    return rows, bad, refused
 
 
 async def rebuild_with(
     backend: Backend, write: RowWriter, progress: Progress | None = None
-) -> tuple[int, int]:
-    """Walk, read and decode every attr and hand the rows to ``write`` chunk by chunk.
-    Returns (rows written, bad attrs)."""
+) -> RebuildResult:
+    """Walk, read and decode every attr and hand the rows to ``write`` chunk by chunk."""
     paths = await asyncio.to_thread(attr_paths, backend)
     total, bad = len(paths), 0
+    refused: dict[str, str] = {}
     read = _reader(backend)
     readers = READERS["local" if isinstance(backend, LocalBackend) else "other"]
     pool = ThreadPoolExecutor(readers, thread_name_prefix="rebuild")
@@ -115,42 +139,45 @@ async def rebuild_with(
     async def chunks() -> AsyncGenerator[list[Row]]:
         nonlocal bad
         spans = iter(_spans(total))
-        ahead: deque[Future[tuple[list[Row], int]]] = deque()
+        ahead: deque[Future[tuple[list[Row], int, dict[str, str]]]] = deque()
         done = 0
         while True:
             while len(ahead) < 2 * readers and (span := next(spans, None)) is not None:
                 ahead.append(pool.submit(_decode_chunk, read, paths[span[0] : span[1]]))
             if not ahead:
                 return
-            rows, failed = await asyncio.wrap_future(ahead.popleft())
+            rows, failed, screened = await asyncio.wrap_future(ahead.popleft())
             bad += failed
+            refused.update(screened)
             yield rows
-            done += len(rows) + failed  # the writer has taken this chunk
+            done += len(rows) + failed + len(screened)  # the writer has taken this chunk
             if progress:
                 progress(done, total)
 
     try:
         async with aclosing(chunks()) as rows:
-            written = await write(rows)
+            written = await write(rows, refused)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if progress:
         progress(total, total)
-    return written, bad
+    return RebuildResult(written, bad, refused)
 
 
 async def rebuild(
     backend: Backend, repo: CatalogRepository, progress: Progress | None = None
-) -> tuple[int, int]:
-    """Replace this SE's rows with what its attrs say. Returns (rows written, bad attrs)."""
+) -> RebuildResult:
+    """Replace this SE's rows with what its attrs say."""
     from artstore.storage_element.catalog.bulk import replace_rows_via
 
     return await rebuild_with(
-        backend, lambda rows: replace_rows_via(repo.engine, repo.se_id, rows), progress
+        backend,
+        lambda rows, refused: replace_rows_via(repo.engine, repo.se_id, rows, refused),
+        progress,
     )
 
 
-async def rebuild_offline(backend: Backend, database_url: str, se_id: str) -> tuple[int, int]:
+async def rebuild_offline(backend: Backend, database_url: str, se_id: str) -> RebuildResult:
     """``rebuild`` on a plain asyncpg connection (the offline command: no engine, and
     no SQLAlchemy to import)."""
     import asyncpg
@@ -160,7 +187,9 @@ async def rebuild_offline(backend: Backend, database_url: str, se_id: str) -> tu
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     conn = await asyncpg.connect(dsn, timeout=5.0)
     try:
-        return await rebuild_with(backend, lambda rows: replace_rows(conn, se_id, rows))
+        return await rebuild_with(
+            backend, lambda rows, refused: replace_rows(conn, se_id, rows, refused)
+        )
     finally:
         await conn.close()
 
@@ -181,21 +210,42 @@ def start_rebuild(node: StorageNode) -> str:
         0,
         None,
     )
+    state.bad_attrs, state.refused, state.refused_file_ids = 0, 0, []
+    ledger = node.catalog.refused
 
     def progress(done: int, total: int) -> None:
         state.done, state.total = done, total
 
     async def job() -> None:
         try:
-            written, bad = await rebuild(node.backend, repo, progress)
+            before = set(ledger.reasons())
+            result = await rebuild(node.backend, repo, progress)
+            # Every attr was read: a file refused before and not now was written (or is
+            # gone); the ones refused now are recorded as any refused row is.
+            await ledger.settle(
+                landed=[f for f in before if f not in result.refused], refused=result.refused
+            )
         except Exception as exc:
-            state.state, state.error = "failed", str(exc) or type(exc).__name__
+            # The class name only: a driver's message may quote SQL or a value.
+            state.state, state.error = "failed", safe_reason(exc)
             log.exception("rebuild-index failed")
             return
         finally:
             node.maintenance.release("rebuild-index")
+        state.bad_attrs = result.bad
+        state.refused = len(result.refused)
+        state.refused_file_ids = list(result.refused)[:SHOWN_REFUSED]
         state.state = "done"
-        log.info("rebuild-index done", extra={"fields": {"rows": written, "bad_attrs": bad}})
+        log.info(
+            "rebuild-index done",
+            extra={
+                "fields": {
+                    "rows": result.written,
+                    "bad_attrs": result.bad,
+                    "refused": len(result.refused),
+                }
+            },
+        )
 
     node.background(job())
     return state.job_id

@@ -4,6 +4,7 @@ reported and moved to quarantine (DESIGN §5.5)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -12,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from artstore.storage_element.attr.model import Attr, BadAttr, decode
+from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.maintenance.hashing import blob_sha256
-from artstore.storage_element.maintenance.quarantine import quarantine
 from artstore.storage_element.node import StorageNode
 
 log = logging.getLogger("artstore.storage_element.reconcile")
@@ -100,8 +101,11 @@ async def _check_copy(
     try:
         attr = decode(raw)
     except BadAttr as exc:
-        file_id = await quarantine(node, path, _file_id_of(raw), f"bad_attr: {exc}")
-        report.add("bad_attr", path, "quarantined", file_id)
+        moved = await node.store.quarantine(
+            path, None, f"bad_attr: {exc}", still_bad=lambda: _attr_still_bad(node, path)
+        )
+        if moved is not None:
+            report.add("bad_attr", path, "quarantined", moved.file_id or _file_id_of(raw))
         return None
     kind = None
     if blob_size is None:
@@ -114,24 +118,66 @@ async def _check_copy(
             kind = "checksum_mismatch"
     if kind is None:
         return attr
-    async with node.file_locked(attr.file_id):
-        await quarantine(node, path, attr.file_id, kind)
+    damage = kind
+
+    async def still_bad() -> bool:
+        # The walk is a snapshot: an upload may have landed (or a copy changed) since.
+        # Judged again here, under the file's lock, from what is stored now.
+        return await _still_damaged(node, path, attr, damage)
+
+    moved = await node.store.quarantine(path, attr.file_id, kind, still_bad=still_bad)
+    if moved is None:
+        return await node.find_attr(attr.file_id)
     report.add(kind, path, "quarantined", attr.file_id)
     return None
+
+
+async def _attr_still_bad(node: StorageNode, path: str) -> bool:
+    try:
+        raw = await asyncio.to_thread(node.backend.read_attr, path)
+    except FileNotFoundError:
+        return False
+    try:
+        decode(raw)
+    except BadAttr:
+        return True
+    return False
+
+
+async def _still_damaged(node: StorageNode, path: str, judged: Attr, kind: str) -> bool:
+    try:
+        now = decode(await asyncio.to_thread(node.backend.read_attr, path))
+    except (FileNotFoundError, BadAttr):
+        return False  # gone, or another problem: the next pass judges it afresh
+    if now.file_id != judged.file_id:
+        return False
+    size = await asyncio.to_thread(node.backend.blob_size, path)
+    if kind == "missing_blob":
+        return size is None
+    if kind == "size_mismatch":
+        return size is not None and size != now.size
+    # checksum_mismatch: still the same blob and the same claim about it
+    return size == now.size and now.checksum == judged.checksum
 
 
 async def _check_orphans(
     node: StorageNode, blobs: dict[str, int], attr_paths: set[str], report: Report
 ) -> None:
-    now = time.time()
     for path in sorted(set(blobs) - attr_paths):
-        mtime = await asyncio.to_thread(node.backend.blob_mtime, path)
-        if mtime is None or now - mtime < node.settings.orphan_grace:
-            continue  # gone, or young enough to be an upload between its two renames
-        if await asyncio.to_thread(node.backend.attr_exists, path):
-            continue  # its attr landed since the walk
-        await quarantine(node, path, None, "orphaned_blob")
-        report.add("orphaned_blob", path, "quarantined")
+        moved = await node.store.quarantine(
+            path, None, "orphaned_blob", still_bad=functools.partial(_still_orphan, node, path)
+        )
+        if moved is not None:
+            report.add("orphaned_blob", path, "quarantined")
+
+
+async def _still_orphan(node: StorageNode, path: str) -> bool:
+    """Under the path's lock (an upload holds it from blob to attr): old enough to not be
+    an upload between its two renames, and still without its attr."""
+    mtime = await asyncio.to_thread(node.backend.blob_mtime, path)
+    if mtime is None or time.time() - mtime < node.settings.orphan_grace:
+        return False  # gone, or young enough to be an upload between its two renames
+    return not await asyncio.to_thread(node.backend.attr_exists, path)
 
 
 async def _fix_catalog(node: StorageNode, good: dict[str, Attr], report: Report) -> None:
@@ -153,15 +199,18 @@ async def _fix_catalog(node: StorageNode, good: dict[str, Attr], report: Report)
             # upload may have landed after the walk.
             if fid not in good and not quarantined and await node.find_attr(fid) is None:
                 extra.append(fid)
-        await repo.force_upsert(missing + stale)
+        refused = await repo.force_upsert(missing + stale)  # rows refused for their data
+        await node.catalog.refused.retain(good.keys())
         for fid in extra:
             await repo.delete(fid)
     except CATALOG_ERRORS as exc:
-        report.catalog = {"checked": False, "reason": f"catalog unreachable: {exc}"}
+        report.catalog = {"checked": False, "reason": f"catalog unreachable: {safe_reason(exc)}"}
         return
     report.catalog = {
         "checked": True,
-        "inserted": len(missing),
-        "updated": len(stale),
+        "inserted": len([a for a in missing if a.file_id not in refused]),
+        "updated": len([a for a in stale if a.file_id not in refused]),
         "removed": len(extra),
+        "refused": len(refused),
+        "refused_file_ids": sorted(refused)[:100],
     }

@@ -52,17 +52,26 @@ async def run_gc(
 @router.get("/status")
 async def status(node: Node, _: Observer) -> dict[str, Any]:
     m = node.maintenance
+    await node.catalog.refused.load()
     return {
         "wal": {
             "pending": node.journal.pending,
             "segments": await asyncio.to_thread(node.journal.segment_count),
             "last_checkpoint_at": node.journal.last_checkpoint_at,
+            "failed": node.journal.failed,
+        },
+        "recovery": {
+            "set_aside": m.recovery.set_aside,
+            "set_aside_total": m.recovery.set_aside_total,
+            "last": m.recovery.last,
         },
         "catalog": {
             "enabled": node.catalog.enabled,
             "reachable": node.catalog.reachable,
             "owed_updates": len(node.catalog.owed),
             "last_error": None if node.catalog.reachable else node.catalog.last_error,
+            # Rows PostgreSQL refused for their data (not owed; reconcile retries them).
+            **node.catalog.refused.status(),
         },
         "gc": m.gc_last,
         "reconcile": m.reconcile_last,
@@ -78,6 +87,9 @@ async def status(node: Node, _: Observer) -> dict[str, Any]:
             "total": m.rebuild.total,
             "job_id": m.rebuild.job_id,
             "error": m.rebuild.error,
+            "bad_attrs": m.rebuild.bad_attrs,
+            "refused": m.rebuild.refused,
+            "refused_file_ids": m.rebuild.refused_file_ids,
         },
         "quarantined": m.quarantined,
         "download_checksum_mismatches": m.download_mismatches,

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 
 from artstore.storage_element.fsutil import atomic_replace
 from artstore.storage_element.maintenance.hashing import blob_sha256
-from artstore.storage_element.maintenance.quarantine import quarantine
 from artstore.storage_element.node import StorageNode
 
 log = logging.getLogger("artstore.storage_element.scrub")
@@ -82,8 +81,16 @@ async def _check(node: StorageNode, path: str, rate: int) -> None:
     sha = await blob_sha256(node.backend, path, attr.size, rate)
     if f"sha256:{sha}" != attr.checksum:
         node.maintenance.scrub.mismatches += 1
-        async with node.file_locked(attr.file_id):
-            await quarantine(node, path, attr.file_id, "checksum_mismatch (scrub)")
+        judged = attr
+
+        async def still_bad() -> bool:
+            # Re-read under the file's lock: the same copy, still claiming that checksum.
+            now = await asyncio.to_thread(node.read_attr_sync, path)
+            return now is not None and now.checksum == judged.checksum
+
+        await node.store.quarantine(
+            path, attr.file_id, "checksum_mismatch (scrub)", still_bad=still_bad
+        )
 
 
 async def scrub_forever(node: StorageNode) -> None:

@@ -18,6 +18,9 @@ class RebuildState:
     total: int = 0
     job_id: str | None = None
     error: str | None = None
+    bad_attrs: int = 0  # unreadable or damaged attrs skipped (reconcile quarantines them)
+    refused: int = 0  # files whose row PostgreSQL refused for its data (issue 11)
+    refused_file_ids: list[str] = field(default_factory=list)  # the first 100
 
 
 @dataclass
@@ -29,11 +32,21 @@ class ScrubState:
 
 
 @dataclass
+class RecoveryState:
+    """What startup recovery set aside (records it could not apply; see wal/recovery.py)."""
+
+    set_aside: int = 0  # by this start
+    set_aside_total: int = 0  # in the set-aside file, every start together
+    last: list[dict[str, Any]] = field(default_factory=list)  # newest of this start, no record
+
+
+@dataclass
 class MaintenanceState:
     gc_last: dict[str, Any] | None = None
     reconcile_last: dict[str, Any] | None = None
     rebuild: RebuildState = field(default_factory=RebuildState)
     scrub: ScrubState = field(default_factory=ScrubState)
+    recovery: RecoveryState = field(default_factory=RecoveryState)
     quarantined: int = 0
     download_mismatches: int = 0
     running: set[str] = field(default_factory=set)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -12,6 +14,9 @@ from artstore.storage_element.faults import FaultInjector
 from artstore.storage_element.fsutil import atomic_replace
 from artstore.storage_element.layout import Layout
 from artstore.storage_element.settings import Mode
+from artstore.storage_element.store.changes import MODE
+from artstore.storage_element.store.errors import ModeChanged
+from artstore.storage_element.store.locks import PublishGate
 from artstore.storage_element.wal.journal import Journal
 
 Operation = Literal["upload", "download", "update", "delete", "list"]
@@ -49,6 +54,9 @@ class ModeService:
         self.faults = faults
         self.current: str = mode
         self._lock = asyncio.Lock()
+        # Writes hold it shared from their mode re-check to their commit point; a
+        # transition holds it exclusively (see store/locks.py).
+        self.gate = PublishGate()
 
     def load(self, configured: str) -> None:
         """mode.json wins over the configured mode; the first start writes it."""
@@ -76,6 +84,21 @@ class ModeService:
                 details={"mode": self.current, "operation": op},
             )
 
+    @asynccontextmanager
+    async def admit(self, op: str | None) -> AsyncIterator[None]:
+        """Hold the publish gate (shared) with ``op`` allowed in the current mode; a
+        write calls it around its commit point. ``None``: upkeep, no gate needed."""
+        if op is None:
+            yield
+            return
+        async with self.gate.shared():
+            if op not in ALLOWED[self.current]:
+                raise ModeChanged(
+                    f"the mode changed to {self.current} while this {op} was in flight",
+                    details={"mode": self.current, "operation": op},
+                )
+            yield
+
     async def transition(self, target: str, confirm: bool) -> tuple[str, str, datetime]:
         async with self._lock:
             previous = self.current
@@ -90,11 +113,14 @@ class ModeService:
                     f'{previous} -> {target} needs "confirm": true',
                     details={"current_mode": previous, "target_mode": target},
                 )
-            txn = await self.journal.begin("mode", {"from": previous, "to": target})
-            self.faults.point("mode.after_begin")
-            await asyncio.to_thread(self._write, target, previous)
-            self.faults.point("mode.after_write")
-            self.current = target
-            await self.journal.commit(txn, owes_catalog=False)
-            self.faults.point("mode.after_commit")
+            # Exclusive: writes admitted under the old mode have reached their commit
+            # point (or wait, and will find the new mode) before this answers.
+            async with self.gate.exclusive():
+                txn = await self.journal.begin(MODE.name, {"from": previous, "to": target})
+                self.faults.point(MODE.step("after_begin"))
+                await asyncio.to_thread(self._write, target, previous)
+                self.faults.point(MODE.step("after_write"))
+                self.current = target
+                await self.journal.commit(txn, owes_catalog=False)
+                self.faults.point(MODE.step("after_commit"))
             return previous, target, datetime.now(UTC)

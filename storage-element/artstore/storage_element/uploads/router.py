@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
+from artstore.storage_element.files import access
 from artstore.storage_element.files.schemas import FileMetadata
 from artstore.storage_element.node import Node
 from artstore.storage_element.uploads import service
@@ -28,6 +29,10 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 @router.post("", status_code=201, response_model=Session)
 async def create_session(body: SessionCreate, node: Node, principal: Writer) -> Session:
+    """A chosen ``file_id`` follows the upload rule (files/access.py): an id the catalog
+    knows is 409 unless the caller holds storage:write or is a service account."""
+    chosen = str(body.file_id) if body.file_id is not None else None
+    await access.check_chosen_id(node, principal, chosen)
     return Session.of(await service.create(node, principal, body), node.settings.id)
 
 

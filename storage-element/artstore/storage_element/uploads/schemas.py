@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from artstore.common.text import (
+    check_description,
+    check_filename,
+    check_media_type,
+    check_metadata,
+    check_tags,
+)
 
 MAX_EXPIRES_IN = 30 * 86400
 
@@ -27,6 +35,33 @@ class SessionCreate(BaseModel):
     ttl_days: int | None = None
     checksum: str | None = Field(None, description="hex SHA-256 the whole file must have")
     expires_in: int = Field(86400, ge=1, le=MAX_EXPIRES_IN, description="Seconds it is kept")
+
+    # The one text policy (artstore.common.text); its ValidationFailed passes through
+    # pydantic as the same 400 naming the field that an upload answers.
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: str) -> str:
+        return check_filename("filename", value)
+
+    @field_validator("content_type")
+    @classmethod
+    def _content_type(cls, value: str) -> str:
+        return check_media_type("content_type", value)
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        return None if value is None else check_description(value)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return check_tags(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_metadata(value)
 
 
 class Session(BaseModel):

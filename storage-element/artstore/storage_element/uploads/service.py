@@ -16,6 +16,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +36,7 @@ from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.files.upload import UploadRequest, _retention, store_upload
 from artstore.storage_element.node import StorageNode
+from artstore.storage_element.store.errors import Collision
 from artstore.storage_element.uploads.schemas import SessionCreate
 from artstore.storage_element.uploads.store import SessionStore, utcnow
 
@@ -44,6 +46,12 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 class SessionsNotSupported(ArtStoreError):
     status, code = 501, "NOT_SUPPORTED"
+
+
+def _session_locked(node: StorageNode, sid: str) -> AbstractAsyncContextManager[None]:
+    """A session's own lock: completing one creates the file, which takes the file's
+    lock (held by the FileStore, not re-entrant) inside it."""
+    return node.store.locks.hold(f"session:{sid}")
 
 
 def store_of(node: StorageNode) -> SessionStore:
@@ -108,10 +116,10 @@ async def create(node: StorageNode, principal: Principal, body: SessionCreate) -
         "fields": pairs,
         "checksum": checksum,
     }
-    async with node.file_locked(sid):
+    async with _session_locked(node, sid):
         exists = await asyncio.to_thread(store.load, sid)
-        if exists is not None or sid in node.uploads_in_flight or await node.find_attr(sid):
-            raise Conflict(f"file {sid} already exists", details={"file_id": sid})
+        if exists is not None or await node.store.taken(sid):
+            raise Collision(f"file {sid} already exists", details={"file_id": sid})
         txn = await node.journal.begin(KIND, {"session_id": sid, "action": "create"})
         try:
             await asyncio.to_thread(store.create, session)
@@ -151,7 +159,7 @@ async def append(
     """Bytes at ``offset`` (which must be the committed offset); acknowledged durable."""
     store = store_of(node)
     chunk_bytes = node.settings.io_chunk_bytes
-    async with node.file_locked(sid):
+    async with _session_locked(node, sid):
         session = await _get(node, principal, sid)
         node.modes.require("upload")
         if offset != session["offset"]:
@@ -193,7 +201,7 @@ async def append(
 
 async def abort(node: StorageNode, principal: Principal, sid: str) -> None:
     store = store_of(node)
-    async with node.file_locked(sid):
+    async with _session_locked(node, sid):
         await _get(node, principal, sid)
         txn = await node.journal.begin(KIND, {"session_id": sid, "action": "abort"})
         await asyncio.to_thread(store.remove, sid)
@@ -204,7 +212,7 @@ async def complete(node: StorageNode, principal: Principal, sid: str) -> Attr:
     """The finished session becomes a normal stored file (the usual write protocol), then
     the session goes. Repeating it after success answers the stored file."""
     store = store_of(node)
-    async with node.file_locked(sid):
+    async with _session_locked(node, sid):
         session = await asyncio.to_thread(store.load, sid)
         attr = await node.find_attr(sid)
         if session is None:

@@ -7,22 +7,49 @@ checkpoint once no open transaction began in it.
 
 Group commit: appends queue their framed bytes; one flusher writes everything queued
 and fsyncs once in a worker thread, then wakes every waiter whose bytes it carried.
+
+Fail-stop: once a write or fsync of the journal fails, the journal is *failed* for the
+life of the process. After a failed fsync the kernel may have dropped the dirty pages and
+cleared the error ("fsyncgate"): a retried fsync would succeed without the data on disk.
+After a short write the segment ends in a partial record, and recovery stops reading a
+segment at its first damaged record, so anything appended behind it would be invisible.
+So the descriptor is closed, nothing is appended again, every waiter of the failed batch
+and every later ``begin``/``commit`` gets ``JournalFailed`` (503), readiness reports
+``fail``, and only a restart (recovery reads what reached the disk, then a fresh segment)
+brings writes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from artstore.common.errors import ServiceUnavailable
 from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
 from artstore.storage_element.wal.records import frame, list_segments, segment_name
 
+log = logging.getLogger("artstore.storage_element.journal")
+
 # How long outcome records (commit, abort, catalog_done) may wait for a flush to join.
 LAZY_FLUSH_SECONDS = 0.05
+
+
+class JournalFailed(ServiceUnavailable, OSError):
+    """A write or fsync of the journal failed: no write is acknowledged until a restart.
+
+    Also an OSError, which it stands for: write paths that pass I/O errors along (the
+    group commit, undo paths) carry it unchanged, and the error handler still answers
+    503 JOURNAL_FAILED (ArtStoreError comes first in its MRO). Its errno is None, so no
+    ENOSPC-to-507 mapping mistakes it for a full data disk.
+    """
+
+    code = "JOURNAL_FAILED"
 
 
 class Journal:
@@ -41,6 +68,26 @@ class Journal:
         self.last_checkpoint_at: datetime | None = None
         self.appended = 0
         self.fsyncs = 0
+        # The first write/fsync error; set once, never cleared (see the module docstring).
+        self.failure: OSError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.failure is not None
+
+    def failed_error(self) -> JournalFailed:
+        """A fresh error for one caller (one instance raised twice would chain tracebacks)."""
+        exc = self.failure
+        err = JournalFailed(
+            "the write-ahead journal failed; writes are refused until the storage element restarts",
+            details={"reason": f"{type(exc).__name__}: {exc}" if exc else "unknown"},
+        )
+        err.__cause__ = exc
+        return err
+
+    def _check(self) -> None:
+        if self.failure is not None:
+            raise self.failed_error()
 
     # -- lifecycle ---------------------------------------------------------------
     def open_new_segment(self) -> None:
@@ -57,7 +104,9 @@ class Journal:
         fsync_dir(self.wal_dir)
 
     async def close(self) -> None:
-        await self.flush()
+        if not self.failed:
+            with contextlib.suppress(JournalFailed):  # failing now: logged by _fail
+                await self.flush()
         if self._lazy is not None:
             self._lazy.cancel()
             self._lazy = None
@@ -69,6 +118,7 @@ class Journal:
     async def begin(self, kind: str, data: dict[str, Any], *, wait: bool = True) -> str:
         """Journal the intent. With ``wait=False`` the caller must ``await durable(txn)``
         before its first visible change."""
+        self._check()
         txn = uuid.uuid4().hex
         self._open.add(txn)
         fut = self._append({"op": "begin", "txn": txn, "kind": kind, "data": data}, txn)
@@ -85,7 +135,11 @@ class Journal:
 
     async def commit(self, txn: str, *, owes_catalog: bool) -> None:
         """Record the outcome. Not awaited for durability: recovery re-derives a lost
-        commit from the attr's presence, so the fsync can ride on a later group."""
+        commit from the attr's presence, so the fsync can ride on a later group.
+
+        Raises ``JournalFailed`` once the journal failed: the change may have happened
+        (recovery decides from the attr), but it is not acknowledged."""
+        self._check()
         self._append({"op": "commit", "txn": txn}, None, durable=False)
         if not owes_catalog:
             self._close_txn(txn)
@@ -94,15 +148,22 @@ class Journal:
         fut = self._pending_begin.pop(txn, None)
         if fut is not None and fut.done() and not fut.cancelled():
             fut.exception()  # consumed: the abort itself is the answer to it
+        if self.failed:
+            # Undo paths call this; recovery decides the change from what is on disk.
+            self._close_txn(txn)
+            return
         self._append({"op": "abort", "txn": txn}, None, durable=False)
         self._close_txn(txn)
 
     async def owe(self, txn: str, file_id: str) -> None:
         """Carry an owed catalog update into the current segment (used by recovery)."""
+        self._check()
         self._open.add(txn)
         await self._append({"op": "owed", "txn": txn, "file_id": file_id}, txn)
 
     async def catalog_done(self, txn: str) -> None:
+        if self.failed:
+            return  # stays owed in the journal on disk; replay after the restart is idempotent
         self._append({"op": "catalog_done", "txn": txn}, None, durable=False)
         self._close_txn(txn)
 
@@ -141,6 +202,7 @@ class Journal:
 
     async def flush(self) -> None:
         """Wait until everything appended so far is on stable storage."""
+        self._check()
         if self._buf:
             fut = self._append({"op": "flush"}, None)
             await fut
@@ -154,15 +216,32 @@ class Journal:
             try:
                 segment = await asyncio.to_thread(self._write_and_sync, data)
             except OSError as exc:
-                for _, _, fut in batch:
+                self._fail(exc)
+                # This batch, and whatever queued behind it, will never be written.
+                waiting, self._buf = [*batch, *self._buf], []
+                for _, _, fut in waiting:
                     if fut is not None and not fut.done():
-                        fut.set_exception(exc)
-                continue
+                        fut.set_exception(self.failed_error())
+                return
             for _, txn, fut in batch:
                 if txn is not None and txn in self._open:
                     self._txn_segment.setdefault(txn, segment)
                 if fut is not None and not fut.done():
                     fut.set_result(None)
+
+    def _fail(self, exc: OSError) -> None:
+        self.failure = exc
+        if self._lazy is not None:
+            self._lazy.cancel()
+            self._lazy = None
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):  # the descriptor is done with either way
+                os.close(fd)
+        log.critical(
+            "journal write failed: writes are refused until restart",
+            extra={"fields": {"error": f"{type(exc).__name__}: {exc}", "segment": self._segment}},
+        )
 
     def _write_and_sync(self, data: bytes) -> int:
         if self._segment_size and self._segment_size + len(data) > self.segment_bytes:
@@ -181,7 +260,11 @@ class Journal:
 
     # -- checkpoint ------------------------------------------------------------------
     async def checkpoint(self) -> int:
-        """Delete segments that hold no open transaction. Returns how many were deleted."""
+        """Delete segments that hold no open transaction. Returns how many were deleted.
+
+        Nothing once the journal failed: which transactions reached the disk is unknown."""
+        if self.failed:
+            return 0
         await self.flush()
         unwritten = any(t not in self._txn_segment for t in self._open)
         floor = min(self._txn_segment.values(), default=self._segment)

@@ -17,6 +17,8 @@ from typing import Any
 HEADER = struct.Struct("<II")
 MAX_RECORD = 1 << 20
 SEGMENT_SUFFIX = ".wal"
+# Records recovery could not apply, one JSON object a line (never a segment: not replayed).
+SET_ASIDE_FILE = "set-aside.jsonl"
 
 
 def frame(payload: dict[str, Any]) -> bytes:
@@ -39,10 +41,13 @@ def list_segments(wal_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def read_segment(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """(records, torn): the valid records up to the first damaged one."""
+def read_segment(path: Path) -> tuple[list[Any], bool]:
+    """(records, torn): the valid records up to the first damaged one.
+
+    A record is whatever JSON its frame holds: normally an object, but recovery must
+    not trust that (a hand-written or buggy record is set aside, not crashed on)."""
     data = path.read_bytes()
-    records: list[dict[str, Any]] = []
+    records: list[Any] = []
     pos = 0
     while pos < len(data):
         if pos + HEADER.size > len(data):
@@ -62,7 +67,7 @@ def read_segment(path: Path) -> tuple[list[dict[str, Any]], bool]:
     return records, False
 
 
-def read_all(wal_dir: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_all(wal_dir: Path) -> Iterator[tuple[int, Any]]:
     """Every valid record of every segment, oldest first, with its segment number.
 
     A torn record ends its segment only: later segments were started after a

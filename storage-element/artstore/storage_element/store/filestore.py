@@ -1,0 +1,318 @@
+"""The FileStore: the one owner of every durable change of a file on this SE.
+
+Each change follows its kind's row in ``changes.py``: journal ``begin`` -> fault points
+-> backend -> journal outcome -> counters and index -> catalog row. Changes of one file
+are serialised by a per-id lock held across the whole change, lookup included; writes
+that need a mode hold the publish gate (shared) from their mode re-check to their
+commit point. Nothing else in the SE writes files, attrs or file journal entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from artstore.common.errors import AttrTooLarge
+from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BadAttr, decode
+from artstore.storage_element.backends.base import Backend
+from artstore.storage_element.capacity import Capacity, Reservation
+from artstore.storage_element.catalog.sync import CATALOG_ERRORS, CatalogSync
+from artstore.storage_element.faults import FaultInjector
+from artstore.storage_element.files.group_commit import GroupPublisher
+from artstore.storage_element.files.index import FileIndex
+from artstore.storage_element.maintenance.state import MaintenanceState
+from artstore.storage_element.modes.service import ModeService
+from artstore.storage_element.settings import SESettings
+from artstore.storage_element.store.changes import RECLAIM, UPLOAD, ChangeKind
+from artstore.storage_element.store.errors import Collision, Deleted, NoSpace, NotFound
+from artstore.storage_element.store.locks import FileLocks
+from artstore.storage_element.wal.journal import Journal
+
+if TYPE_CHECKING:
+    from artstore.storage_element.store.create import Creation
+
+log = logging.getLogger("artstore.storage_element.store")
+
+# Checks a change re-runs under the file's lock; False: nothing to do any more.
+Recheck = Callable[[], Awaitable[bool]]
+
+
+def check_attr_size(encoded: bytes) -> None:
+    if len(encoded) > ATTR_MAX_BYTES:
+        raise AttrTooLarge(
+            f"metadata would take {len(encoded)} bytes; the limit is {ATTR_MAX_BYTES}",
+            details={"attr_bytes": len(encoded), "limit": ATTR_MAX_BYTES},
+        )
+
+
+def path_key(storage_path: str) -> str:
+    """The lock of a storage path (for checks that know a path, not an id)."""
+    return f"path:{storage_path}"
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A copy moved into quarantine: its file id (when known) and where it went."""
+
+    file_id: str | None
+    dest: str
+
+
+class FileStore:
+    def __init__(
+        self,
+        settings: SESettings,
+        backend: Backend,
+        journal: Journal,
+        faults: FaultInjector,
+        capacity: Capacity,
+        index: FileIndex,
+        catalog: CatalogSync,
+        modes: ModeService,
+        maintenance: MaintenanceState,
+        group: GroupPublisher | None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.journal = journal
+        self.faults = faults
+        self.capacity = capacity
+        self.index = index
+        self.catalog = catalog
+        self.modes = modes
+        self.maintenance = maintenance
+        self.group = group
+        self.locks = FileLocks()
+        # Ids claimed by a create not yet published: held from lookup to publish.
+        self.claims: set[str] = set()
+
+    # -- reads ---------------------------------------------------------------------------
+    def read_attr_sync(self, storage_path: str) -> Attr | None:
+        """The attr at ``storage_path``; an undecodable one is quarantined (None)."""
+        try:
+            raw = self.backend.read_attr(storage_path)
+        except FileNotFoundError:
+            return None
+        try:
+            return decode(raw)
+        except BadAttr as exc:
+            blob = self.backend.blob_size(storage_path) or 0
+            dest = self.backend.quarantine(storage_path)
+            self.index.discard(storage_path)
+            self.capacity.stored(-(blob + len(raw)), files=-1)
+            self.maintenance.quarantined += 1
+            log.error(
+                "bad attr quarantined",
+                extra={
+                    "fields": {
+                        "storage_path": storage_path,
+                        "reason": str(exc),
+                        "moved_to": str(dest),
+                    }
+                },
+            )
+            return None
+
+    def _find_sync(self, file_id: str) -> Attr | None:
+        for path in self.index.candidates(file_id):
+            attr = self.read_attr_sync(path)
+            if attr is not None and attr.file_id == file_id:
+                return attr
+        return None
+
+    async def find(self, file_id: str) -> Attr | None:
+        """The attr (the truth) of ``file_id`` on this SE, or None."""
+        return await asyncio.to_thread(self._find_sync, file_id)
+
+    async def get(self, file_id: str) -> Attr:
+        attr = await self.find(file_id)
+        if attr is None:
+            raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+        return attr
+
+    async def taken(self, file_id: str) -> bool:
+        """Whether ``file_id`` is stored here or being created (checked under its lock)."""
+        async with self.locks.hold(file_id):
+            return file_id in self.claims or await self.find(file_id) is not None
+
+    # -- create --------------------------------------------------------------------------
+    @asynccontextmanager
+    async def create(
+        self, file_id: str, storage_path: str, *, announced: int | None, lookup: bool = True
+    ) -> AsyncIterator[Creation]:
+        """A new file: claim the id (atomically with its lookup), reserve the announced
+        bytes, journal the intent. The caller receives the body and publishes (the commit
+        point); leaving the block any other way undoes everything, reservation and claim
+        first, so neither can leak whatever the undo meets."""
+        from artstore.storage_element.store.create import Creation
+
+        async with self.locks.hold(file_id):
+            # ``lookup`` False: a fresh random id, which no stored file can have.
+            if file_id in self.claims or (lookup and await self.find(file_id) is not None):
+                raise Collision(f"file {file_id} already exists", details={"file_id": file_id})
+            self.claims.add(file_id)
+        creation: Creation | None = None
+        reservation = Reservation()
+        try:
+            if announced and not self.capacity.reserve(reservation, announced):
+                raise NoSpace(
+                    "not enough room for this file",
+                    details={"available_bytes": self.capacity.available_bytes()},
+                )
+            txn = await self.journal.begin(
+                UPLOAD.name, {"file_id": file_id, "storage_path": storage_path}, wait=False
+            )
+            creation = Creation(self, file_id, storage_path, txn, reservation)
+            self.faults.point(UPLOAD.step("after_begin"))
+            yield creation
+            if not creation.published:
+                raise RuntimeError("a create left its block unpublished")
+        except BaseException:
+            self.capacity.release(reservation)  # first: nothing below may keep it
+            if creation is not None:
+                await creation.undo()
+            raise
+        finally:
+            self.capacity.release(reservation)
+            self.claims.discard(file_id)
+
+    # -- replace -------------------------------------------------------------------------
+    async def replace(
+        self,
+        file_id: str,
+        kind: ChangeKind,
+        edit: Callable[[Attr], dict[str, Any] | None],
+    ) -> Attr:
+        """A new attr version (update, delete, expire): ``edit`` sees the current attr,
+        under the lock, and returns the fields to change (None: nothing to do)."""
+        async with self.locks.hold(file_id):
+            old = await self.get(file_id)
+            changes = edit(old)
+            if changes is None:
+                return old
+            if old.status == "deleted":
+                raise Deleted(f"file {file_id} is deleted", details={"file_id": file_id})
+            new = Attr.model_validate(
+                {
+                    **old.model_dump(),
+                    "version": old.version + 1,
+                    "updated_at": datetime.now(UTC),
+                    **changes,
+                }
+            ).sealed()
+            encoded = new.encode()
+            check_attr_size(encoded)
+            async with self.modes.admit(kind.operation):
+                txn = await self.journal.begin(
+                    kind.name,
+                    {"file_id": file_id, "storage_path": new.storage_path, "version": new.version},
+                )
+                self.faults.point(kind.step("after_begin"))
+                try:
+                    await asyncio.to_thread(
+                        self.backend.replace_attr,
+                        new.storage_path,
+                        encoded,
+                        self.faults.point,
+                        kind.name,
+                    )
+                except BaseException:
+                    await self.journal.abort(txn)
+                    raise
+                await self.journal.commit(txn, owes_catalog=self.catalog.enabled)
+                self.faults.point(kind.step("after_commit"))
+            self.capacity.stored(len(encoded) - len(old.encode()))
+            await self.catalog.record(txn, file_id, new)
+        return new
+
+    # -- reclaim -------------------------------------------------------------------------
+    async def reclaim(
+        self, file_id: str, storage_path: str, still: Callable[[Attr], bool]
+    ) -> int | None:
+        """Remove a copy for good: attr (the commit point), then blob, then its row.
+        ``still`` re-judges the attr read under the lock; None: it changed, kept."""
+        async with self.locks.hold(file_id), self.locks.hold(path_key(storage_path)):
+            attr = await asyncio.to_thread(self.read_attr_sync, storage_path)
+            if attr is None or attr.file_id != file_id or not still(attr):
+                return None
+            blob = await asyncio.to_thread(self.backend.blob_size, storage_path) or 0
+            raw = len(attr.encode())
+            txn = await self.journal.begin(
+                RECLAIM.name, {"file_id": file_id, "storage_path": storage_path}
+            )
+            self.faults.point(RECLAIM.step("after_begin"))
+            await asyncio.to_thread(self.backend.remove_attr, storage_path)
+            self.faults.point(RECLAIM.step("after_attr_remove"))
+            await asyncio.to_thread(self.backend.remove_blob, storage_path)
+            self.faults.point(RECLAIM.step("after_blob_remove"))
+            await self.journal.commit(txn, owes_catalog=self.catalog.enabled)
+            self.faults.point(RECLAIM.step("after_commit"))
+            self.index.discard(storage_path)
+            self.capacity.stored(-(blob + raw), files=-1)
+        await self.catalog.record(txn, file_id, None)
+        return blob + raw
+
+    # -- quarantine ----------------------------------------------------------------------
+    async def quarantine(
+        self,
+        storage_path: str,
+        file_id: str | None,
+        reason: str,
+        still_bad: Recheck | None = None,
+    ) -> Moved | None:
+        """Move a damaged copy aside under its locks; ``still_bad`` re-judges it there
+        (the judgement may come from a snapshot). None: it was fine after all."""
+        async with AsyncExitStack() as stack:
+            if file_id is not None:
+                await stack.enter_async_context(self.locks.hold(file_id))
+            await stack.enter_async_context(self.locks.hold(path_key(storage_path)))
+            if still_bad is not None and not await still_bad():
+                log.info(
+                    "quarantine skipped: the copy changed since it was judged",
+                    extra={"fields": {"storage_path": storage_path, "reason": reason}},
+                )
+                return None
+            return await self.quarantine_held(storage_path, file_id, reason)
+
+    async def quarantine_held(self, storage_path: str, file_id: str | None, reason: str) -> Moved:
+        """Quarantine with the file's lock already held by the caller."""
+        size, had_attr = await asyncio.to_thread(self._stored, storage_path)
+        dest = await asyncio.to_thread(self.backend.quarantine, storage_path)
+        self.index.discard(storage_path)
+        self.capacity.stored(-size, files=-1 if had_attr else 0)
+        self.maintenance.quarantined += 1
+        log.error(
+            "copy quarantined",
+            extra={
+                "fields": {
+                    "storage_path": storage_path,
+                    "file_id": file_id,
+                    "reason": reason,
+                    "moved_to": dest,
+                }
+            },
+        )
+        repo = self.catalog.repo
+        if repo is not None:
+            try:
+                known = await asyncio.wait_for(
+                    repo.mark_quarantined(storage_path, reason), self.settings.catalog_timeout
+                )
+                file_id = file_id or known
+            except CATALOG_ERRORS as exc:  # the row stays as it was; reconcile reports it
+                log.warning("could not mark %s quarantined in the catalog: %s", storage_path, exc)
+        return Moved(file_id, dest)
+
+    def _stored(self, storage_path: str) -> tuple[int, bool]:
+        """Bytes the copy takes, and whether it has an attr."""
+        blob = self.backend.blob_size(storage_path) or 0
+        try:
+            attr = len(self.backend.read_attr(storage_path))
+        except FileNotFoundError:
+            return blob, False
+        return blob + attr, True
