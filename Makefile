@@ -5,6 +5,8 @@
 #   make up          start ArtStore locally (embedded PostgreSQL unless DATABASE_URL is set;
 #                    UP_ARGS="--data-dir DIR" to keep the data elsewhere than .artstore/)
 #   make test        run the test suite (TEST_DATABASE_URL, else an embedded PostgreSQL)
+#   make test-powerloss  the power-loss suite at a larger count (POWERLOSS_CUTS, POWERLOSS_SEED)
+#   make system-deps the system packages the tests need (libfuse3 for powerfs; root, Debian)
 #   make lint        ruff
 #   make typecheck   mypy (strict)
 #   make lock        re-resolve requirements.lock with uv (LOCK_ARGS=--upgrade to upgrade)
@@ -27,7 +29,9 @@ LOCK_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install up test lint typecheck lock clean
+POWERLOSS_CUTS ?= 60
+
+.PHONY: help install up test test-powerloss system-deps lint typecheck lock clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -49,6 +53,19 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+# The power-loss suite mounts tests/support/powerfs through libfuse3 (mfusepy is its
+# binding). Installed only when missing, and only as root on a Debian-like machine.
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so' || ! command -v fusermount3 >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y --no-install-recommends fuse3 libfuse3-3 \
+			|| { apt-get update && apt-get install -y --no-install-recommends fuse3 libfuse3-3; }; \
+		else echo "system-deps: install fuse3 and libfuse3-3 (as root)" >&2; exit 1; fi; fi
+
+test-powerloss: $(STAMP) system-deps
+	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_ALL_STEPS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
+		tests/storage_element/test_power_loss.py tests/unit/test_powerfs_model.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -165,6 +165,14 @@ def test_up_runs_the_whole_system_and_stops_cleanly(start_up: type[Up], tmp_path
 
     first = start_up()
     password = first.wait_ready()
+    # The generated secrets: on up's own terminal and in a 0600 file, in no log file.
+    creds = tmp_path / "data" / "admin" / "bootstrap-credentials.json"
+    assert creds.stat().st_mode & 0o777 == 0o600
+    assert f"{creds} (mode 0600)" in first.text()
+    secrets = [password, *(c["client_secret"] for c in json.loads(creds.read_text()).values()
+                           if "client_secret" in c)]  # fmt: skip
+    for log in (tmp_path / "data" / "logs").glob("*.log"):
+        assert not any(s in log.read_text() for s in secrets), log
     assert httpx.get("http://127.0.0.1:8030/docs", timeout=30).status_code == 200
     cli("login", "--username", "admin", "--password", password)
     uploaded = json.loads(cli("upload", str(folder), "--permanent", "--tag", "paper", "--json"))

@@ -5,6 +5,7 @@ matched against what the services really serve and read."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings
 
+from artstore.common.settings import secret_problem
 from artstore.common.settings_doc import env_names, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +52,12 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_compose_file_matches_the_compose_schema() -> None:
-    done = _run(str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-                str(ROOT / "docker-compose.yml"))
+    done = _run(
+        str(BIN / "check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        str(ROOT / "docker-compose.yml"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -94,8 +100,11 @@ def test_kustomizations_name_files_that_exist() -> None:
 
 
 def test_manifests_match_the_kubernetes_schemas() -> None:
-    files = sorted(str(p) for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"
-                   and p.name != "dev-settings.yaml")  # a strategic-merge patch, not whole
+    files = sorted(
+        str(p)
+        for p in K8S.rglob("*.yaml")
+        if p.name != "kustomization.yaml" and p.name != "dev-settings.yaml"
+    )  # a strategic-merge patch, not whole
     done = _run(str(BIN / "kubernetes-validate"), "--strict", *files)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -129,11 +138,95 @@ def test_probes_ports_and_settings_are_real() -> None:
 
 
 def test_config_maps_and_secrets_hold_only_real_settings() -> None:
-    known = set().union(*(_known(s)[0] for s in ("admin", "storage-element", "ingester",
-                                                 "query")))
+    known = set().union(*(_known(s)[0] for s in ("admin", "storage-element", "ingester", "query")))
     for path, doc in _manifests():
         if doc["kind"] in ("ConfigMap", "Secret") and doc["metadata"]["name"].startswith(
             "artstore"
         ):
             keys = set(doc.get("data", {})) | set(doc.get("stringData", {}))
             assert not keys - known, f"{path}: {sorted(keys - known)}"
+
+
+# -- secrets (issue 13, finding 5) --------------------------------------------------------
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|_KEY$|KEY_ID$|DATABASE_URL")
+# What each workload may read from a Secret: nothing more (docs/security.md).
+SECRETS_OF = {
+    "migrate": {"DATABASE_URL"},
+    "admin": {"DATABASE_URL", "AM_KEY_ENCRYPTION_KEY", "AM_BOOTSTRAP_ADMIN_PASSWORD"},
+    "storage-element": {"DATABASE_URL"},
+    "query": {"DATABASE_URL", "QM_LINK_SECRET", "QM_CLIENT_ID", "QM_CLIENT_SECRET"},
+    "ingester": {"IG_CLIENT_ID", "IG_CLIENT_SECRET"},
+}
+NEVER_ON_AN_SE = {"AM_KEY_ENCRYPTION_KEY", "QM_LINK_SECRET", "AM_BOOTSTRAP_ADMIN_PASSWORD"}
+
+
+def _secret_refs(doc: dict[str, Any], c: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(setting names read from Secrets, Secret names) of container ``c``."""
+    keys, names = set(), set()
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            keys.add(e["name"])
+            names.add(ref["name"])
+    for src in c.get("envFrom", []):
+        assert "secretRef" not in src, "envFrom a Secret hands over every key it has"
+    volumes = doc["spec"]["template"]["spec"].get("volumes", [])
+    names |= {v["secret"]["secretName"] for v in volumes if "secret" in v}
+    return keys, names
+
+
+def test_each_workload_gets_only_the_secrets_it_uses() -> None:
+    names_of: dict[str, set[str]] = {}
+    for path, doc in _manifests():
+        for c in _containers(doc):
+            if c.get("image") != "artstore":
+                continue
+            service = _service_of(c.get("args", []))
+            assert service is not None
+            keys, names = _secret_refs(doc, c)
+            assert keys == SECRETS_OF[service], (path, service, keys)
+            names_of.setdefault(service, set()).update(names)
+    assert not NEVER_ON_AN_SE & SECRETS_OF["storage-element"]
+    # An SE's Secret is its own: none it reads is one the admin or the query reads.
+    others = names_of["admin"] | names_of["migrate"] | names_of["query"]
+    assert names_of["storage-element"] and not names_of["storage-element"] & others
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_manifest_holds_a_literal_secret() -> None:
+    for path, doc in _manifests():
+        if doc["kind"] == "Secret":
+            assert not doc.get("data") and not doc.get("stringData"), path
+        for c in _containers(doc):
+            for e in c.get("env", []):
+                if SECRET_NAME.search(e["name"]):
+                    assert "value" not in e, (path, e)  # from a Secret, never written here
+        for text in _strings(doc):
+            assert secret_problem(text, 0) is None or text in NOT_SECRETS, (path, text)
+
+
+# Names, not credentials: the database, user and issuer "artstore", the dev namespace.
+NOT_SECRETS = {"artstore", "artstore-dev"}
+
+
+def test_compose_has_no_default_secret() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name, default in re.findall(r"\$\{(\w+):?-([^}]*)\}", text):
+        assert not SECRET_NAME.search(name), f"{name} defaults to {default!r}"
+    compose = yaml.safe_load(text)
+    for name, svc in compose["services"].items():
+        env = svc.get("environment", {})
+        for key, value in env.items():
+            if SECRET_NAME.search(key) and key != "SE_S3_ACCESS_KEY_ID":
+                assert re.search(r"\$\{\w+:\?[^}]+\}", str(value)), (name, key, value)
+        if _service_of(svc.get("command", [])) == "storage-element":
+            assert not NEVER_ON_AN_SE & set(env), name
+        for value in _strings(env):
+            assert secret_problem(value, 0) is None or value in NOT_SECRETS, (name, value)

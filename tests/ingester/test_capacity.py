@@ -18,6 +18,7 @@ from artstore.common.auth import Principal
 from artstore.common.errors import StorageFull
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageElementRef, StorageRegistry
+from artstore.common.se_tokens import SeTokens
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.placement.service import NoStorageAvailable, choose
@@ -82,6 +83,13 @@ class _Token(ServiceToken):
         return "service"
 
 
+class _SeTokens(SeTokens):
+    """Tokens bound to one SE, without an admin to exchange them at."""
+
+    async def for_caller(self, client: httpx.AsyncClient, subject: str, storage_id: str) -> str:
+        return f"{subject}@{storage_id}"
+
+
 class World:
     def __init__(self, *ses: FakeSE, **settings: Any) -> None:
         self.ses = {se.storage_id: se for se in ses}
@@ -100,6 +108,7 @@ class World:
             IngestStats(),
             self.capacity,
             UpstreamClient(connect_timeout=1, timeout=10),
+            _SeTokens(_Token("", "", "")),
         )
 
     def ref(self, storage_id: str) -> StorageElementRef:

@@ -1,9 +1,13 @@
 """File ids, history fields and ownership on a storage element (issue 11 items 3, 9).
 
 Real SE processes sharing one catalog; tokens of each kind come from the test issuer:
-a ``user`` (file scopes of the user role only), an ``operator`` (storage:write) and a
-``service_account`` (what the ingester holds). The policy lives in the routes, not in
-the storage backend, so these run on the local backend only.
+a ``user`` (file scopes of the user role only), an ``operator`` (storage:write), a
+``service`` (the ingester's own account exchanged for an SE-bound token: ``act`` set,
+what the ingester sends with its copies), an ``acting`` user (a user's token the ingester
+exchanged: ``act`` set) and a ``plain_service`` (a service account's own token, no
+``act``, no storage:write). Issue 13 / DESIGN §10: a chosen id needs ``act`` or
+storage:write. The policy lives in the routes, not in the storage backend, so these run
+on the local backend only.
 """
 
 from __future__ import annotations
@@ -31,12 +35,18 @@ SERVICE = "files:read files:write files:delete storage:read"
 def _client(
     se: StorageElementUnderTest, issuer: TestIssuer, who: str, sub: str | None = None
 ) -> httpx.Client:
+    act = {"act": {"sub": "ingester"}}
     claims: dict[str, Any] = {
         "user": {"scopes": USER, "kind": "user", "roles": ["user"]},
+        "acting": {"scopes": USER, "kind": "user", "roles": ["user"], **act},
         "operator": {"scopes": OPERATOR, "kind": "user", "roles": ["operator"]},
-        "service": {"scopes": SERVICE, "kind": "service_account", "roles": []},
+        "service": {"scopes": SERVICE, "kind": "service_account", "roles": [], **act},
+        "plain_service": {"scopes": SERVICE, "kind": "service_account", "roles": []},
     }[who]
-    token = issuer.token(claims["scopes"], sub or who, kind=claims["kind"], roles=claims["roles"])
+    scopes = claims.pop("scopes")
+    if "act" in claims:  # exchanged tokens are bound to their SE
+        claims["aud"] = se.id
+    token = issuer.token(scopes, sub or who, **claims)
     return httpx.Client(base_url=se.url, headers={"Authorization": f"Bearer {token}"}, timeout=60.0)
 
 
@@ -59,7 +69,16 @@ def test_a_user_cannot_take_over_another_users_file_id(
     first, second = two_ses
     with _client(first, issuer, "user", "alice") as alice:
         fid = _put(alice, b"alice's bytes").json()["file_id"]
+    # Bob's own token may not choose an id at all (nothing is asked of the catalog).
     with _client(second, issuer, "user", "bob") as bob:
+        for chosen in (fid, str(uuid.uuid4())):
+            r = _put(bob, b"bob's bytes", file_id=chosen)
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["details"]["reason"] == "id_needs_service"
+            session = bob.post("/api/v1/uploads", json={"length": 3, "file_id": chosen})
+            assert session.status_code == 403, session.text
+    # Through a service acting for him, an id someone else's file has is still refused.
+    with _client(second, issuer, "acting", "bob") as bob:
         r = _put(bob, b"bob's bytes", file_id=fid)
         assert r.status_code == 409, r.text
         assert _error(r) == "CONFLICT"
@@ -70,7 +89,7 @@ def test_a_user_cannot_take_over_another_users_file_id(
         assert alice.get(f"/api/v1/files/{fid}/download").content == b"alice's bytes"
         assert alice.delete(f"/api/v1/files/{fid}").status_code == 204
     # The tombstone's row keeps the id taken: a deleted file cannot be brought back.
-    with _client(second, issuer, "user", "bob") as bob:
+    with _client(second, issuer, "acting", "bob") as bob:
         r = _put(bob, b"bob's bytes", file_id=fid)
         assert r.status_code == 409, r.text
         assert bob.get(f"/api/v1/files/{fid}").status_code == 404
@@ -82,7 +101,8 @@ def test_operators_and_services_may_reuse_an_id_users_a_fresh_one(
     first, second = two_ses
     with _client(first, issuer, "user", "alice") as alice:
         fid = _put(alice, b"original").json()["file_id"]
-        fresh = str(uuid.uuid4())
+    fresh = str(uuid.uuid4())
+    with _client(first, issuer, "acting", "alice") as alice:
         mine = _put(alice, b"fresh id", file_id=fresh)
         assert mine.status_code == 201, mine.text
         assert mine.json()["file_id"] == fresh and mine.json()["uploaded_by"] == "alice"
@@ -95,6 +115,10 @@ def test_operators_and_services_may_reuse_an_id_users_a_fresh_one(
     with _client(second, issuer, "service", "ingester") as svc:
         fresh_session = svc.post("/api/v1/uploads", json={"length": 1, "file_id": fresh})
         assert fresh_session.status_code == 201, fresh_session.text
+    # A service account's own token (no act, no storage:write) chooses no id.
+    with _client(second, issuer, "plain_service", "ci") as plain:
+        r = plain.post("/api/v1/uploads", json={"length": 1, "file_id": str(uuid.uuid4())})
+        assert r.status_code == 403, r.text
 
 
 def test_history_fields_are_honoured_from_a_service_account_only(
@@ -115,6 +139,8 @@ def test_history_fields_are_honoured_from_a_service_account_only(
         assert form.json()["error"]["details"]["field"] == "uploaded_by"
     with _client(se, issuer, "operator") as op:
         assert _put(op, b"x", uploaded_by="alice").status_code == 403
+    with _client(se, issuer, "plain_service", "ci") as plain:
+        assert _put(plain, b"x", uploaded_by="alice").status_code == 403
     fid = str(uuid.uuid4())
     with _client(se, issuer, "service", "ingester") as svc:
         half = _put(svc, b"x", finalized_by="carol")
@@ -184,12 +210,12 @@ def test_without_a_catalog_a_users_chosen_id_is_refused(
     none = se_factory("edit", DATABASE_URL="")
     proxy.cut()
     try:
-        with _client(away, issuer, "user", "alice") as alice:
+        with _client(away, issuer, "acting", "alice") as alice:
             r = _put(alice, b"x", file_id=str(uuid.uuid4()))
             assert r.status_code == 503, r.text
             assert r.json()["error"]["details"]["reason"] == "catalog_unavailable"
             assert _put(alice, b"no id chosen").status_code == 201  # writes go on
-        with _client(none, issuer, "user", "alice") as alice:
+        with _client(none, issuer, "acting", "alice") as alice:
             r = _put(alice, b"x", file_id=str(uuid.uuid4()))
             assert r.status_code == 403, r.text
             assert r.json()["error"]["details"]["reason"] == "no_catalog"

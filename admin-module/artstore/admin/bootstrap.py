@@ -1,13 +1,16 @@
 """First start: an admin user and the service accounts the other services use.
 
 Each is created only when absent, under a PostgreSQL lock so replicas starting
-together create them once. Generated secrets are logged once and written (0600) to
-``AM_DATA_DIR/bootstrap-credentials.json`` for `artstore up` to print.
+together create them once. Generated secrets are written (0600) to
+``AM_BOOTSTRAP_CREDENTIALS_FILE`` (for `artstore up` to print on its own terminal, for
+an operator to read once) and never to a log line: logs are shipped, kept and read by
+more people than the admin's password should be.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -26,11 +29,11 @@ from artstore.admin.users.schemas import UserCreate
 log = logging.getLogger("artstore.admin.bootstrap")
 
 ACCOUNT_SCOPES: dict[str, list[str]] = {
-    "ingester": ["files:read", "files:write", "files:delete", "storage:read"],
-    "query": ["files:read", "storage:read"],
+    # storage:write: they exchange tokens for SE-bound ones (DESIGN §10).
+    "ingester": ["files:read", "files:write", "files:delete", "storage:read", "storage:write"],
+    "query": ["files:read", "storage:read", "storage:write"],
     "storage-element": ["storage:read"],
 }
-CREDENTIALS_FILE = "bootstrap-credentials.json"
 
 
 def _write_credentials(path: Path, new: dict[str, Any]) -> None:
@@ -40,7 +43,9 @@ def _write_credentials(path: Path, new: dict[str, Any]) -> None:
     data.update(new)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a leftover of a crash may have another mode: O_CREAT keeps it
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2)
         fh.flush()
@@ -83,11 +88,14 @@ async def bootstrap(state: AdminState) -> dict[str, Any]:
             row, secret = await accounts.create(session, SYSTEM, body, settings.sa_secret_ttl_days)
             created[name] = {"client_id": row["client_id"], "client_secret": secret}
     if created:
-        # Shown once: nothing else can tell these secrets again.
+        path = settings.bootstrap_credentials_file
+        await asyncio.to_thread(_write_credentials, path, created)
+        # Names and the path only: nothing else can tell these secrets again, and a log
+        # line must not be the place they are read from.
         log.warning(
-            "bootstrap credentials (shown once; also in %s): %s",
-            settings.data_dir / CREDENTIALS_FILE,
-            json.dumps(created),
+            "bootstrap credentials of %s written to %s (mode 0600): read them once, then "
+            "keep them in your secret store",
+            ", ".join(sorted(created)),
+            path,
         )
-        await asyncio.to_thread(_write_credentials, settings.data_dir / CREDENTIALS_FILE, created)
     return created

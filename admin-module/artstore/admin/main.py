@@ -11,10 +11,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from artstore.admin import locks
+from artstore.admin import locks, passwords
+from artstore.admin.audit import checkpoint as audit_checkpoint
 from artstore.admin.audit.router import router as audit_router
 from artstore.admin.auth.errors import install_oauth_handler
+from artstore.admin.auth.revocations import admin_feed
+from artstore.admin.auth.revocations import router as revocations_router
 from artstore.admin.auth.router import router as auth_router
+from artstore.admin.auth.throttle import LoginThrottle
 from artstore.admin.bootstrap import bootstrap
 from artstore.admin.events import Events
 from artstore.admin.files.router import router as files_router
@@ -33,6 +37,7 @@ from artstore.common.auth import TokenVerifier
 from artstore.common.db import make_engine, make_sessionmaker
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
+from artstore.common.settings import refuse_weak_secrets
 
 log = logging.getLogger("artstore.admin")
 
@@ -77,6 +82,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
     settings = settings or AMSettings()
     if not settings.database_url:
         raise SystemExit("the admin module needs DATABASE_URL")
+    refuse_weak_secrets(settings, settings.secrets_to_check())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,18 +100,32 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         app.state.admin = state
         # The issuer checks its own tokens against its own key store, not over HTTP.
         app.state.token_verifier = TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience)
+        # Sign-in budgets and revocations (issue 13): auth/throttle.py, auth/revocations.py.
+        passwords.configure(settings.password_hash_threads, settings.password_hash_queue)
+        state.throttle = LoginThrottle.of(settings)
+        state.revocations = admin_feed(settings, sessions)
+        app.state.token_verifier.revocations = state.revocations.list
         app.state.health_checks = _health_checks(state)
         poll: asyncio.Task[None] | None = None
+        checkpoints: asyncio.Task[None] | None = None
         try:
             await _start_keys(keys)
             await bootstrap(state)
             poll = asyncio.create_task(Poller(state).run(), name="se-poller")
+            checkpoints = asyncio.create_task(audit_checkpoint.run(state), name="audit-cp")
+            state.revocations.start()
             yield
         finally:
+            await state.revocations.close()
+            await state.throttle.close()
             if poll is not None:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poll
+            if checkpoints is not None:
+                checkpoints.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checkpoints
             await http.aclose()
             await events.close()
             await engine.dispose()
@@ -130,6 +150,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         )
     for router in (
         auth_router,
+        revocations_router,
         keys_router,
         users_router,
         accounts_router,

@@ -7,7 +7,16 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from artstore.common.settings import ServiceSettings
+from artstore.common.limits import max_body_bytes_field
+from artstore.common.settings import MIN_KEY_LENGTH, MIN_PASSWORD_LENGTH, ServiceSettings
+
+# The browser origins of the system's own services as `artstore up` (and the compose
+# file) run them: their Swagger UI gets its token from the admin. Deployments with other
+# addresses set AM_CORS_ORIGINS to theirs.
+LOCAL_SERVICE_PORTS = (8010, 8011, 8012, 8020, 8030)
+DEFAULT_CORS_ORIGINS = ",".join(
+    f"http://{host}:{port}" for host in ("127.0.0.1", "localhost") for port in LOCAL_SERVICE_PORTS
+)
 
 
 class AMSettings(ServiceSettings):
@@ -17,14 +26,15 @@ class AMSettings(ServiceSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on")
     port: int = Field(8000, description="Port to listen on")
+    max_body_bytes: int = max_body_bytes_field()
     data_dir: Path = Field(
         Path(""),
         description="Local state (the generated key-encryption key); default `.artstore/admin`",
     )
     key_encryption_key: str = Field(
         "",
-        description="Secret that encrypts the signing keys at rest (any string; hashed to a "
-        "256-bit AES-GCM key)",
+        description="Secret that encrypts the signing keys at rest (at least 32 characters, "
+        "not a placeholder; hashed to a 256-bit AES-GCM key)",
     )
     key_encryption_key_file: Path = Field(
         Path(""),
@@ -35,8 +45,38 @@ class AMSettings(ServiceSettings):
     refresh_token_ttl: int = Field(
         30 * 86400, description="Refresh token lifetime, seconds (each use rotates it)"
     )
-    login_max_failures: int = Field(5, description="Failed logins in a row that lock a user", ge=1)
-    login_lockout_seconds: int = Field(900, description="How long a locked user stays locked")
+    login_max_failures: int = Field(
+        5,
+        description="Failed sign-ins in a row from one client address that lock that "
+        "(username, address) pair",
+        ge=1,
+    )
+    login_lockout_seconds: int = Field(
+        900, description="How long a locked (username, client address) pair stays locked", ge=1
+    )
+    login_address_burst: int = Field(
+        30, description="Failed sign-ins one client address may make at once (token bucket)", ge=1
+    )
+    login_address_per_minute: float = Field(
+        30.0, description="Failed sign-ins per minute one client address gets back", gt=0
+    )
+    login_username_burst: int = Field(
+        20, description="Failed sign-ins for one username, from any address, at once", ge=1
+    )
+    login_username_per_minute: float = Field(
+        10.0, description="Failed sign-ins per minute one username gets back", gt=0
+    )
+    password_hash_threads: int = Field(
+        0,
+        description="Threads that check passwords (and, separately, client secrets); "
+        "0 = the CPUs less one for passwords, the CPUs for client secrets",
+        ge=0,
+    )
+    password_hash_queue: int = Field(
+        16,
+        description="Checks that may wait for those threads; beyond that 429 at once",
+        ge=0,
+    )
     sa_secret_ttl_days: int = Field(90, description="Service-account secret lifetime, days")
     se_poll_interval: float = Field(
         10.0, description="Seconds between polls of every storage element", gt=0
@@ -44,27 +84,62 @@ class AMSettings(ServiceSettings):
     se_timeout: float = Field(
         3.0, description="Timeout of one call to a storage element, seconds", gt=0
     )
+    se_url_allow: str = Field(
+        "",
+        description="Where storage elements may be registered: comma-separated hosts and "
+        "CIDRs (a host name must match, or resolve only into the CIDRs); empty = anywhere",
+    )
     bootstrap_admin_username: str = Field("admin", description="Admin user created at first start")
     bootstrap_admin_password: str = Field(
         "",
-        description="Its password; empty = generated and logged once (then change it)",
+        description="Its password (at least 16 characters); empty = generated into "
+        "`AM_BOOTSTRAP_CREDENTIALS_FILE` (never logged; then change it)",
     )
     bootstrap_service_accounts: str = Field(
         "ingester,query,storage-element",
-        description="Service accounts created at first start (comma-separated; "
-        "secrets logged once and written to `AM_DATA_DIR/bootstrap-credentials.json`)",
+        description="Service accounts created at first start (comma-separated; their "
+        "secrets are written to `AM_BOOTSTRAP_CREDENTIALS_FILE`, never logged)",
+    )
+    bootstrap_credentials_file: Path = Field(
+        Path(""),
+        description="Where first-start secrets go (mode 0600, merged); default "
+        "`AM_DATA_DIR/bootstrap-credentials.json`",
     )
     cors_origins: str = Field(
-        "*",
-        description="Origins allowed to call the admin from a browser (Swagger UI of the "
-        "other services); comma-separated, empty = none",
+        DEFAULT_CORS_ORIGINS,
+        description="Origins allowed to call the admin from a browser (the Swagger UI of "
+        "the other services); comma-separated, empty = none. Default: the services of "
+        "`artstore up` on 127.0.0.1 and localhost",
+    )
+    audit_checkpoint_interval: float = Field(
+        60.0,
+        description="Seconds between signed checkpoints of the audit chain's head "
+        "(written when the head moved)",
+        gt=0,
     )
 
     @model_validator(mode="after")
     def _defaults(self) -> AMSettings:
         if self.data_dir == Path(""):
             self.data_dir = Path(".artstore") / "admin"
+        if self.bootstrap_credentials_file == Path(""):
+            self.bootstrap_credentials_file = self.data_dir / "bootstrap-credentials.json"
         return self
+
+    def secrets_to_check(self) -> dict[str, tuple[str, int]]:
+        """The configured secrets a placeholder or short value must not fill."""
+        kek = self.key_encryption_key
+        name = "AM_KEY_ENCRYPTION_KEY"
+        if not kek and self.key_encryption_key_file != Path(""):
+            name = f"the file of AM_KEY_ENCRYPTION_KEY_FILE ({self.key_encryption_key_file})"
+            try:
+                kek = self.key_encryption_key_file.read_text().strip()
+            except OSError:
+                kek = ""  # reported when the key is loaded, with the reason
+        return {
+            name: (kek, MIN_KEY_LENGTH),
+            "AM_BOOTSTRAP_ADMIN_PASSWORD": (self.bootstrap_admin_password, MIN_PASSWORD_LENGTH),
+        }
 
     @property
     def token_url(self) -> str:

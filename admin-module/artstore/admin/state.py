@@ -15,7 +15,9 @@ from artstore.admin.metrics import AdminMetrics
 from artstore.admin.settings import AMSettings
 
 if TYPE_CHECKING:
+    from artstore.admin.auth.throttle import LoginThrottle
     from artstore.admin.keys.service import KeyStore
+    from artstore.common.revocation import RevocationFeed
 
 
 @dataclass
@@ -27,6 +29,10 @@ class AdminState:
     http: httpx.AsyncClient  # calls to storage elements
     events: Events
     metrics: AdminMetrics
+    # Sign-in budgets and lockouts (auth/throttle.py) and per-subject revocations
+    # (auth/revocations.py): set in the lifespan, before the first request.
+    throttle: LoginThrottle | None = None
+    revocations: RevocationFeed | None = None
 
 
 # async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).

@@ -129,3 +129,24 @@ leases = Table(
     Column("holder", Text, nullable=False),
     _ts("expires_at"),
 )
+
+# Per-subject not-before times of access tokens (migration 0006, issue 13).
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("sub", Text, primary_key=True),
+    _ts("not_before"),
+    _ts("expires_at"),
+)
+
+# Signed checkpoints of the audit chain's head (migration 0007, issue 13): `signature` is
+# a compact JWS by the issuer key `kid` over {seq, hash, at}.
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("kid", Text, nullable=False),
+    _ts("at"),
+)

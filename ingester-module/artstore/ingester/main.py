@@ -16,6 +16,7 @@ from artstore.common.errors import error_body
 from artstore.common.httpclient import make_async_client
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
+from artstore.common.se_tokens import SeTokens
 from artstore.ingester.finalize.router import router as finalize_router
 from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
@@ -56,7 +57,15 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
             connect_timeout=settings.upstream_connect_timeout, timeout=settings.upstream_timeout
         )
         ingester = Ingester(
-            settings, registry, token, se_http, admin_http, IngestStats(), capacity, se_client
+            settings,
+            registry,
+            token,
+            se_http,
+            admin_http,
+            IngestStats(),
+            capacity,
+            se_client,
+            SeTokens(token),
         )
         app.state.ingester = ingester
         app.state.health_checks = health_checks(registry)
@@ -80,6 +89,13 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
         description="Uploads streamed to storage elements: placement, replicas, batch, tus.",
         settings=settings,
         lifespan=lifespan,
+        # Streamed and bounded by IG_MAX_FILE_SIZE / IG_BATCH_MAX_BYTES, not IG_MAX_BODY_BYTES.
+        streaming=[
+            ("POST", "/api/v1/files/upload"),
+            ("PUT", "/api/v1/files/upload"),
+            ("POST", "/api/v1/files/batch"),
+            ("PATCH", "/api/v1/uploads/{storage_id}/{file_id}"),
+        ],
     )
 
     async def on_disconnect(_: Request, __: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import ServiceSettings
 
 MiB = 1024**2
@@ -21,6 +22,7 @@ class IGSettings(ServiceSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on")
     port: int = Field(8020, description="Port to listen on")
+    max_body_bytes: int = max_body_bytes_field()
     client_id: str = Field(
         "", description="Service account of the ingester (reads the SE registry, cleans up)"
     )

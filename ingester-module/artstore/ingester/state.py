@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -11,7 +12,8 @@ from fastapi import Depends, Request
 
 from artstore.common.auth import Principal
 from artstore.common.lean_http import UpstreamClient
-from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.common.registry import ServiceToken, StorageElementRef, StorageRegistry
+from artstore.common.se_tokens import SeTokens
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.settings import IGSettings
@@ -33,18 +35,31 @@ class Ingester:
     # The upload request to SEs (POST /api/v1/files), on lean keep-alive connections.
     se_client: UpstreamClient
 
-    async def service_headers(self) -> dict[str, str]:
-        """Authorization of the ingester's own account: copies written for a user (they
-        carry a chosen id and the uploader's history) and clean-up steps the caller may
-        not be allowed to do (deleting a temporary copy after finalize)."""
-        return {"Authorization": f"Bearer {await self.token.get(self.admin_http)}"}
+    # Tokens bound to one SE (token exchange at the admin, DESIGN §10): nothing the
+    # ingester sends to an SE is accepted by the admin or by another SE.
+    se_tokens: SeTokens
+
+    async def service_headers(self, se: StorageElementRef) -> dict[str, str]:
+        """Authorization of the ingester's own account, bound to ``se``: copies written
+        for a user (they carry a chosen id and the uploader's history) and clean-up steps
+        the caller may not be allowed to do (deleting a temporary copy after finalize)."""
+        token = await self.se_tokens.for_service(self.admin_http, se.storage_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    def acting_for(self, principal: Principal) -> SeAuth:
+        """Authorization for what the caller does as themselves on an SE (reading, upload
+        sessions): the caller's token exchanged for one bound to that SE, so the SE
+        enforces the caller's scopes (DESIGN §10); never the caller's own token."""
+
+        async def headers(se: StorageElementRef) -> dict[str, str]:
+            token = await self.se_tokens.for_caller(self.admin_http, principal.token, se.storage_id)
+            return {"Authorization": f"Bearer {token}"}
+
+        return headers
 
 
-def caller_headers(principal: Principal) -> dict[str, str]:
-    """The caller's own token, for what the caller does as themselves on an SE (reading,
-    upload sessions): the SE enforces the same scopes (DESIGN §4). Copies under an id
-    the ingester chose go with the ingester's token instead (see history_params)."""
-    return {"Authorization": f"Bearer {principal.token}"}
+# The Authorization header to send to one SE.
+SeAuth = Callable[[StorageElementRef], Awaitable[dict[str, str]]]
 
 
 def history_params(

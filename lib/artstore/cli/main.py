@@ -73,6 +73,8 @@ def serve(
     """Run one service in the foreground (settings from the environment)."""
     import uvicorn
 
+    from artstore.common.limits import server_options
+
     if service is Service.admin:
         from artstore.admin.main import create_app as create_admin
         from artstore.admin.settings import AMSettings
@@ -85,6 +87,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **server_options(),
         )
     elif service is Service.ingester:
         from artstore.ingester.main import create_app as create_ingester
@@ -98,6 +101,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **server_options(),
         )
     elif service is Service.storage_element:
         from artstore.storage_element.main import create_app
@@ -111,6 +115,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **server_options(),
         )
     elif service is Service.query:
         from artstore.query.main import create_app as create_query
@@ -125,6 +130,7 @@ def serve(
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=10,
+            **server_options(),
         )
 
 

@@ -74,6 +74,9 @@ def _common_env(database_url: str) -> dict[str, str]:
         "JWT_ISSUER": ISSUER,
         "JWT_AUDIENCE": AUDIENCE,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
+        # A throwaway system on this machine: secrets a user exported for a quick try
+        # (a short AM_BOOTSTRAP_ADMIN_PASSWORD) are accepted. Generated ones are strong.
+        "ARTSTORE_DEV_MODE": os.environ.get("ARTSTORE_DEV_MODE", "1"),
     }
 
 

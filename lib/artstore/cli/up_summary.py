@@ -27,6 +27,8 @@ def print_summary(
     console.print(table)
     for label, value in (
         ("admin login", f"admin / {password}   (Swagger's Authorize button takes it)"),
+        # The secrets are on this terminal and in that file only, never in the logs.
+        ("credentials", f"{root / 'admin' / 'bootstrap-credentials.json'} (mode 0600)"),
         (db[1], make_url(db[0]).render_as_string(hide_password=True)),
         ("data", str(root)),
         ("logs", str(root / "logs")),

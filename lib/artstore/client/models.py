@@ -177,6 +177,9 @@ class AuditVerify(Model):
     ok: bool
     entries_checked: int
     first_bad_seq: int | None = None
+    reason: str | None = None
+    checkpoints_checked: int = 0
+    last_checkpoint_seq: int | None = None
 
 
 class Link(Model):

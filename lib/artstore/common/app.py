@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from artstore.common.auth import TOKEN_PATH, JwksCache, TokenVerifier
 from artstore.common.errors import install_error_handlers
 from artstore.common.health import health_router
+from artstore.common.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
 from artstore.common.logs import configure_logging
 from artstore.common.observability import Metrics, RequestContextMiddleware
+from artstore.common.revocation import service_feed
 from artstore.common.settings import ServiceSettings
 
 VERSION = "0.1.0"
@@ -27,15 +29,29 @@ def create_service_app(
     settings: ServiceSettings,
     lifespan: Lifespan | None = None,
     description: str = "",
+    own_audience: str | None = None,
+    streaming: Iterable[tuple[str, str]] = (),
     **kwargs: Any,
 ) -> FastAPI:
-    """``service`` is the metrics/log label: admin, storage_element, ingester or query."""
+    """``service`` is the metrics/log label: admin, storage_element, ingester or query.
+    ``own_audience``: a storage element's id, which it accepts as ``aud`` besides the
+    common audience (SE-bound tokens, DESIGN §10).
+    ``streaming``: the ``(method, path template)`` routes whose request bodies are
+    streamed and bounded by the route itself; every other body is bounded by the
+    service's ``max_body_bytes`` setting (limits.py)."""
     configure_logging(service, settings.log_level, settings.log_format)
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         jwks = JwksCache(settings.jwks_url, ttl=settings.jwks_cache_seconds)
-        app.state.token_verifier = TokenVerifier(jwks, settings.jwt_issuer, settings.jwt_audience)
+        app.state.token_verifier = TokenVerifier(
+            jwks, settings.jwt_issuer, settings.jwt_audience, own_audience=own_audience
+        )
+        # The admin feeds its own verifier from its database (admin/auth/revocations.py).
+        revocations = None if service == "admin" else service_feed(settings)
+        if revocations is not None:
+            app.state.token_verifier.revocations = revocations.list
+            revocations.start()
         try:
             if lifespan is None:
                 yield
@@ -43,6 +59,8 @@ def create_service_app(
                 async with lifespan(app):
                     yield
         finally:
+            if revocations is not None:
+                await revocations.close()
             await jwks.close()
 
     app = FastAPI(
@@ -60,6 +78,12 @@ def create_service_app(
     app.state.health_checks = {}
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=int(getattr(settings, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)),
+        streaming=list(streaming),
+    )
+    # Added last, so outermost: a refused body still gets a request id and its metrics.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health_router(service, VERSION))
     _point_authorize_at_admin(app, settings.admin_url.rstrip("/") + TOKEN_PATH)
@@ -67,7 +91,8 @@ def create_service_app(
 
 
 def _point_authorize_at_admin(app: FastAPI, token_url: str) -> None:
-    """Swagger's Authorize button must get its token from the admin, wherever it runs."""
+    """Swagger's Authorize button must get its token from the admin, wherever it runs;
+    and the document states the errors as they are answered (:func:`_document_errors`)."""
     plain_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -78,7 +103,61 @@ def _point_authorize_at_admin(app: FastAPI, token_url: str) -> None:
                 for flow in scheme.get("flows", {}).values():
                     if flow.get("tokenUrl") == TOKEN_PATH:
                         flow["tokenUrl"] = token_url
+            _document_errors(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ENVELOPE = {
+    "title": "ErrorEnvelope",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+_ENVELOPE_REF = {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """A request that fails validation is answered 400 ``VALIDATION_ERROR`` (errors.py),
+    not FastAPI's 422: every operation documents 400 with the error envelope, and a
+    ``default`` response (the envelope) covers the other errors any route can give
+    (401, 403, 404, 413, 429, 503...). A 422 an operation documents on purpose (the
+    SE's ``CHECKSUM_MISMATCH``) keeps its own description but the envelope schema."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorEnvelope"] = _ENVELOPE
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    envelope = {"application/json": {"schema": _ENVELOPE_REF}}
+    for ops in schema.get("paths", {}).values():
+        for method, op in ops.items():
+            if method not in ("get", "put", "post", "patch", "delete", "head", "options"):
+                continue
+            responses = op.setdefault("responses", {})
+            fastapi_422 = responses.get("422", {})
+            if _is_fastapi_validation(fastapi_422):
+                del responses["422"]
+            elif "422" in responses:
+                responses["422"]["content"] = envelope
+            responses.setdefault(
+                "400", {"description": "The request is not valid", "content": envelope}
+            )
+            responses.setdefault(
+                "default", {"description": "An error (the envelope)", "content": envelope}
+            )
+
+
+def _is_fastapi_validation(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")

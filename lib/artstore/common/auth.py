@@ -17,6 +17,7 @@ from jose.exceptions import JOSEError
 
 from artstore.common.errors import Forbidden, Unauthorized
 from artstore.common.httpclient import make_async_client
+from artstore.common.revocation import RevocationList
 
 log = logging.getLogger("artstore.auth")
 
@@ -40,6 +41,9 @@ class Principal:
     scopes: frozenset[str]
     roles: tuple[str, ...] = ()
     token: str = field(default="", repr=False)
+    # RFC 8693 ``act``: the service acting for ``sub`` (a token exchanged at the admin
+    # for one SE, DESIGN §10); None for a token the subject obtained itself.
+    act: str | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
@@ -115,6 +119,7 @@ class _Verified:
     kid: str
     not_before: float
     expires: float
+    issued_at: float | None = None
 
 
 class TokenVerifier:
@@ -124,12 +129,24 @@ class TokenVerifier:
     served (``jwks.get`` is asked every time, so a JWKS that cannot be refetched once
     stale still fails closed)."""
 
-    def __init__(self, jwks: KeySource, issuer: str, audience: str, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        jwks: KeySource,
+        issuer: str,
+        audience: str,
+        cache_size: int = 4096,
+        own_audience: str | None = None,
+    ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
+        # An SE also accepts tokens bound to it alone (``aud`` = its storage id); every
+        # other service accepts the common audience only (DESIGN §10).
+        self.audiences = frozenset(a for a in (audience, own_audience) if a)
         self.cache_size = cache_size
         self._verified: dict[str, _Verified] = {}
+        # Subjects disabled, deleted or demoted since (issue 13); set by the app.
+        self.revocations: RevocationList | None = None
 
     async def verify(self, token: str) -> Principal:
         known = self._verified.get(token)
@@ -137,9 +154,13 @@ class TokenVerifier:
             now = time.time()
             if known.not_before <= now < known.expires:
                 await self.jwks.get(known.kid)
+                self._not_revoked(known.principal.sub, known.issued_at)
                 return known.principal
             del self._verified[token]
         principal, kid, claims = await self._verify_signed(token)
+        iat = claims.get("iat")
+        issued_at = float(iat) if isinstance(iat, int | float) else None
+        self._not_revoked(principal.sub, issued_at)
         if self.cache_size > 0:
             if len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]  # the oldest entry
@@ -149,8 +170,13 @@ class TokenVerifier:
                 kid,
                 float(nbf) if isinstance(nbf, int | float) else 0.0,
                 float(claims["exp"]),
+                issued_at,
             )
         return principal
+
+    def _not_revoked(self, sub: str, issued_at: float | None) -> None:
+        if self.revocations is not None and self.revocations.refuses(sub, issued_at):
+            raise Unauthorized("token revoked: the account changed after it was issued")
 
     async def _verify_signed(self, token: str) -> tuple[Principal, str, dict[str, Any]]:
         try:
@@ -165,16 +191,17 @@ class TokenVerifier:
         key_data = await self.jwks.get(kid)
         try:
             key = jwk.construct(key_data, algorithm="RS256")
+            # Signature first; python-jose's claim checks are then repeated strictly by
+            # _check_claims: it passes a token without ``aud`` and takes ``"exp": "123"``.
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=["RS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require_exp": True, "require_iat": False, "leeway": 0},
+                options={"verify_aud": False, "verify_iss": False, "leeway": 0},
             )
         except JOSEError as exc:
             raise Unauthorized(f"invalid token: {exc}") from exc
+        self._check_claims(claims)
         if claims.get("typ") == "refresh" or claims.get("token_use") == "refresh":
             raise Unauthorized("refresh tokens are not access tokens")
         sub = claims.get("sub")
@@ -190,8 +217,39 @@ class TokenVerifier:
             scopes=scopes & frozenset(ALL_SCOPES),  # unknown scopes grant nothing
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
             token=token,
+            act=_actor(claims),
         )
         return principal, kid, claims
+
+    def _check_claims(self, claims: dict[str, Any]) -> None:
+        """``iss``, ``aud`` and ``exp`` present and right; times numbers (issue 13)."""
+        for name in ("exp", "nbf", "iat"):
+            value = claims.get(name)
+            if value is None and name != "exp":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise Unauthorized(f"invalid token: {name} must be a number")
+        now = time.time()
+        if claims["exp"] <= now:
+            raise Unauthorized("invalid token: expired")
+        if claims.get("nbf", 0) > now:
+            raise Unauthorized("invalid token: not yet valid")
+        if claims.get("iss") != self.issuer:
+            raise Unauthorized("invalid token: wrong or missing issuer")
+        aud = claims.get("aud")
+        # One string only: a list could name the common audience and an SE at once.
+        if not isinstance(aud, str) or aud not in self.audiences:
+            raise Unauthorized("invalid token: wrong or missing audience")
+
+
+def _actor(claims: dict[str, Any]) -> str | None:
+    act = claims.get("act")
+    if act is None:
+        return None
+    sub = act.get("sub") if isinstance(act, dict) else None
+    if not isinstance(sub, str) or not sub:
+        raise Unauthorized("invalid token: malformed act claim")
+    return sub
 
 
 # Relative here; create_service_app makes it absolute (``{ADMIN_URL}/api/v1/auth/token``)

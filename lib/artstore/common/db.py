@@ -30,13 +30,17 @@ def make_engine(
     """``command_timeout`` bounds every statement client-side; None = unbounded (for
     migrations, whose index builds on a large catalog take minutes). ``pre_ping`` tests
     each connection taken from the pool (a round trip) so a restarted server costs no
-    failed request; callers that retry anyway can save it."""
+    failed request; callers that retry anyway can save it.
+
+    ``hide_parameters``: an error's text never carries the statement's values (another
+    user's row, a password hash); logs and answers name the error class only (redact.py)."""
     return create_async_engine(
         normalize_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={"timeout": timeout, "command_timeout": command_timeout},
     )
 

@@ -9,7 +9,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from artstore.common.dberrors import is_connection_error, is_data_error, safe_reason
+from artstore.common.observability import route_of
 
 log = logging.getLogger("artstore.errors")
 
@@ -165,16 +169,45 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, OSError)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             # A full disk anywhere on a write path is the caller's 507, not our 500.
-            log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+            log.error("disk full on %s %s: %s", request.method, route_of(request.scope), exc)
             return JSONResponse(error_body("STORAGE_FULL", "the disk is full"), status_code=507)
         return await on_unexpected(request, exc)
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The last line of defence (routes validate first): a value the database refuses
+        # is the client's mistake, never an outage; only a connection-class error is 503.
+        reason = safe_reason(exc)
+        if is_data_error(exc):
+            unique = "SQLSTATE 23505" in reason
+            return JSONResponse(
+                error_body(
+                    "CONFLICT" if unique else "VALIDATION_ERROR",
+                    "the request conflicts with a stored value"
+                    if unique
+                    else "the database refused a value of this request",
+                    {"reason": reason},
+                ),
+                status_code=409 if unique else 400,
+            )
+        if is_connection_error(exc):
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, route_of(request.scope), reason
+            )
+            return JSONResponse(
+                error_body(
+                    "SERVICE_UNAVAILABLE", "the database cannot answer now", {"reason": reason}
+                ),
+                status_code=503,
+            )
+        return await on_unexpected(request, exc)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, route_of(request.scope))
         return JSONResponse(error_body("INTERNAL_ERROR", "internal error"), status_code=500)
 
     app.add_exception_handler(ArtStoreError, on_artstore_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(OSError, on_os_error)
+    app.add_exception_handler(StatementError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from artstore.common.redact import describe
+
 Status = Literal["ok", "degraded", "fail"]
 
 
@@ -34,7 +36,7 @@ async def _timed(check: HealthCheck, limit: float) -> dict[str, Any]:
     except TimeoutError:
         result = CheckResult("fail", "check timed out")
     except Exception as exc:  # a broken check must report, not crash readiness
-        result = CheckResult("fail", f"check failed: {exc}")
+        result = CheckResult("fail", f"check failed: {describe(exc)}")
     out: dict[str, Any] = {
         "status": result.status,
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -43,6 +43,13 @@ class Metrics:
         return f"artstore_{self.service}_"
 
 
+def route_of(scope: Scope) -> str:
+    """The matched route's template (``/api/v1/links/{token}``), never the path itself:
+    a path may be a credential, and an unmatched one is whatever a client sent."""
+    route: Any = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -76,8 +83,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - started
-            route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_of(scope)
             labels = (self.metrics.service, scope["method"], template, str(status))
             self.metrics.requests.labels(*labels).inc()
             self.metrics.duration.labels(*labels).observe(elapsed)
@@ -85,7 +91,7 @@ class RequestContextMiddleware:
                 log.info(
                     "%s %s %s",
                     scope["method"],
-                    scope["path"],
+                    template,
                     status,
                     extra={
                         "fields": {

@@ -3,10 +3,14 @@
 DESIGN §10 ("File ids", "Ownership"), shared by the storage element (its routes) and the
 ingester (finalize), so both apply the very same predicates.
 
-- A **service account** (token ``kind`` ``service_account``: the ingester, the worker)
-  acts for a service: it may choose any file id and state a file's history
-  (``uploaded_by``...), because it writes copies on behalf of the original uploader.
-- ``storage:write`` (operators, admins) may choose an id that is already taken.
+- A file id may be chosen only through a token whose ``act`` names a service (an SE-bound
+  token the ingester or worker obtained by token exchange) or that holds
+  ``storage:write`` (operators, admins); anyone else choosing one is refused.
+- A **service account** (token ``kind`` ``service_account``) or ``storage:write`` may
+  choose an id that is already taken (replicas, repair, restore); an acting user token
+  only a fresh one.
+- A file's history (``uploaded_by``...) is stated by a service writing a copy for the
+  original uploader: an acting token, or a service account holding ``storage:write``.
 - A caller whose file scopes come only from the ``user`` role may PATCH, finalize or
   delete only files whose ``uploaded_by`` is their own ``sub``; operators, admins and
   service accounts may act on any file.
@@ -24,6 +28,19 @@ ANY_FILE_ROLES = frozenset({"operator", "admin"})
 
 def is_service(principal: Principal) -> bool:
     return principal.kind == SERVICE_KIND
+
+
+def acting(principal: Principal) -> bool:
+    """A token exchanged by a service for one SE (RFC 8693 ``act``)."""
+    return principal.act is not None
+
+
+def may_choose_id(principal: Principal) -> bool:
+    return acting(principal) or principal.has("storage:write")
+
+
+def may_state_history(principal: Principal) -> bool:
+    return acting(principal) or (is_service(principal) and principal.has("storage:write"))
 
 
 def may_take_any_id(principal: Principal) -> bool:

@@ -9,6 +9,13 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
+MAX_LIMIT = 1000
+# Deeper than this, page with filters (time ranges) instead: OFFSET makes PostgreSQL walk
+# every skipped row, and a value past int64 is a driver error, not an empty page.
+MAX_OFFSET = 10_000_000
+# Every other count or size a client gives: PostgreSQL's bigint.
+MAX_INT64 = 2**63 - 1
+
 
 class PageParams(BaseModel):
     limit: int = 100
@@ -17,8 +24,8 @@ class PageParams(BaseModel):
 
 # async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).
 async def _page_params(
-    limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

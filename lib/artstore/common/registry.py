@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from artstore.common.httpclient import make_async_client
+from artstore.common.redact import describe
 
 log = logging.getLogger("artstore.registry")
 
@@ -159,7 +160,7 @@ class StorageRegistry:
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             if self.last_error is None:
                 log.warning("registry unreachable, keeping the last copy: %s", exc)
-            self.last_error = str(exc) or type(exc).__name__
+            self.last_error = describe(exc)  # shown by /health/ready: class and reason only
             return False
         self._items = {i["storage_id"]: StorageElementRef.of(i) for i in items}
         self.loaded_at = time.monotonic()

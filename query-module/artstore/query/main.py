@@ -15,6 +15,8 @@ from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry, service_credentials
+from artstore.common.se_tokens import SeTokens
+from artstore.common.settings import MIN_KEY_LENGTH, refuse_weak_secrets
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
 from artstore.query.files.catalog import CopyReader
@@ -62,6 +64,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
     settings = settings or QMSettings()
     if not settings.database_url:
         raise SystemExit("the query module needs DATABASE_URL (the catalog)")
+    refuse_weak_secrets(settings, {"QM_LINK_SECRET": (settings.link_secret, MIN_KEY_LENGTH)})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,6 +103,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
                 timeout=settings.se_timeout, connect_timeout=settings.se_connect_timeout
             ),
             CopyReader(settings.database_url),
+            SeTokens(token),
         )
         app.state.query = state
         app.state.health_checks = _health_checks(state)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import ServiceSettings
 
 MAX_REDIS_TTL = 60.0  # DESIGN §8
@@ -20,6 +21,7 @@ class QMSettings(ServiceSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on")
     port: int = Field(8030, description="Port to listen on")
+    max_body_bytes: int = max_body_bytes_field()
     public_url: str = Field(
         "",
         description="Base of the signed-link URLs handed out; default `http://<host>:<port>`",
@@ -29,7 +31,8 @@ class QMSettings(ServiceSettings):
     )
     link_secret: str = Field(
         "",
-        description="HMAC key of signed links; empty = generated once into "
+        description="HMAC key of signed links (at least 32 characters, not a placeholder); "
+        "empty = generated once into "
         "`QM_DATA_DIR/link-secret` (0600). Set it when several query instances run",
     )
     client_id: str = Field(

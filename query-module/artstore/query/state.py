@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageRegistry
+from artstore.common.se_tokens import SeTokens
 from artstore.query.cache.store import MetadataCache
 from artstore.query.files.catalog import CopyReader
 from artstore.query.links.signer import LinkSigner
@@ -30,6 +31,8 @@ class QueryState:
     metrics: QueryMetrics
     upstream: UpstreamClient  # download bodies from http:// SEs (lean keep-alive client)
     copy_reader: CopyReader  # the copies a download may use, one round trip
+    # Tokens bound to one SE (token exchange, DESIGN §10): never the caller's own token.
+    se_tokens: SeTokens
 
 
 async def get_state(request: Request) -> QueryState:

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import cast
+from typing import Literal, cast
 
 
 def fsync_dir(path: Path) -> None:
@@ -85,22 +85,64 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 _SYNCFS = _load_syncfs()
 
+# statfs(2) f_type of a FUSE filesystem (linux/magic.h).
+FUSE_SUPER_MAGIC = 0x65735546
+FlushMode = Literal["auto", "syncfs", "fsync"]
+
+
+def _load_statfs() -> Callable[[bytes, ctypes.Array[ctypes.c_char]], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).statfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    fn.restype = ctypes.c_int
+    return cast(Callable[[bytes, ctypes.Array[ctypes.c_char]], int], fn)
+
+
+_STATFS = _load_statfs()
+
+
+def filesystem_type(path: Path) -> int | None:
+    """``statfs(path).f_type`` (Linux; its first field, a C long), None when unknown."""
+    if _STATFS is None:
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux
+    if _STATFS(os.fsencode(path), buf) != 0:
+        return None
+    return ctypes.c_long.from_buffer(buf).value
+
+
+def syncfs_reaches_disk(path: Path) -> bool:
+    """Whether ``syncfs`` on ``path``'s filesystem makes its files durable.
+
+    Not on FUSE: the kernel sends FUSE_SYNCFS only to virtiofs, so a FUSE server
+    (sshfs, s3fs, a test filesystem) never hears of it and ``syncfs`` returns 0 with
+    nothing flushed on the server's side. fsync and fsyncdir do reach it."""
+    return _SYNCFS is not None and filesystem_type(path) != FUSE_SUPER_MAGIC
+
 
 class FileSystemFlush:
     """Makes a group of just-written files durable with one flush of their filesystem.
 
     ``syncfs`` writes back every dirty page and inode of the filesystem and commits its
     journal once, so N small files cost one flush instead of N fsyncs (which on ext4 each
-    wait for a journal commit). Without ``syncfs`` (not Linux) each file is fsynced.
+    wait for a journal commit). ``mode`` ``fsync`` fsyncs each file instead, as does
+    ``auto`` where ``syncfs`` would not reach the disk (not Linux; a FUSE filesystem).
     ``path`` must be on the filesystem of the files (the SE's data directory).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mode: FlushMode = "auto") -> None:
         self._fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        self.uses_syncfs = _SYNCFS is not None
+        if mode == "auto":
+            self.uses_syncfs = syncfs_reaches_disk(path)
+        else:
+            self.uses_syncfs = mode == "syncfs" and _SYNCFS is not None
 
     def flush(self, files: Sequence[Path]) -> None:
-        if _SYNCFS is not None:
+        if self.uses_syncfs and _SYNCFS is not None:
             if _SYNCFS(self._fd) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"syncfs failed: {os.strerror(err)}")

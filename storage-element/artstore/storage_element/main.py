@@ -57,6 +57,9 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
         description="Stores blobs with their attr.json, journaled in a write-ahead log.",
         settings=settings,
         lifespan=lifespan,
+        own_audience=settings.id,
+        # Streamed and bounded by SE_MAX_FILE_SIZE, not by SE_MAX_BODY_BYTES.
+        streaming=[("POST", "/api/v1/files"), ("PATCH", "/api/v1/uploads/{session_id}")],
     )
     app.include_router(info_router)
     app.include_router(files_router)

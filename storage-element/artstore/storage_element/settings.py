@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import ServiceSettings
 from artstore.storage_element.layout import MAX_S3_PREFIX_BYTES
 
@@ -26,6 +27,7 @@ class SESettings(ServiceSettings):
     name: str = Field("", description="Display name; defaults to the id")
     host: str = Field("127.0.0.1", description="Address to listen on")
     port: int = Field(8010, description="Port to listen on")
+    max_body_bytes: int = max_body_bytes_field()
     mode: Mode = Field("rw", description="Mode at first start; mode.json wins afterwards")
     data_dir: Path = Field(
         Path(""), description="Data directory; default `.artstore/storage/<SE_ID>`"
@@ -53,6 +55,14 @@ class SESettings(ServiceSettings):
         description=(
             "Uploads up to this size are held in memory and published in groups that share"
             " one filesystem flush (local backend); 0 = every upload fsyncs on its own"
+        ),
+    )
+    group_commit_flush: Literal["auto", "syncfs", "fsync"] = Field(
+        "auto",
+        description=(
+            "How a group's temp files are made durable: `syncfs` (one flush of the"
+            " filesystem), `fsync` (each file), `auto` = syncfs unless the data directory"
+            " is on FUSE, which never passes syncfs on to its server"
         ),
     )
     backend: Literal["local", "s3"] = Field("local", description="Where blobs live: local or s3")
@@ -90,6 +100,13 @@ class SESettings(ServiceSettings):
     )
     allow_clock_override: bool = Field(
         False, description="Tests only: let `POST /maintenance/gc?now=` move GC's clock"
+    )
+    test_skip_publish_dir_fsync: bool = Field(
+        False,
+        description=(
+            "Tests only, breaks durability: skip the hour folder's fsync after publishing"
+            " (the power-loss suite must then fail)"
+        ),
     )
     crash_at: str = Field(
         "", description="Fault injection: exit hard at this write step (tests only)"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artstore.admin.tables import audit_log
+from artstore.admin.tables import audit_checkpoints, audit_log, signing_keys
 
 _CHAIN_LOCK = 727275  # pg advisory lock: one writer extends the chain at a time
 
@@ -74,3 +74,34 @@ async def walk(session: AsyncSession, batch: int = 1000) -> AsyncIterator[dict[s
         for row in rows:
             yield dict(row)
         after = int(rows[-1]["seq"])
+
+
+# -- checkpoints ------------------------------------------------------------------------
+async def last_checkpoint(session: AsyncSession) -> dict[str, Any] | None:
+    row = (
+        (
+            await session.execute(
+                select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc()).limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+async def insert_checkpoint(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(audit_checkpoints.insert().values(**row))
+
+
+async def checkpoints(session: AsyncSession) -> list[dict[str, Any]]:
+    """Every checkpoint, oldest first (one a minute at most: a year is ~500k small rows)."""
+    rows = await session.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq))
+    return [dict(r) for r in rows.mappings().all()]
+
+
+async def public_keys(session: AsyncSession) -> dict[str, dict[str, Any]]:
+    """kid -> public JWK of every signing key ever made, retired ones included: an old
+    checkpoint stays verifiable after its key stopped signing tokens."""
+    rows = await session.execute(select(signing_keys.c.kid, signing_keys.c.public_jwk))
+    return {str(r.kid): dict(r.public_jwk) for r in rows.all()}

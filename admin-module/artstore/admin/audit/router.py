@@ -48,5 +48,5 @@ async def list_entries(
 
 @router.get("/verify", response_model=VerifyResult)
 async def verify(session: DbSession, _: Auditor) -> VerifyResult:
-    ok, checked, bad = await service.verify(session)
-    return VerifyResult(ok=ok, entries_checked=checked, first_bad_seq=bad)
+    verdict = await service.verify(session)
+    return VerifyResult.model_validate(verdict, from_attributes=True)

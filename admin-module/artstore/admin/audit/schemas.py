@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AuditEntry(BaseModel):
@@ -27,3 +27,8 @@ class VerifyResult(BaseModel):
     ok: bool
     entries_checked: int
     first_bad_seq: int | None
+    reason: str | None = Field(None, description="What is wrong, when not ok")
+    checkpoints_checked: int = Field(0, description="Signed checkpoints verified")
+    last_checkpoint_seq: int | None = Field(
+        None, description="The newest signed checkpoint's entry: the chain must reach it"
+    )

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artstore.admin.audit import repository
+from artstore.admin.audit import checkpoint, repository
+from artstore.admin.audit.checkpoint import Verdict
 from artstore.common.auth import Principal
 from artstore.common.logs import request_id_var
 
@@ -98,15 +99,37 @@ async def search(
         return await repository.search(session, filters, limit, offset)
 
 
-async def verify(session: AsyncSession) -> tuple[bool, int, int | None]:
-    """(ok, entries checked, first bad seq): each entry must hash to its ``hash`` and
-    name its predecessor's hash, and seqs must run 1, 2, 3... (no entry removed)."""
+async def verify(session: AsyncSession) -> Verdict:
+    """Each entry must hash to its ``hash`` and name its predecessor's hash, seqs must
+    run 1, 2, 3... (no entry removed), every signed checkpoint must be genuine and find
+    its hash at its seq, and the chain must reach the newest checkpoint (no cut tail)."""
     prev, expected_seq, checked = GENESIS, 1, 0
     async with session.begin():
+        cps, keys = await checkpoint.load(session)
+        last_cp = int(cps[-1]["seq"]) if cps else None
+
+        def bad(seq: int | None, reason: str) -> Verdict:
+            return Verdict(False, checked, seq, reason, len(cps), last_cp)
+
+        for cp in cps:
+            problem = checkpoint.signature_problem(cp, keys)
+            if problem is not None:
+                return bad(int(cp["seq"]), problem)
+        signed = {int(cp["seq"]): str(cp["hash"]) for cp in cps}
         async for row in repository.walk(session):
             checked += 1
             seq = int(row["seq"])
-            if seq != expected_seq or row["prev_hash"] != prev or entry_hash(row) != row["hash"]:
-                return False, checked, seq
+            if seq != expected_seq:
+                return bad(expected_seq, f"entry {expected_seq} is missing")
+            if row["prev_hash"] != prev or entry_hash(row) != row["hash"]:
+                return bad(seq, f"entry {seq} was changed")
+            if signed.get(seq, row["hash"]) != row["hash"]:
+                return bad(seq, f"entry {seq} differs from its signed checkpoint")
             prev, expected_seq = row["hash"], seq + 1
-    return True, checked, None
+    if last_cp is not None and expected_seq <= last_cp:
+        return bad(
+            expected_seq,
+            f"the chain ends at entry {expected_seq - 1} but checkpoint {last_cp} was "
+            "signed: its newest entries were removed",
+        )
+    return Verdict(True, checked, None, None, len(cps), last_cp)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from artstore.common.errors import ArtStoreError, error_body
+from artstore.common.observability import route_of
 
 log = logging.getLogger("artstore.admin")
 
@@ -28,7 +29,7 @@ class OAuthError(ArtStoreError):
 def install_oauth_handler(app: FastAPI) -> None:
     async def on_oauth_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OAuthError)
-        headers = dict(NO_STORE)
+        headers = {**NO_STORE, **(exc.headers or {})}  # Retry-After of a 429
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="artstore"'
         return JSONResponse(
@@ -40,7 +41,7 @@ def install_oauth_handler(app: FastAPI) -> None:
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         # PostgreSQL away is an outage to wait out, not a bug: 503, and nothing was
         # half-written because every change (with its audit entry) is one transaction.
-        log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+        log.error("database error on %s %s: %s", request.method, route_of(request.scope), exc)
         return JSONResponse(
             error_body("SERVICE_UNAVAILABLE", "the database is unavailable"),
             status_code=503,

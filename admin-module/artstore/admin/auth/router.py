@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from artstore.admin.audit.service import Actor
+from artstore.admin.auth import bounds, exchange
 from artstore.admin.auth.errors import NO_STORE, OAuthError
 from artstore.admin.auth.schemas import Me, OAuthErrorBody, TokenResponse
 from artstore.admin.auth.service import Grants, Issued
+from artstore.admin.auth.throttle import client_address
 from artstore.admin.roles import ordered
 from artstore.admin.service_accounts import service as accounts
 from artstore.admin.service_accounts.schemas import ServiceAccount
@@ -25,7 +27,7 @@ from artstore.common.errors import Forbidden, NotFound
 
 router = APIRouter(tags=["auth"])
 
-GRANTS = ("client_credentials", "password", "refresh_token")
+GRANTS = ("client_credentials", "password", "refresh_token", exchange.GRANT)
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -37,13 +39,17 @@ def _form_doc(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
 
 _TOKEN_DOC = _form_doc(
     {
-        "grant_type": "client_credentials | password | refresh_token",
+        "grant_type": f"client_credentials | password | refresh_token | {exchange.GRANT}",
         "username": "password grant",
         "password": "password grant",
         "refresh_token": "refresh_token grant",
         "client_id": "client_credentials (or HTTP Basic)",
         "client_secret": "client_credentials (or HTTP Basic)",
         "scope": "optional: space-separated subset of the granted scopes",
+        "subject_token": "token exchange: the caller's access token",
+        "subject_token_type": f"token exchange: {exchange.ACCESS_TOKEN}",
+        "audience": "token exchange: the storage_id of the SE the token is for",
+        "requested_token_type": f"token exchange, optional: {exchange.ACCESS_TOKEN}",
     },
     ["grant_type"],
 )
@@ -107,11 +113,13 @@ async def token(request: Request, session: DbSession, state: State) -> JSONRespo
 
 async def _grant(request: Request, session: DbSession, state: State) -> Issued:
     form = await _form(request)
+    bounds.check_form(form)  # NUL never reaches the database (issue 13)
     grant = form.get("grant_type", "")
-    grants = Grants(state.settings, state.keys)
+    grants = Grants(state.settings, state.keys, state.throttle, client_address(request))
     scope = form.get("scope") or None
     if grant == "password":
         username, password = _required(form, "username", "password")
+        await bounds.refuse_username(session, username, client_address(request))
         issued = await grants.password(session, username, password, scope)
     elif grant == "client_credentials":
         client_id, secret = _client(request, form)
@@ -119,6 +127,13 @@ async def _grant(request: Request, session: DbSession, state: State) -> Issued:
     elif grant == "refresh_token":
         (refresh,) = _required(form, "refresh_token")
         issued = await grants.refresh(session, refresh, scope)
+    elif grant == exchange.GRANT:
+        client = _client(request, form)
+        verifier = request.app.state.token_verifier
+        issued = await exchange.exchange(
+            session, state.settings, state.keys, verifier, client, form
+        )
+        grant = "token_exchange"  # the metric label
     elif not grant:
         raise OAuthError("invalid_request", "missing parameter: grant_type")
     else:
@@ -129,6 +144,8 @@ async def _grant(request: Request, session: DbSession, state: State) -> Issued:
 
 @router.post(
     "/api/v1/auth/revoke",
+    response_class=Response,  # 200 with no body (RFC 7009)
+    responses={400: {"model": OAuthErrorBody}},
     openapi_extra=_form_doc({"token": "the token to revoke", "token_type_hint": "ignored"}, []),
 )
 async def revoke(request: Request, session: DbSession, state: State) -> Response:
@@ -156,7 +173,7 @@ async def openid_configuration(state: State) -> dict[str, Any]:
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": list(ALL_SCOPES),
         "claims_supported": [
-            "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope", "kind", "name", "roles"
+            "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope", "kind", "name", "roles", "act"
         ],
     }  # fmt: skip
 
@@ -188,16 +205,22 @@ async def _a_user(principal: CurrentPrincipal) -> Principal:
 @router.post("/api/v1/auth/change-password", status_code=204)
 async def change_password(
     body: PasswordChange,
+    request: Request,
     session: DbSession,
+    state: State,
     principal: Annotated[Principal, Depends(_a_user)],
 ) -> Response:
+    assert state.throttle is not None
     try:
+        # A wrong current password is a failed sign-in: counted and audited (issue 13).
         await users.change_password(
             session,
             Actor.of(principal),
             principal.sub,
             body.current_password,
             body.new_password,
+            state.throttle,
+            client_address(request),
         )
     except NotFound:
         raise Forbidden("the user of this token no longer exists") from None

@@ -14,6 +14,7 @@ class TokenResponse(BaseModel):
     expires_in: int
     scope: str
     refresh_token: str | None = None
+    issued_token_type: str | None = None  # token exchange (RFC 8693)
 
 
 class Me(BaseModel):

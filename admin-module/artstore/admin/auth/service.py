@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import time
 import uuid
@@ -15,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artstore.admin.audit.service import Actor, Entry, record
 from artstore.admin.auth import repository as refresh_repo
 from artstore.admin.auth.errors import OAuthError
+from artstore.admin.auth.throttle import LoginThrottle, MemoryStore
 from artstore.admin.keys.service import KeyStore
+from artstore.admin.passwords import RateLimited
 from artstore.admin.roles import ordered, scopes_for
 from artstore.admin.service_accounts import service as accounts
 from artstore.admin.settings import AMSettings
@@ -58,21 +61,42 @@ def _narrow(granted: frozenset[str], requested: str | None) -> frozenset[str]:
     return wanted
 
 
+def _slow_down(exc: RateLimited) -> OAuthError:
+    """The token endpoint keeps RFC 6749's error shape for a 429 too: ``slow_down`` is
+    the token-endpoint code registered for "ask again later" (RFC 8628 §3.5), and
+    ``Retry-After`` says when (docs/security.md)."""
+    error = OAuthError("slow_down", exc.message, status=429)
+    error.headers = exc.headers
+    return error
+
+
 class Grants:
-    def __init__(self, settings: AMSettings, keys: KeyStore) -> None:
+    def __init__(
+        self,
+        settings: AMSettings,
+        keys: KeyStore,
+        throttle: LoginThrottle | None = None,
+        address: str = "unknown",
+    ) -> None:
         self.settings = settings
         self.keys = keys
+        # Sign-in budgets (throttle.py); None only where no client is asking (tests of parts).
+        self.throttle = throttle or LoginThrottle(settings, MemoryStore())
+        self.address = address
 
     async def _access_token(
         self, sub: str, kind: str, name: str, scopes: frozenset[str], roles: list[str] | None
     ) -> tuple[str, str]:
-        now = int(time.time())
+        issued = time.time()
+        now = int(issued)
         scope = " ".join(ordered(scopes))
         claims: dict[str, Any] = {
             "iss": self.settings.jwt_issuer,
             "aud": self.settings.jwt_audience,
             "sub": sub,
-            "iat": now,
+            # To the millisecond (RFC 7519 allows fractions): a per-subject revocation
+            # (revocations.py) then ends the tokens issued before it, not those right after.
+            "iat": math.floor(issued * 1000) / 1000,
             "nbf": now,
             "exp": now + self.settings.access_token_ttl,
             "jti": uuid.uuid4().hex,
@@ -113,7 +137,10 @@ class Grants:
     async def password(
         self, session: AsyncSession, username: str, password: str, scope: str | None
     ) -> Issued:
-        user = await users.login(session, self.settings, username, password)
+        try:
+            user = await users.login(session, self.throttle, username, password, self.address)
+        except RateLimited as exc:
+            raise _slow_down(exc) from None
         scopes = _narrow(scopes_for(user["roles"]), scope)
         async with session.begin():
             return await self._user_tokens(session, user, scopes, None)
@@ -121,7 +148,12 @@ class Grants:
     async def client_credentials(
         self, session: AsyncSession, client_id: str, secret: str, scope: str | None
     ) -> Issued:
-        account = await accounts.authenticate(session, client_id, secret)
+        try:
+            budget = await self.throttle.begin_client(self.address)
+            account = await accounts.authenticate(session, client_id, secret)
+        except RateLimited as exc:
+            raise _slow_down(exc) from None
+        await self.throttle.client_succeeded(budget)
         scopes = _narrow(frozenset(account["scopes"]), scope)
         access, granted = await self._access_token(
             account["client_id"], "service_account", account["name"], scopes, None

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from artstore.admin.audit.service import Actor
+from artstore.admin.auth.exchange import bound_for
 from artstore.admin.files import service
 from artstore.admin.files.schemas import AdminFile
 from artstore.admin.state import DbSession, State
@@ -53,7 +54,10 @@ async def get_file(file_id: uuid.UUID, session: DbSession, _: Reader) -> AdminFi
 async def delete_file(
     file_id: uuid.UUID, session: DbSession, state: State, principal: Deleter
 ) -> Response:
+    async def token_for(storage_id: str) -> str:
+        return await bound_for(state.settings, state.keys, principal, storage_id)
+
     await service.delete_everywhere(
-        session, state.http, state.events, Actor.of(principal), principal.token, str(file_id)
+        session, state.http, state.events, Actor.of(principal), token_for, str(file_id)
     )
     return Response(status_code=204)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -60,10 +61,11 @@ async def delete_everywhere(
     http: httpx.AsyncClient,
     events: Events,
     actor: Actor,
-    token: str,
+    token_for: Callable[[str], Awaitable[str]],
     file_id: str,
 ) -> None:
-    """Tombstone every live copy through its SE, or none when any SE forbids it."""
+    """Tombstone every live copy through its SE, or none when any SE forbids it.
+    ``token_for(storage_id)``: the caller's token bound to that SE (DESIGN §10)."""
     _, copies = await get(session, file_id)
     live = sorted({c["storage_element_id"] for c in copies if c["status"] != "deleted"})
     if not live:
@@ -89,12 +91,13 @@ async def delete_everywhere(
                 "a copy is on a storage element whose mode forbids delete; nothing was deleted",
                 details={"blocked": blocked},
             )
+        tokens = [await token_for(s) for s in live]
         answers = await asyncio.gather(
             *(
                 client.forward(
                     http, "DELETE", registry[s]["url"], f"/api/v1/files/{file_id}", token
                 )
-                for s in live
+                for s, token in zip(live, tokens, strict=True)
             ),
             return_exceptions=True,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jose import jwt
+from jose import jws, jwt
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from artstore.admin.audit.service import Actor, Entry, record
@@ -138,6 +138,22 @@ class KeyStore:
                 claims, active.private_pem.decode(), algorithm="RS256", headers={"kid": active.kid}
             )
         )
+
+    async def sign_document(self, payload: dict[str, Any], typ: str) -> tuple[str, str]:
+        """(kid, compact JWS over ``payload``) with the active key. ``typ`` names what is
+        signed, and with no ``iss``/``aud``/``exp`` such a document never passes for a
+        token."""
+        await self._maybe_reload()
+        active = next((k for k in self.loaded() if k.status == "active"), None)
+        if active is None or active.private_pem is None:
+            raise ServiceUnavailable("no signing key")
+        signed = jws.sign(
+            payload,
+            active.private_pem.decode(),
+            headers={"kid": active.kid, "typ": typ},
+            algorithm="RS256",
+        )
+        return active.kid, str(signed)
 
     async def rotate(self, session: AsyncSession, actor: Actor) -> SigningKey:
         """A new active key; the old one stays published until its last token expired."""

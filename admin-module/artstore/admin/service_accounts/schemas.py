@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from artstore.admin.roles import ordered
 from artstore.common.auth import ALL_SCOPES
+from artstore.common.bounds import MultilineText, refuse_nulls
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$"
 
@@ -56,8 +57,8 @@ class ServiceAccountCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME)
-    scopes: list[str]
-    description: str = Field("", max_length=2000)
+    scopes: list[str] = Field(max_length=64)
+    description: MultilineText = Field("", max_length=2000)
 
     _scopes = field_validator("scopes")(_known_scopes)
 
@@ -66,11 +67,16 @@ class ServiceAccountPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, pattern=NAME)
-    description: str | None = Field(None, max_length=2000)
-    scopes: list[str] | None = None
+    description: MultilineText | None = Field(None, max_length=2000)
+    scopes: list[str] | None = Field(None, max_length=64)
     status: Literal["active", "suspended"] | None = None
 
     _scopes = field_validator("scopes")(_known_scopes)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: object) -> object:
+        return refuse_nulls(data, ("name", "description", "scopes", "status"))
 
 
 class RotatedSecret(BaseModel):

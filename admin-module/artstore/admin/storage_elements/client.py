@@ -39,14 +39,16 @@ async def info(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
         resp = await http.get(f"{_base(url)}/api/v1/info")
         resp.raise_for_status()
         data = resp.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         raise UpstreamUnavailable(
             f"storage element at {url} did not answer /api/v1/info: {exc}",
             details={"url": url},
         ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("storage_id"), str):
+    sid = data.get("storage_id") if isinstance(data, dict) else None
+    if not isinstance(sid, str) or not 0 < len(sid) <= 200:
         raise UpstreamUnavailable(f"{url} is not a storage element", details={"url": url})
-    return data
+    found: dict[str, Any] = data
+    return found
 
 
 async def _ready(http: httpx.AsyncClient, url: str) -> str | None:
@@ -71,8 +73,9 @@ async def observe(http: httpx.AsyncClient, url: str) -> Observation:
 async def forward(
     http: httpx.AsyncClient, method: str, base_url: str, path: str, token: str, json: Any = None
 ) -> httpx.Response:
-    """A call on behalf of the caller: their own token goes through, so the SE checks
-    their scopes and records them."""
+    """A call on behalf of the caller with ``token``: the caller's token bound to that
+    SE alone (auth/exchange.py ``bound_for``), so the SE checks their scopes and records
+    them, and nothing the SE sees is good anywhere else."""
     try:
         return await http.request(
             method,

@@ -1,4 +1,5 @@
-"""``/api/v1/storage-elements`` (reads storage:read, the rest storage:write)."""
+"""``/api/v1/storage-elements`` (reads storage:read, the rest storage:write; registering
+or moving an SE to another url admin:write)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
 from artstore.admin.audit.service import Actor
+from artstore.admin.auth.exchange import bound_for
 from artstore.admin.state import DbSession, State
 from artstore.admin.storage_elements import service
 from artstore.admin.storage_elements.schemas import (
@@ -20,24 +22,27 @@ from artstore.admin.storage_elements.schemas import (
     StorageElement,
 )
 from artstore.common.auth import Principal, RequireScope
+from artstore.common.errors import Forbidden
 from artstore.common.pagination import Page, Pagination
 
 router = APIRouter(prefix="/api/v1/storage-elements", tags=["storage elements"])
 
 Reader = Annotated[Principal, Depends(RequireScope("storage:read"))]
 Writer = Annotated[Principal, Depends(RequireScope("storage:write"))]
+AdminWriter = Annotated[Principal, Depends(RequireScope("admin:write"))]
 
 
 @router.post("/discover")
 async def discover(body: Discover, state: State, _: Writer) -> dict[str, Any]:
-    return await service.discover(state.http, body.url)
+    return await service.discover(state.settings, state.http, body.url)
 
 
 @router.post("", status_code=201, response_model=StorageElement)
 async def register(
-    body: Register, session: DbSession, state: State, principal: Writer
+    body: Register, session: DbSession, state: State, principal: AdminWriter
 ) -> StorageElement:
-    row = await service.register(session, state.http, Actor.of(principal), body)
+    """Needs admin:write: an SE receives tokens (bound to it) and the admin calls it."""
+    row = await service.register(session, state.settings, state.http, Actor.of(principal), body)
     return StorageElement.of(row)
 
 
@@ -62,7 +67,14 @@ async def get_storage_element(storage_id: str, session: DbSession, _: Reader) ->
 async def patch_storage_element(
     storage_id: str, body: SEPatch, session: DbSession, state: State, principal: Writer
 ) -> StorageElement:
-    row = await service.patch(session, state.http, Actor.of(principal), storage_id, body)
+    if body.url is not None and not principal.has("admin:write"):
+        raise Forbidden(
+            "changing a storage element's url needs admin:write",
+            details={"required_any_of": ["admin:write"]},
+        )
+    row = await service.patch(
+        session, state.settings, state.http, Actor.of(principal), storage_id, body
+    )
     return StorageElement.of(row)
 
 
@@ -78,8 +90,11 @@ async def delete_storage_element(
 async def change_mode(
     storage_id: str, body: ModeRequest, session: DbSession, state: State, principal: Writer
 ) -> JSONResponse:
+    # The caller's token bound to that SE (minted here: the admin is the issuer), never
+    # the caller's own token (DESIGN §10).
+    token = await bound_for(state.settings, state.keys, principal, storage_id)
     status, answer = await service.change_mode(
-        session, state.http, Actor.of(principal), principal.token, storage_id, body
+        session, state.http, Actor.of(principal), token, storage_id, body
     )
     return JSONResponse(answer, status_code=status)
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from artstore.common.bounds import PlainText
+
 Mode = Literal["edit", "rw", "ro", "ar"]
 SEStatus = Literal["online", "degraded", "offline", "maintenance"]
 URL = r"^https?://[^\s/]+(/[^\s]*)?$"
@@ -55,22 +57,24 @@ class StorageElement(BaseModel):
 class Discover(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(pattern=URL, max_length=2000)
+    url: PlainText = Field(pattern=URL, max_length=2000)
 
 
 class Register(Discover):
-    name: str | None = Field(None, max_length=200)
+    name: PlainText | None = Field(None, max_length=200)
+    # When given, the SE at ``url`` must answer /info with this id (409 otherwise).
+    storage_id: PlainText | None = Field(None, min_length=1, max_length=200)
 
 
 class SEPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, min_length=1, max_length=200)
-    url: str | None = Field(None, pattern=URL, max_length=2000)
+    name: PlainText | None = Field(None, min_length=1, max_length=200)
+    url: PlainText | None = Field(None, pattern=URL, max_length=2000)
 
 
 class ModeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    target_mode: str
+    target_mode: PlainText = Field(max_length=16)
     confirm: bool = False

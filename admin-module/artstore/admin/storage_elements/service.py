@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,11 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin.audit.service import Actor, Entry, record, record_alone
 from artstore.admin.events import SE_CHANNEL, Events
-from artstore.admin.storage_elements import client
+from artstore.admin.settings import AMSettings
+from artstore.admin.storage_elements import client, url_policy
 from artstore.admin.storage_elements import repository as repo
 from artstore.admin.storage_elements.client import Observation
 from artstore.admin.storage_elements.schemas import ModeRequest, Register, SEPatch
+from artstore.common.dberrors import safe_reason
 from artstore.common.errors import Conflict, NotFound, ValidationFailed
+
+log = logging.getLogger("artstore.admin.storage_elements")
 
 
 def _missing(storage_id: str) -> NotFound:
@@ -26,36 +31,63 @@ def normalize(url: str) -> str:
     return url.rstrip("/")
 
 
+def _count(value: Any) -> int:
+    """A capacity figure as an SE reported it; anything but a count reads as 0 (an SE's
+    odd answer must not stop the poll round of every SE)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _check_identity(settings: AMSettings, url: str, seen: str, expected: str | None) -> None:
+    """The SE at ``url`` must be the one being registered, and its id must not be the
+    common audience (a token bound to it would then be good everywhere)."""
+    if expected is not None and seen != expected:
+        raise Conflict(
+            "that url serves another storage element",
+            details={"url": url, "storage_id": seen, "expected": expected},
+        )
+    if seen == settings.jwt_audience:
+        raise Conflict(
+            "a storage element's id may not be the token audience",
+            details={"url": url, "storage_id": seen},
+        )
+
+
 def observed_values(seen: Observation, now: datetime) -> dict[str, Any]:
     """Registry columns from one observation; an unreachable SE keeps its last figures."""
     values: dict[str, Any] = {"status": seen.status}
     if seen.info is not None:
-        cap = seen.info.get("capacity") or {}
+        cap = seen.info.get("capacity")
+        cap = cap if isinstance(cap, dict) else {}
         values.update(
             mode=str(seen.info.get("mode", "")),
             backend=str(seen.info.get("backend", "")),
-            total_bytes=int(cap.get("total_bytes", 0)),
-            used_bytes=int(cap.get("used_bytes", 0)),
-            available_bytes=int(cap.get("available_bytes", 0)),
-            file_count=int(cap.get("file_count", 0)),
+            total_bytes=_count(cap.get("total_bytes")),
+            used_bytes=_count(cap.get("used_bytes")),
+            available_bytes=_count(cap.get("available_bytes")),
+            file_count=_count(cap.get("file_count")),
             last_seen_at=now,
         )
     return values
 
 
-async def discover(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    return await client.info(http, normalize(url))
+async def discover(settings: AMSettings, http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    return await client.info(http, await url_policy.check(url, settings.se_url_allow))
 
 
 async def register(
-    session: AsyncSession, http: httpx.AsyncClient, actor: Actor, body: Register
+    session: AsyncSession,
+    settings: AMSettings,
+    http: httpx.AsyncClient,
+    actor: Actor,
+    body: Register,
 ) -> Any:
-    url = normalize(body.url)
+    url = await url_policy.check(body.url, settings.se_url_allow)
     seen = await client.observe(http, url)
     if seen.info is None:
         await client.info(http, url)  # raises UPSTREAM_UNAVAILABLE with the reason
     assert seen.info is not None
     storage_id = str(seen.info["storage_id"])
+    _check_identity(settings, url, storage_id, body.storage_id)
     now = datetime.now(UTC)
     row = {
         "storage_id": storage_id,
@@ -97,23 +129,24 @@ async def get(session: AsyncSession, storage_id: str) -> Any:
 
 
 async def patch(
-    session: AsyncSession, http: httpx.AsyncClient, actor: Actor, storage_id: str, body: SEPatch
+    session: AsyncSession,
+    settings: AMSettings,
+    http: httpx.AsyncClient,
+    actor: Actor,
+    storage_id: str,
+    body: SEPatch,
 ) -> Any:
     values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True)
     if not values:
         raise ValidationFailed("nothing to change")
     now = datetime.now(UTC)
     if "url" in values:
-        values["url"] = normalize(values["url"])
+        values["url"] = await url_policy.check(values["url"], settings.se_url_allow)
         seen = await client.observe(http, values["url"])
         if seen.info is None:
             await client.info(http, values["url"])
         assert seen.info is not None
-        if seen.info["storage_id"] != storage_id:
-            raise Conflict(
-                "that url serves another storage element",
-                details={"url": values["url"], "storage_id": seen.info["storage_id"]},
-            )
+        _check_identity(settings, values["url"], str(seen.info["storage_id"]), storage_id)
         values.update(observed_values(seen, now))
     async with session.begin():
         if await repo.get(session, storage_id, for_update=True) is None:
@@ -233,5 +266,8 @@ async def poll_all(session: AsyncSession, http: httpx.AsyncClient, events: Event
     seen = await asyncio.gather(*(client.observe(http, r["url"]) for r in rows))
     now = datetime.now(UTC)
     for row, observation in zip(rows, seen, strict=True):
-        await _apply(session, events, row, observation, now)
+        try:
+            await _apply(session, events, row, observation, now)
+        except Exception as exc:  # one SE's odd answer must not stop the round for others
+            log.warning("poll of %s not recorded: %s", row["storage_id"], safe_reason(exc))
     return len(rows)

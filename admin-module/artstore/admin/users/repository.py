@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -60,6 +60,39 @@ async def delete(session: AsyncSession, user_id: str) -> bool:
 async def exists(session: AsyncSession, username: str) -> bool:
     found = await session.execute(select(users.c.id).where(users.c.username == username))
     return found.first() is not None
+
+
+async def count_failure(session: AsyncSession, user_id: str) -> None:
+    """One more failed sign-in, counted in SQL: no row read and locked beforehand."""
+    await session.execute(
+        users.update().where(users.c.id == user_id).values(failed_logins=users.c.failed_logins + 1)
+    )
+
+
+async def set_password_if(
+    session: AsyncSession, user_id: str, old_hash: str, new_hash: str, at: datetime
+) -> bool:
+    """Compare-and-set: the hash checked outside the transaction must still be the one
+    stored (no row lock is held while Argon2 runs)."""
+    result = await session.execute(
+        users.update()
+        .where(users.c.id == user_id, users.c.password_hash == old_hash)
+        .values(password_hash=new_hash, updated_at=at)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def lock_active_admins(session: AsyncSession) -> list[str]:
+    """Ids of the active admins, their rows locked in one order: two concurrent
+    demotions of the last two admins wait for each other, and the second sees the
+    first's outcome (its row no longer matches once re-checked)."""
+    rows = await session.execute(
+        select(users.c.id)
+        .where(users.c.status == "active", literal("admin") == any_(users.c.roles))
+        .order_by(users.c.id)
+        .with_for_update()
+    )
+    return [str(r) for r in rows.scalars()]
 
 
 def now_locked(row: Any, now: datetime) -> bool:

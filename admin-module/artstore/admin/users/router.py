@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
 from artstore.admin.audit.service import Actor
-from artstore.admin.state import DbSession
+from artstore.admin.auth import revocations
+from artstore.admin.state import AdminState, DbSession, State
 from artstore.admin.users import service
 from artstore.admin.users.schemas import NewPassword, User, UserCreate, UserPatch
 from artstore.common.auth import Principal, RequireScope
@@ -36,22 +37,47 @@ async def get_user(user_id: uuid.UUID, session: DbSession, _: Reader) -> User:
     return User.of(await service.get(session, str(user_id)))
 
 
-@router.patch("/{user_id}", response_model=User)
+async def _announce(state: AdminState, entry: dict[str, Any] | None) -> None:
+    if entry is not None and state.revocations is not None:
+        await revocations.announce(state.revocations, state.events, entry)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=User,
+    responses={409: {"description": "the last active admin cannot be disabled or demoted"}},
+)
 async def patch_user(
-    user_id: uuid.UUID, body: UserPatch, session: DbSession, principal: Writer
+    user_id: uuid.UUID, body: UserPatch, session: DbSession, state: State, principal: Writer
 ) -> User:
-    return User.of(await service.patch(session, Actor.of(principal), str(user_id), body))
+    """Disabling a user or changing its roles also ends its access tokens at every
+    service within ``REVOCATION_POLL_SECONDS`` (at once where Redis is shared)."""
+    actor = Actor.of(principal)
+    row, revoked = await service.patch(session, actor, state.settings, str(user_id), body)
+    await _announce(state, revoked)
+    return User.of(row)
 
 
-@router.delete("/{user_id}", status_code=204)
-async def delete_user(user_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
-    await service.delete(session, Actor.of(principal), str(user_id))
+@router.delete(
+    "/{user_id}",
+    status_code=204,
+    responses={409: {"description": "the last active admin cannot be deleted"}},
+)
+async def delete_user(
+    user_id: uuid.UUID, session: DbSession, state: State, principal: Writer
+) -> Response:
+    revoked = await service.delete(session, Actor.of(principal), state.settings, str(user_id))
+    await _announce(state, revoked)
     return Response(status_code=204)
 
 
 @router.post("/{user_id}/unlock", status_code=204)
-async def unlock_user(user_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
-    await service.unlock(session, Actor.of(principal), str(user_id))
+async def unlock_user(
+    user_id: uuid.UUID, session: DbSession, state: State, principal: Writer
+) -> Response:
+    """Lifts the sign-in lockouts of every address for this user."""
+    assert state.throttle is not None
+    await service.unlock(session, Actor.of(principal), str(user_id), state.throttle)
     return Response(status_code=204)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from artstore.admin.passwords import MIN_PASSWORD_LENGTH
 from artstore.admin.roles import ROLES
+from artstore.common.bounds import PlainText, refuse_nulls
 
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 
@@ -56,9 +57,9 @@ class UserCreate(BaseModel):
 
     username: str = Field(pattern=USERNAME)
     password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
-    roles: list[str] = Field(default_factory=lambda: ["user"])
-    email: str | None = Field(None, max_length=320)
-    full_name: str | None = Field(None, max_length=200)
+    roles: list[str] = Field(default_factory=lambda: ["user"], max_length=16)
+    email: PlainText | None = Field(None, max_length=320)
+    full_name: PlainText | None = Field(None, max_length=200)
 
     _roles = field_validator("roles")(_known_roles)
 
@@ -67,10 +68,16 @@ class UserPatch(BaseModel):
     # extra="forbid" makes a PATCH naming `username` (which never changes) a 400.
     model_config = ConfigDict(extra="forbid")
 
-    roles: list[str] | None = None
-    email: str | None = Field(None, max_length=320)
-    full_name: str | None = Field(None, max_length=200)
+    roles: list[str] | None = Field(None, max_length=16)
+    email: PlainText | None = Field(None, max_length=320)
+    full_name: PlainText | None = Field(None, max_length=200)
     status: Literal["active", "disabled"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: object) -> object:
+        # email and full_name may be cleared with null; roles and status cannot.
+        return refuse_nulls(data, ("roles", "status"))
 
     @field_validator("roles")
     @classmethod

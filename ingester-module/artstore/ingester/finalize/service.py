@@ -26,15 +26,15 @@ from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
 from artstore.ingester import upstream
 from artstore.ingester.replication.copy import copy_to, locate
-from artstore.ingester.state import Ingester, caller_headers
+from artstore.ingester.state import Ingester
 from artstore.ingester.uploads.schemas import StoredFile
 
 log = logging.getLogger("artstore.ingester.finalize")
 
 
 async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredFile:
-    headers = caller_headers(principal)
-    found = await locate(ing, headers, file_id)
+    auth = ing.acting_for(principal)
+    found = await locate(ing, auth, file_id)
     temps = [(se, m) for se, m in found if m.get("retention_policy") == "temporary"]
     perms = [
         (se, m)
@@ -62,9 +62,7 @@ async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredF
     if need > 0:
         avoid = frozenset(se.storage_id for se, _ in perms)
         finalized = _finalized(principal, perms)
-        perms += await copy_to(
-            ing, source_se, meta, need, headers, avoid=avoid, finalized=finalized
-        )
+        perms += await copy_to(ing, source_se, meta, need, auth, avoid=avoid, finalized=finalized)
     await _delete_temporary(ing, source_se, file_id)
     return StoredFile.from_copies([m for _, m in perms])
 
@@ -90,7 +88,7 @@ async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) 
     """With the ingester's own account: finalizing needs files:write, not files:delete."""
     try:
         resp = await ing.http.delete(
-            f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers()
+            f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers(se)
         )
     except httpx.HTTPError as exc:
         raise upstream.unreachable(se, exc) from exc

@@ -12,22 +12,24 @@ import httpx
 
 from artstore.common.errors import NotFound
 from artstore.common.registry import StorageElementRef
+from artstore.common.se_tokens import ExchangeRefused
 from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import Ingester, history_params
+from artstore.ingester.state import Ingester, SeAuth, history_params
 
 
 async def locate(
-    ing: Ingester, headers: dict[str, str], file_id: str
+    ing: Ingester, auth: SeAuth, file_id: str
 ) -> list[tuple[StorageElementRef, dict[str, Any]]]:
     """Every copy of ``file_id`` on an SE the registry lists as readable (any status).
     An SE that cannot be asked is skipped: the ingester keeps no catalog of its own."""
 
     async def ask(se: StorageElementRef) -> tuple[StorageElementRef, dict[str, Any]] | None:
         try:
+            headers = await auth(se)
             resp = await ing.http.get(f"{se.url}/api/v1/files/{file_id}", headers=headers)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ExchangeRefused):
             return None
         if resp.status_code == 404:
             return None
@@ -41,10 +43,11 @@ async def locate(
 
 
 async def download(
-    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
+    ing: Ingester, se: StorageElementRef, file_id: str, auth: SeAuth
 ) -> AsyncIterator[bytes]:
     """The blob of one copy as a stream (opened only when first read)."""
     url = f"{se.url}/api/v1/files/{file_id}/download"
+    headers = await auth(se)
     try:
         async with ing.http.stream("GET", url, headers=headers) as resp:
             if resp.status_code == 404:
@@ -83,14 +86,14 @@ async def copy_to(
     source_se: StorageElementRef,
     meta: dict[str, Any],
     count: int,
-    headers: dict[str, str],
+    auth: SeAuth,
     *,
     retention: str = "permanent",
     avoid: frozenset[str] = frozenset(),
     finalized: tuple[str, str] | None = None,
 ) -> list[tuple[StorageElementRef, dict[str, Any]]]:
     """``count`` new copies of the file ``meta`` describes (read from ``source_se`` with
-    ``headers``) on SEs of ``retention``'s kind other than ``avoid``; each SE verifies
+    ``auth``) on SEs of ``retention``'s kind other than ``avoid``; each SE verifies
     the known checksum on what it receives. The copies are written with the ingester's
     own account and keep ``meta``'s uploader and upload time (``finalized``: who made
     the file permanent, and when)."""
@@ -111,7 +114,7 @@ async def copy_to(
     while True:
         targets = choose(ing, retention, count, int(meta["size"]), exclude=avoid, no_room=no_room)
         # A new download for every attempt: any attempt may be repeated elsewhere.
-        source = Replay(download(ing, source_se, file_id, headers), 0, restartable=True)
+        source = Replay(download(ing, source_se, file_id, auth), 0, restartable=True)
         try:
             result = await fan_out(ing, targets, source, upload)
         except TryElsewhere as exc:

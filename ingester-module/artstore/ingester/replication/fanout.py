@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import hashlib
 import json
 import logging
@@ -30,6 +29,7 @@ import httpx
 from artstore.common import lean_http
 from artstore.common.errors import ArtStoreError, FileTooLarge, UpstreamUnavailable
 from artstore.common.registry import StorageElementRef
+from artstore.common.se_tokens import ExchangeRefused
 from artstore.ingester import upstream
 from artstore.ingester.state import Ingester
 
@@ -112,9 +112,10 @@ class Upload:
     # The hex SHA-256 sent in X-Checksum-SHA256: every SE refuses (422) bytes that do
     # not have it, so the ingester need not hash them itself to check the copies.
     sha256: str | None = None
-    # Sent with the ingester's own token (``headers`` then carry no Authorization): the
-    # copy is written for the uploader named in ``params`` (state.history_params), under
-    # an id the ingester chose (DESIGN §10: only services state history or reuse ids).
+    # Sent with the ingester's own token bound to each SE (``Ingester.service_headers``;
+    # ``headers`` then carry no Authorization): the copy is written for the uploader
+    # named in ``params`` (state.history_params), under an id the ingester chose
+    # (DESIGN §10: only services state history or reuse ids).
     as_service: bool = False
 
 
@@ -155,12 +156,15 @@ async def _send_to(
 ) -> dict[str, Any]:
     """One SE upload; its 201 answer, or the SE's failure as our error (``BeforeBody``
     while nothing of the source was read). What ``body`` raises passes through as is."""
+    headers = upload.headers
     try:
+        if upload.as_service:  # bound to this SE alone (DESIGN §10)
+            headers = {**headers, **await ing.service_headers(se)}
         if ing.se_client.supports(se.url):
             answer = await ing.se_client.request(
                 "POST",
                 f"{se.url}/api/v1/files",
-                upload.headers,
+                headers,
                 params=upload.params,
                 body=body,
                 on_start=start,
@@ -174,10 +178,10 @@ async def _send_to(
             resp = await ing.http.post(
                 f"{se.url}/api/v1/files",
                 params=tuple(upload.params),
-                headers=upload.headers,
+                headers=headers,
                 content=_started(start, body),
             )
-    except (httpx.HTTPError, lean_http.UpstreamError, OSError) as exc:
+    except (httpx.HTTPError, lean_http.UpstreamError, OSError, ExchangeRefused) as exc:
         if not touched():
             raise upstream.BeforeBody(se, type(exc).__name__) from exc
         raise upstream.unreachable(se, exc) from exc
@@ -233,10 +237,6 @@ async def fan_out(
     The source is never cancelled mid-read: after a failure the pump stops at its next
     chunk, so a batch can go on reading the next part of the same request body.
     """
-    if upload.as_service:
-        upload = dataclasses.replace(
-            upload, headers={**upload.headers, **await ing.service_headers()}
-        )
     if len(targets) == 1:
         got = await _one(ing, targets[0], source, upload)
     else:
@@ -432,7 +432,7 @@ async def cleanup(
         if se.mode == "edit":
             with contextlib.suppress(httpx.HTTPError, ArtStoreError):
                 resp = await ing.http.delete(
-                    f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers()
+                    f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers(se)
                 )
                 deleted = resp.status_code in (204, 410)
         if not deleted:

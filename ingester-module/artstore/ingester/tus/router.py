@@ -33,7 +33,7 @@ def _headers(p: service.Progress | None = None) -> dict[str, str]:
     return out
 
 
-@router.options("")
+@router.options("", status_code=204, response_class=Response)
 async def capabilities(ing: IngesterDep) -> Response:
     return Response(
         status_code=204,

@@ -29,7 +29,7 @@ from artstore.common.text import (
 from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
-from artstore.ingester.state import Ingester, caller_headers
+from artstore.ingester.state import Ingester, SeAuth
 from artstore.ingester.tus.protocol import TusChecksumMismatch, tags_of
 from artstore.ingester.uploads.fields import IngestFields
 
@@ -98,9 +98,8 @@ async def create(
         kind = body["retention_policy"]
         se = choose(ing, kind, 1, length, exclude=avoid, no_room=no_room, local_only=True)[0]
         try:
-            resp = await ing.http.post(
-                f"{se.url}/api/v1/uploads", json=body, headers=caller_headers(principal)
-            )
+            headers = await ing.acting_for(principal)(se)
+            resp = await ing.http.post(f"{se.url}/api/v1/uploads", json=body, headers=headers)
         except httpx.HTTPError:
             ing.capacity.unreachable(se)
             avoid = avoid | {se.storage_id}
@@ -156,7 +155,8 @@ async def progress(
 ) -> Progress:
     """Where the upload stands. One whose bytes are all in but which was never stored
     (a crash between the last PATCH and completion) is completed now."""
-    headers = caller_headers(principal)
+    auth = ing.acting_for(principal)
+    headers = await auth(se)
     session = await _session(ing, se, file_id, headers)
     if session is None:
         stored = await _stored(ing, se, file_id, headers)
@@ -164,7 +164,7 @@ async def progress(
             raise NotFound("upload not found", details={"file_id": file_id})
         if stored.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
             # A replica copy that failed after completion is made up for here.
-            await _replicate(ing, se, stored, headers)
+            await _replicate(ing, se, stored, auth)
         return Progress(int(stored["size"]), int(stored["size"]), None, stored)
     p = Progress(
         int(session["offset"]),
@@ -186,7 +186,7 @@ async def append(
     length: int | None,
     body: AsyncIterator[bytes],
 ) -> Progress:
-    headers = caller_headers(principal) | {"Content-Type": "application/octet-stream"}
+    headers = await ing.acting_for(principal)(se) | {"Content-Type": "application/octet-stream"}
     if chunk_sha256:
         headers["X-Checksum-SHA256"] = chunk_sha256
     if length is not None:
@@ -221,30 +221,30 @@ async def complete(
 ) -> dict[str, Any]:
     """Store the finished upload on its SE, then (permanent files) make the other
     replicas from that copy."""
-    headers = caller_headers(principal)
+    auth = ing.acting_for(principal)
     try:
-        resp = await ing.http.post(f"{se.url}/api/v1/uploads/{file_id}/complete", headers=headers)
+        resp = await ing.http.post(
+            f"{se.url}/api/v1/uploads/{file_id}/complete", headers=await auth(se)
+        )
     except httpx.HTTPError as exc:
         raise upstream.unreachable(se, exc) from exc
     if resp.status_code != 201:
         raise upstream.error_from(se, resp)
     meta = dict(resp.json())
     if meta.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
-        await _replicate(ing, se, meta, headers)
+        await _replicate(ing, se, meta, auth)
     return meta
 
 
 async def _replicate(
-    ing: Ingester, se: StorageElementRef, meta: dict[str, Any], headers: dict[str, str]
+    ing: Ingester, se: StorageElementRef, meta: dict[str, Any], auth: SeAuth
 ) -> None:
     have = [
-        s
-        for s, m in await locate(ing, headers, str(meta["file_id"]))
-        if m.get("status") == "active"
+        s for s, m in await locate(ing, auth, str(meta["file_id"])) if m.get("status") == "active"
     ]
     need = ing.settings.replicas - len(have)
     if need > 0:
-        await copy_to(ing, se, meta, need, headers, avoid=frozenset(s.storage_id for s in have))
+        await copy_to(ing, se, meta, need, auth, avoid=frozenset(s.storage_id for s in have))
 
 
 async def terminate(
@@ -252,7 +252,7 @@ async def terminate(
 ) -> None:
     try:
         resp = await ing.http.delete(
-            f"{se.url}/api/v1/uploads/{file_id}", headers=caller_headers(principal)
+            f"{se.url}/api/v1/uploads/{file_id}", headers=await ing.acting_for(principal)(se)
         )
     except httpx.HTTPError as exc:
         raise upstream.unreachable(se, exc) from exc

@@ -32,7 +32,8 @@ def audit(
                 typer.echo(f"audit chain intact ({result.entries_checked} entries)")
             if not result.ok:
                 fail(f"audit chain broken at entry {result.first_bad_seq} "
-                     f"({result.entries_checked} checked)", "AUDIT_CHAIN_BROKEN")  # fmt: skip
+                     f"({result.entries_checked} checked): {result.reason or 'see the log'}",
+                     "AUDIT_CHAIN_BROKEN")  # fmt: skip
             return
         page = c.audit(actor=actor, action=action, target_type=target_type, target_id=target_id,
                        since=since, until=until, limit=limit, offset=offset)  # fmt: skip

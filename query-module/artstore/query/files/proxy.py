@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, UpstreamUnavailable
 from artstore.common.lean_http import UpstreamError, UpstreamResponse
 from artstore.common.registry import StorageElementRef, StorageRegistry
+from artstore.common.se_tokens import ExchangeRefused
 from artstore.query.state import QueryState
 
 log = logging.getLogger("artstore.query.download")
@@ -47,6 +48,8 @@ PASS_RESPONSE = (
 PASS_RESPONSE_RAW = frozenset(h.encode() for h in PASS_RESPONSE)
 SKIP_STATUSES = {404, 409, 410}
 SERVED_BY = "X-ArtStore-Storage-Element"
+# The bearer token for one SE: bound to it alone by token exchange (DESIGN §10).
+TokenFor = Callable[[StorageElementRef], Awaitable[str]]
 _RANK = {"online": 0, "degraded": 1}
 
 
@@ -131,10 +134,9 @@ async def download(
     copies: list[dict[str, Any]],
     method: str,
     request_headers: dict[str, str],
-    token: str,
+    token_for: TokenFor,
 ) -> Response:
-    sent = {k: v for k, v in request_headers.items() if k.lower() in PASS_REQUEST}
-    sent["Authorization"] = f"Bearer {token}"
+    passed = {k: v for k, v in request_headers.items() if k.lower() in PASS_REQUEST}
     tried: list[dict[str, Any]] = []
     gone = False
     refs = ordered(copies, state.registry)
@@ -146,6 +148,7 @@ async def download(
         url = f"{se.url}/api/v1/files/{file_id}/download"
         lean = state.upstream.supports(url)
         try:
+            sent = {**passed, "Authorization": f"Bearer {await token_for(se)}"}
             if lean:
                 up = await state.upstream.request(method, url, sent)
                 status = up.status_code
@@ -154,7 +157,7 @@ async def download(
                     state.http.build_request(method, url, headers=sent), stream=True
                 )
                 status = resp.status_code
-        except (httpx.HTTPError, UpstreamError) as exc:
+        except (httpx.HTTPError, UpstreamError, ExchangeRefused) as exc:
             reason = exc.__class__.__name__
             state.metrics.copy_failures.labels("unreachable").inc()
             tried.append({"storage_element_id": se.storage_id, "error": reason})

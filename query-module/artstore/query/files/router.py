@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
+from artstore.common.registry import StorageElementRef
 from artstore.query.files import proxy, service
 from artstore.query.search.schemas import FileItem
 from artstore.query.state import State
@@ -27,10 +28,15 @@ async def get_file(file_id: uuid.UUID, state: State, _: Reader) -> FileItem:
 async def download_file(
     file_id: uuid.UUID, request: Request, state: State, principal: Reader
 ) -> Response:
-    """Streams from a copy on an online SE with the caller's token (so the SE enforces
-    the same scopes); Range and conditional headers pass through."""
+    """Streams from a copy on an online SE with the caller's token exchanged for one bound
+    to that SE (so the SE enforces the same scopes); Range and conditional headers pass
+    through."""
     fid = str(file_id)
     copies = await service.downloadable_copies(state, fid)
+
+    async def token_for(se: StorageElementRef) -> str:
+        return await state.se_tokens.for_caller(state.http, principal.token, se.storage_id)
+
     return await proxy.download(
-        state, fid, copies, request.method, dict(request.headers), principal.token
+        state, fid, copies, request.method, dict(request.headers), token_for
     )

@@ -11,7 +11,10 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
-from artstore.common.errors import ArtStoreError, UpstreamUnavailable
+from artstore.common.errors import ArtStoreError
+from artstore.common.redact import describe
+from artstore.common.registry import StorageElementRef
+from artstore.common.se_tokens import ExchangeRefused
 from artstore.query.files import proxy, service
 from artstore.query.links.schemas import LinkAnswer, LinkRequest
 from artstore.query.state import State
@@ -50,14 +53,18 @@ async def follow_link(token: str, request: Request, state: State) -> Response:
         state.metrics.links.labels("expired" if exc.status == 410 else "invalid").inc()
         raise
     copies = await service.downloadable_copies(state, link.file_id)
-    try:
-        # The SE wants a token: the query module's own account reads on the link's behalf.
-        sa_token = await state.service_token.get(state.http)
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
-        raise UpstreamUnavailable(
-            "cannot get a service token to read the file", details={"reason": str(exc)}
-        ) from exc
+
+    async def token_for(se: StorageElementRef) -> str:
+        # The SE wants a token: the query module's own account reads on the link's
+        # behalf, bound to that SE alone like every token sent to an SE.
+        try:
+            return await state.se_tokens.for_service(state.http, se.storage_id)
+        except (httpx.HTTPError, KeyError, ValueError) as exc:
+            raise ExchangeRefused(
+                "cannot get a service token to read the file", details={"reason": describe(exc)}
+            ) from exc
+
     state.metrics.links.labels("served").inc()
     return await proxy.download(
-        state, link.file_id, copies, request.method, dict(request.headers), sa_token
+        state, link.file_id, copies, request.method, dict(request.headers), token_for
     )

@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query
 
 from artstore.common.auth import Principal, RequireScope
+from artstore.common.bounds import Int64, Name, SearchText
+from artstore.common.pagination import MAX_LIMIT, MAX_OFFSET
+from artstore.common.text import FILENAME_MAX_BYTES, MAX_TAGS
 from artstore.query.search import service
 from artstore.query.search.schemas import SearchPage, SearchRequest, SortBy, Status
 from artstore.query.state import State
@@ -29,23 +32,25 @@ async def search(
 async def quick_search(
     state: State,
     _: Reader,
-    q: Annotated[str | None, Query(description="Full text, ranked")] = None,
-    filename: str | None = None,
+    q: Annotated[SearchText | None, Query(description="Full text, ranked")] = None,
+    filename: Annotated[Name | None, Query(max_length=FILENAME_MAX_BYTES)] = None,
     match: Literal["exact", "partial"] = "partial",
-    file_extension: str | None = None,
-    content_type: str | None = None,
-    tags: Annotated[list[str] | None, Query(description="Repeat; all must match")] = None,
-    uploaded_by: str | None = None,
+    file_extension: Name | None = None,
+    content_type: Name | None = None,
+    tags: Annotated[
+        list[Name] | None, Query(description="Repeat; all must match", max_length=MAX_TAGS)
+    ] = None,
+    uploaded_by: Name | None = None,
     retention_policy: Literal["temporary", "permanent"] | None = None,
     status: Status = "active",
-    min_size: Annotated[int | None, Query(ge=0)] = None,
-    max_size: Annotated[int | None, Query(ge=0)] = None,
+    min_size: Annotated[Int64 | None, Query()] = None,
+    max_size: Annotated[Int64 | None, Query()] = None,
     uploaded_after: datetime | None = None,
     uploaded_before: datetime | None = None,
     sort_by: SortBy | None = None,
     sort_order: Literal["asc", "desc"] = "desc",
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SearchPage:
     """The same search from a URL (`metadata` pairs need the POST form)."""
     req = SearchRequest(

@@ -5,10 +5,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
+from artstore.common.bounds import Int64, Name, SearchText
 from artstore.common.errors import ValidationFailed
 from artstore.common.files import FileWithCopies
+from artstore.common.pagination import MAX_LIMIT, MAX_OFFSET
+from artstore.common.text import (
+    FILENAME_MAX_BYTES,
+    MAX_TAGS,
+    METADATA_KEY_MAX_BYTES,
+    METADATA_VALUE_MAX_BYTES,
+    check_text,
+)
 
 Status = Literal["active", "expired", "deleted"]
 SortBy = Literal["relevance", "uploaded_at", "original_filename", "size"]
@@ -33,26 +49,41 @@ class SearchItem(FileItem):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str | None = Field(None, description="Full text, ranked (websearch syntax)")
-    filename: str | None = None
+    query: SearchText | None = Field(None, description="Full text, ranked (websearch syntax)")
+    filename: Name | None = Field(None, max_length=FILENAME_MAX_BYTES)
     match: Literal["exact", "partial"] = "partial"
-    file_extension: str | None = Field(None, description="Without the dot; case-insensitive")
-    content_type: str | None = None
-    tags: list[str] | None = Field(None, description="Every tag must be present")
-    metadata: dict[str, str] | None = Field(None, description="Exact key/value pairs")
-    uploaded_by: str | None = None
+    file_extension: Name | None = Field(None, description="Without the dot; case-insensitive")
+    content_type: Name | None = None
+    tags: list[Name] | None = Field(
+        None, description="Every tag must be present", max_length=MAX_TAGS
+    )
+    metadata: dict[str, str] | None = Field(
+        None, description="Exact key/value pairs", max_length=64
+    )
+    uploaded_by: Name | None = None
     retention_policy: Literal["temporary", "permanent"] | None = None
     status: Status = "active"
-    min_size: int | None = Field(None, ge=0)
-    max_size: int | None = Field(None, ge=0)
+    min_size: Int64 | None = None
+    max_size: Int64 | None = None
     uploaded_after: datetime | None = None
     uploaded_before: datetime | None = None
     sort_by: SortBy | None = Field(
         None, description="Default: `relevance` with `query`, else `uploaded_at`"
     )
     sort_order: Literal["asc", "desc"] = "desc"
-    limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: int = Field(100, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_text(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for key, val in (value or {}).items():
+            try:
+                check_text("metadata key", key, max_bytes=METADATA_KEY_MAX_BYTES)
+                check_text("metadata value", val, max_bytes=METADATA_VALUE_MAX_BYTES)
+            except ValidationFailed as exc:
+                raise ValueError(exc.message) from None
+        return value
 
     def checked(self) -> SearchRequest:
         """Rules that span fields; a breach is 400 VALIDATION_ERROR."""

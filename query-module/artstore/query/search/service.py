@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
+from artstore.common.dberrors import is_connection_error, safe_reason
 from artstore.common.errors import ServiceUnavailable
 from artstore.query.search import repository as repo
 from artstore.query.search.schemas import SearchItem, SearchPage, SearchRequest
@@ -36,9 +37,13 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
                     state.settings.search_rank_window,
                 )
                 grouped = _group(await repo.copies_of(conn, [str(r["file_id"]) for r in rows]))
-    except (OperationalError, DBAPIError, OSError, TimeoutError) as exc:
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        # A value the catalog refuses is the client's 400 (errors.py); only a catalog
+        # that cannot be reached (or timed out) is 503, which clients retry.
+        if not is_connection_error(exc):
+            raise
         raise ServiceUnavailable(
-            "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
+            "the catalog cannot answer now", details={"reason": safe_reason(exc)}
         ) from exc
     finally:
         state.metrics.searches.observe(time.perf_counter() - started)

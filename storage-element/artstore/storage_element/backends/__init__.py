@@ -14,4 +14,8 @@ def make_backend(settings: SESettings, layout: Layout) -> Backend:
         return S3Backend(settings, layout)
     from artstore.storage_element.backends.local import LocalBackend
 
-    return LocalBackend(layout)
+    return LocalBackend(
+        layout,
+        flush=settings.group_commit_flush,
+        publish_dir_fsync=not settings.test_skip_publish_dir_fsync,
+    )

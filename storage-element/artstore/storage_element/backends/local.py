@@ -23,6 +23,7 @@ from pathlib import Path
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
 from artstore.storage_element.fsutil import (
     FileSystemFlush,
+    FlushMode,
     fsync_dir,
     makedirs_durable,
     remove_if_exists,
@@ -104,8 +105,13 @@ class LocalBlobReader:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(
+        self, layout: Layout, *, flush: FlushMode = "auto", publish_dir_fsync: bool = True
+    ) -> None:
         self.layout = layout
+        self.flush_mode: FlushMode = flush
+        # False only under SE_TEST_SKIP_PUBLISH_DIR_FSYNC: a deliberately broken build.
+        self.publish_dir_fsync = publish_dir_fsync
         self._fs_flush: FileSystemFlush | None = None
 
     def prepare(self) -> None:
@@ -141,7 +147,8 @@ class LocalBackend:
             self._move_pair(writer.path, tmp_attr, storage_path, fault)
         finally:
             remove_if_exists(tmp_attr)
-        fsync_dir(blob.parent)
+        if self.publish_dir_fsync:
+            fsync_dir(blob.parent)
         fault("upload.after_dir_fsync")
 
     def stage_batch(self, items: Sequence[SmallWrite], fault: FaultPoint) -> list[OSError | None]:
@@ -181,7 +188,7 @@ class LocalBackend:
                 errors[i] = exc
                 continue
             folders.setdefault(blob.parent, []).append(i)
-        for folder, members in folders.items():
+        for folder, members in folders.items() if self.publish_dir_fsync else ():
             try:
                 fsync_dir(folder)
             except OSError as exc:
@@ -222,7 +229,7 @@ class LocalBackend:
 
     def _flush(self) -> FileSystemFlush:
         if self._fs_flush is None:
-            self._fs_flush = FileSystemFlush(self.layout.data_dir)
+            self._fs_flush = FileSystemFlush(self.layout.data_dir, self.flush_mode)
         return self._fs_flush
 
     def replace_attr(self, storage_path: str, attr: bytes, fault: FaultPoint, kind: str) -> None:

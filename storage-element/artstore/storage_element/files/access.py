@@ -3,20 +3,18 @@
 Three checks the routes make before a change, so the write path (files/upload.py,
 files/mutate.py) stays the same for every caller:
 
-- :func:`check_chosen_id`: a caller-chosen ``file_id`` that the catalog already knows
-  (any SE, any status: a tombstone keeps its id taken) is 409 unless the caller may take
-  any id (service account or ``storage:write``). Without a catalog to ask, an
-  unprivileged chosen id is refused (fail closed): 503 while the catalog is unreachable
-  (retry later), 403 when this SE has no catalog at all (never answerable).
+- :func:`check_chosen_id`: a caller-chosen ``file_id`` needs a token acting for a service
+  (``act``, token exchange) or ``storage:write``: 403 otherwise, without asking anything
+  (DESIGN §10). An acting user token's id that the catalog already knows (any SE, any
+  status: a tombstone keeps its id taken) is 409; service accounts and ``storage:write``
+  may take any id (replicas, repair, restore). Without a catalog to ask, such an id is
+  refused (fail closed): 503 while the catalog is unreachable (retry later), 403 when
+  this SE has no catalog at all (never answerable).
 - :func:`history_of`: ``uploaded_by``, ``uploaded_at``, ``finalized_by`` and
-  ``finalized_at`` (query string) are honoured from a service account only, which
-  writes a copy for the original uploader (ingester replicas, finalize); from anyone
-  else they are 403.
+  ``finalized_at`` (query string) are honoured from a service writing a copy for the
+  original uploader (an acting token, or a service account with ``storage:write``:
+  ingester replicas, finalize); from anyone else they are 403.
 - :func:`require_owner`: a ``user`` may change (PATCH, DELETE) only their own files.
-
-Future work (token exchange, DESIGN §10): only service-acting or ``storage:write``
-callers may choose an id at all; then :func:`check_chosen_id` refuses every other
-chosen id with 403 without asking the catalog.
 """
 
 from __future__ import annotations
@@ -40,7 +38,14 @@ MAX_NAME_BYTES = 256
 
 async def check_chosen_id(node: StorageNode, principal: Principal, file_id: str | None) -> None:
     """Refuse a chosen id someone else's file already has (see the module doc)."""
-    if file_id is None or ownership.may_take_any_id(principal):
+    if file_id is None:
+        return
+    if not ownership.may_choose_id(principal):
+        raise Forbidden(
+            "only a service acting for you, or storage:write, may choose a file_id",
+            details={"field": "file_id", "reason": "id_needs_service"},
+        )
+    if ownership.may_take_any_id(principal):
         return
     repo = node.catalog.repo
     if repo is None:
@@ -70,9 +75,9 @@ def history_of(principal: Principal, params: Iterable[tuple[str, str]]) -> dict[
             got[name] = value
     if not got:
         return None
-    if not ownership.is_service(principal):
+    if not ownership.may_state_history(principal):
         raise Forbidden(
-            "only a service account may state a file's history",
+            "only a service writing a copy for its uploader may state a file's history",
             details={"fields": sorted(got), "reason": "history_needs_service"},
         )
     if ("finalized_by" in got) != ("finalized_at" in got):

@@ -22,7 +22,16 @@ from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
 from artstore.storage_element.node import StorageNode
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+# Positions past any file's size: more digits than that are "huge", not parsed (int()
+# refuses 4300+ digits, and a 5000-digit Range used to be a 500).
+_MAX_DIGITS = 19
+_HUGE = 10**_MAX_DIGITS
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return _HUGE if len(significant) > _MAX_DIGITS else int(significant or "0")
 
 
 @dataclass(frozen=True)
@@ -94,12 +103,12 @@ def plan(attr: Attr, headers: Headers) -> Plan:
         return Plan(200, 0, size)  # several ranges or bad syntax: RFC 9110 lets us ignore it
     first, last = m.group(1), m.group(2)
     if first:
-        start = int(first)
-        end = min(int(last), size - 1) if last else size - 1
-        if last and int(last) < start:
+        start = _position(first)
+        end = min(_position(last), size - 1) if last else size - 1
+        if last and _position(last) < start:
             return Plan(200, 0, size)
     else:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise _unsatisfiable(size)
         start, end = max(0, size - suffix), size - 1
