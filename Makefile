@@ -51,7 +51,7 @@ $(STAMP): requirements.lock pyproject.toml
 up: $(STAMP)
 	$(BIN)/artstore up $(UP_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The power-loss suite mounts tests/support/powerfs through libfuse3 (mfusepy is its

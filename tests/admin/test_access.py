@@ -32,7 +32,8 @@ MATRIX: list[tuple[str, str, tuple[str, ...] | None, Any]] = [
     ("DELETE", f"/api/v1/service-accounts/{U}", ("admin:write",), None),
     ("POST", f"/api/v1/service-accounts/{U}/rotate-secret", ("admin:write",), None),
     ("POST", "/api/v1/storage-elements/discover", ("storage:write",), {"url": "http://x"}),
-    ("POST", "/api/v1/storage-elements", ("storage:write",), {"url": "http://x"}),
+    # Registering an SE needs admin:write (issue 13: an SE receives tokens).
+    ("POST", "/api/v1/storage-elements", ("admin:write",), {"url": "http://x"}),
     ("GET", "/api/v1/storage-elements", ("storage:read",), None),
     ("GET", f"/api/v1/storage-elements/{SE}", ("storage:read",), None),
     ("PATCH", f"/api/v1/storage-elements/{SE}", ("storage:write",), {"name": "x"}),

@@ -269,7 +269,12 @@ def test_discovery_and_jwks(admin: AdminUnderTest) -> None:
     assert conf["issuer"] == ISSUER
     assert conf["token_endpoint"] == f"{admin.url}/api/v1/auth/token"
     assert conf["jwks_uri"] == admin.jwks_url
-    assert set(conf["grant_types_supported"]) == {"password", "client_credentials", "refresh_token"}
+    assert set(conf["grant_types_supported"]) == {
+        "password",
+        "client_credentials",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
     keys = httpx.get(admin.jwks_url).json()["keys"]
     assert keys and all(k["alg"] == "RS256" and k["kty"] == "RSA" and "d" not in k for k in keys)
 

@@ -86,11 +86,33 @@ def test_replicas_record_the_user_as_uploader(setup: Setup) -> None:
     assert len({m["uploaded_at"] for m in copies if m}) == 1  # one upload, one time
 
 
-def test_another_user_cannot_take_over_a_file_id(setup: Setup) -> None:
+def _acting(system: System, token: str, se: StorageElementUnderTest) -> str:
+    """``token`` exchanged by the ingester's account for one bound to ``se`` (what the
+    ingester itself sends): a user's chosen id through a service (DESIGN §10)."""
+    creds = system.credentials("ingester")
+    r = system.admin.token_request(
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "audience": se.id,
+        },
+        auth=(creds["client_id"], creds["client_secret"]),
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def test_another_user_cannot_take_over_a_file_id(setup: Setup, system: System) -> None:
     stored = _upload(setup, setup.alice, b"alice's bytes", "temporary")
     fid = str(stored["file_id"])
     for se in (setup.edit, setup.rw1):
+        # Bob's own token may not choose an id at all (issue 13)...
         r = _direct(se, setup.bob, b"bob's bytes", file_id=fid)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["details"]["reason"] == "id_needs_service"
+        # ...and through a service acting for him, alice's id is taken.
+        r = _direct(se, _acting(system, setup.bob, se), b"bob's bytes", file_id=fid)
         assert r.status_code == 409, r.text
     forged = _direct(setup.edit, setup.bob, b"x", uploaded_by=_sub(setup.alice))
     assert forged.status_code == 403, forged.text
@@ -100,7 +122,8 @@ def test_another_user_cannot_take_over_a_file_id(setup: Setup) -> None:
     # Deleted (an operator may), the id stays taken: the file cannot be brought back.
     with client(setup.edit.process, setup.operator) as op:
         assert op.delete(f"/api/v1/files/{fid}").status_code == 204
-    r = _direct(setup.edit, setup.bob, b"bob's bytes", retention_policy="temporary", file_id=fid)
+    bob_at_edit = _acting(system, setup.bob, setup.edit)
+    r = _direct(setup.edit, bob_at_edit, b"bob's bytes", retention_policy="temporary", file_id=fid)
     assert r.status_code == 409, r.text
     with client(setup.query, setup.bob) as q:
         assert q.get(f"/api/v1/files/{fid}/download").status_code == 410

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,8 +28,9 @@ class Relay:
         self.query = system.start_query(QM_REGISTRY_POLL_INTERVAL="1", QM_SE_CONNECT_TIMEOUT="1")
         wait_ready(self.query)
         self.token = system.user_token(["user"])
-        # Replicas under a taken id come from a service account, as the ingester's do.
-        self.replica_token = system.admin.sa_token(["files:write"])
+        # Replicas under a taken id come from a service account with storage:write (a
+        # chosen id needs it, or an exchanged token's ``act``: issue 13, DESIGN §10).
+        self.replica_token = system.admin.sa_token(["files:write", "storage:write"])
 
     def client(self) -> httpx.Client:
         return httpx.Client(
@@ -38,17 +38,20 @@ class Relay:
         )
 
     def upload(self, ses: list[StorageElementUnderTest], data: bytes) -> str:
-        fid = str(uuid.uuid4())
+        # The first copy is named by its SE (a user chooses no id), the others reuse it.
+        fid = ""
         for i, se in enumerate(ses):
             token = self.replica_token if i else self.token
+            chosen = {"file_id": fid} if i else {}
             r = httpx.post(
                 f"{se.url}/api/v1/files",
                 headers={"Authorization": f"Bearer {token}"},
                 content=data,
-                params={"filename": "big.bin", "file_id": fid},
+                params={"filename": "big.bin", **chosen},
                 timeout=60,
             )
             assert r.status_code == 201, r.text
+            fid = str(r.json()["file_id"])
         return fid
 
 

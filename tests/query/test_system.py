@@ -35,8 +35,9 @@ class QuerySystem:
         )
         wait_ready(self.query)  # the registry has been read
         self.token = self.system.user_token(["user"])  # files:read + files:write
-        # Replicas under a taken id come from a service account, as the ingester's do.
-        self.replica_token = self.system.admin.sa_token(["files:write"])
+        # Replicas under a taken id come from a service account with storage:write (a
+        # chosen id needs it, or an exchanged token's ``act``: issue 13, DESIGN §10).
+        self.replica_token = self.system.admin.sa_token(["files:write", "storage:write"])
         self.admin_token = self.system.admin_token()
 
     @property
@@ -52,19 +53,23 @@ class QuerySystem:
         self, ses: list[StorageElementUnderTest], data: bytes, **params: Any
     ) -> dict[str, Any]:
         """The same file (one id) on each SE, as the ingester's replicas are: the first
-        copy by the user, the others by a service account stating the user's history."""
-        fid = str(uuid.uuid4())
+        copy by the user (the SE names it: a user chooses no id), the others by a service
+        account stating the user's history under that id."""
         out: dict[str, Any] = {}
         for se in ses:
-            token, history = self.token, {}
+            token, chosen = self.token, {}
             if out:
                 token = self.replica_token
-                history = {"uploaded_by": out["uploaded_by"], "uploaded_at": out["uploaded_at"]}
+                chosen = {
+                    "file_id": out["file_id"],
+                    "uploaded_by": out["uploaded_by"],
+                    "uploaded_at": out["uploaded_at"],
+                }
             r = httpx.post(
                 f"{se.url}/api/v1/files",
                 headers={"Authorization": f"Bearer {token}"},
                 content=data,
-                params={"filename": "doc.bin", **params, **history, "file_id": fid},
+                params={"filename": "doc.bin", **params, **chosen},
                 timeout=30,
             )
             assert r.status_code == 201, r.text
