@@ -62,12 +62,18 @@ class FakeSE:
 
 
 @pytest.fixture(scope="module")
-def system(admin_db: TestDatabase, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    sys_ = System(tmp_path_factory.mktemp("poll-garbage"), admin_db)
+def system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    # Its own database: the session's admin keeps its signing keys under another KEK.
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    db = TestDatabase(f"{worker}_pollgarbage")
+    sys_ = System(tmp_path_factory.mktemp("poll-garbage"), db)
     try:
         yield sys_
     finally:
         sys_.stop()
+        db.drop()
 
 
 def _last_seen(system: System, storage_id: str) -> datetime | None:

@@ -69,7 +69,7 @@ def _wait_until_expired(token: str) -> None:
 
 def test_access_token_expires(short: AdminUnderTest, se: StorageElementUnderTest) -> None:
     token = short.admin_token()
-    assert claims_of(token)["exp"] - claims_of(token)["iat"] == TTL
+    assert claims_of(token)["exp"] - int(claims_of(token)["iat"]) == TTL
     assert _me(short, token) == 200 and _se_list(se, token) == 200
     _wait_until_expired(token)
     assert _me(short, token) == 401

@@ -33,7 +33,8 @@ def test_password_grant_and_claims(admin: AdminUnderTest) -> None:
     assert claims["sub"] == user["username"] and claims["kind"] == "user"
     assert claims["name"] == user["username"]  # no full name: the username
     assert claims["roles"] == ["operator", "auditor"]
-    assert claims["exp"] - claims["iat"] == 900 and claims["nbf"] == claims["iat"]
+    # iat carries milliseconds (revocation cut-offs); exp is whole seconds after it
+    assert claims["exp"] - int(claims["iat"]) == 900 and claims["nbf"] == int(claims["iat"])
     assert claims["scope"].split() == [
         "files:read", "files:write", "files:delete", "storage:read", "storage:write",
         "admin:read", "audit:read",

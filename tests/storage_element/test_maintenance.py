@@ -51,9 +51,16 @@ def _populate(se: StorageElementUnderTest, n: int = 6) -> list[str]:
     ids = []
     with se.client() as c:
         for i in range(n):
-            r = c.post("/api/v1/files", content=os.urandom(1000 + i),
-                       params={"filename": f"f{i}.bin", "tags": [f"t{i}", "all"],
-                               "metadata": json.dumps({"n": str(i)}), "description": f"d{i}"})
+            r = c.post(
+                "/api/v1/files",
+                content=os.urandom(1000 + i),
+                params={
+                    "filename": f"f{i}.bin",
+                    "tags": [f"t{i}", "all"],
+                    "metadata": json.dumps({"n": str(i)}),
+                    "description": f"d{i}",
+                },
+            )
             assert r.status_code == 201, r.text
             ids.append(r.json()["file_id"])
         c.patch(f"/api/v1/files/{ids[0]}", json={"description": "patched"}).raise_for_status()
@@ -68,8 +75,9 @@ def _status(se: StorageElementUnderTest) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_rebuild_index_reproduces_every_row(edit_se: StorageElementUnderTest,
-                                            database: TestDatabase) -> None:
+def test_rebuild_index_reproduces_every_row(
+    edit_se: StorageElementUnderTest, database: TestDatabase
+) -> None:
     ids = _populate(edit_se)
     before = _rows(database, edit_se.id)
     assert len(before) == 6 and before[ids[1]]["status"] == "deleted"
@@ -95,9 +103,23 @@ def test_offline_rebuild_command(edit_se: StorageElementUnderTest, database: Tes
     edit_se.process.stop()
     _sql(database, "DELETE FROM catalog.files WHERE storage_element_id=$1", edit_se.id)
     out = subprocess.run(
-        [sys.executable, "-m", "artstore.cli.main", "se", "rebuild-index", "--data-dir",
-         str(edit_se.data_dir), "--se-id", edit_se.id, "--database-url", database.url],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "artstore.cli.main",
+            "se",
+            "rebuild-index",
+            "--data-dir",
+            str(edit_se.data_dir),
+            "--se-id",
+            edit_se.id,
+            "--database-url",
+            database.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={**os.environ, **edit_se.process.env},
     )
     assert out.returncode == 0, out.stderr
@@ -144,39 +166,68 @@ def test_reconcile_reports_hand_made_damage_exactly(
     _age(hour / "stray_old.bin", 7200)
     (hour / "stray_young.bin").write_bytes(b"young stray")
     # Catalog drift: a missing row, a stale row, an extra row.
-    _sql(database, "DELETE FROM catalog.files WHERE storage_element_id=$1 AND file_id=$2",
-         se.id, ids[6])
-    _sql(database, "UPDATE catalog.files SET description='wrong', meta_checksum='x' "
-         "WHERE storage_element_id=$1 AND file_id=$2", se.id, ids[7])
-    _sql(database, "INSERT INTO catalog.files SELECT storage_element_id, "
-         "'00000000-0000-4000-8000-000000000000', schema_version, storage_path, "
-         "original_filename, content_type, size, checksum, uploaded_by, uploaded_at, "
-         "updated_at, version, status, retention_policy, ttl_days, expires_at, description, "
-         "tags, metadata, meta_checksum FROM catalog.files WHERE storage_element_id=$1 "
-         "AND file_id=$2", se.id, ids[5])
+    _sql(
+        database,
+        "DELETE FROM catalog.files WHERE storage_element_id=$1 AND file_id=$2",
+        se.id,
+        ids[6],
+    )
+    _sql(
+        database,
+        "UPDATE catalog.files SET description='wrong', meta_checksum='x' "
+        "WHERE storage_element_id=$1 AND file_id=$2",
+        se.id,
+        ids[7],
+    )
+    _sql(
+        database,
+        "INSERT INTO catalog.files SELECT storage_element_id, "
+        "'00000000-0000-4000-8000-000000000000', schema_version, storage_path, "
+        "original_filename, content_type, size, checksum, uploaded_by, uploaded_at, "
+        "updated_at, version, status, retention_policy, ttl_days, expires_at, description, "
+        "tags, metadata, meta_checksum FROM catalog.files WHERE storage_element_id=$1 "
+        "AND file_id=$2",
+        se.id,
+        ids[5],
+    )
 
     with se.client() as c:
         shallow = c.post("/api/v1/maintenance/reconcile").json()
-    got = sorted((i["kind"], i.get("file_id"), i["path"].rsplit("/", 1)[-1])
-                 for i in shallow["issues"])
+    got = sorted(
+        (i["kind"], i.get("file_id"), i["path"].rsplit("/", 1)[-1]) for i in shallow["issues"]
+    )
     name = {fid: p.name for fid, p in blob.items()}
-    assert got == sorted([
-        ("bad_attr", truncated, name[truncated]),
-        ("missing_blob", no_blob, name[no_blob]),
-        ("orphaned_blob", None, name[no_attr]),
-        ("orphaned_blob", None, "stray_old.bin"),
-        ("size_mismatch", grown, name[grown]),
-    ])
+    assert got == sorted(
+        [
+            ("bad_attr", truncated, name[truncated]),
+            ("missing_blob", no_blob, name[no_blob]),
+            ("orphaned_blob", None, name[no_attr]),
+            ("orphaned_blob", None, "stray_old.bin"),
+            ("size_mismatch", grown, name[grown]),
+        ]
+    )
     assert all(i["action"] == "quarantined" for i in shallow["issues"])
-    assert shallow["summary"] == {"bad_attr": 1, "missing_blob": 1, "orphaned_blob": 2,
-                                  "size_mismatch": 1}
+    assert shallow["summary"] == {
+        "bad_attr": 1,
+        "missing_blob": 1,
+        "orphaned_blob": 2,
+        "size_mismatch": 1,
+    }
     assert shallow["files_checked"] == 7  # attrs present when it ran
-    assert shallow["catalog"] == {"checked": True, "inserted": 1, "updated": 1, "removed": 1}
+    assert shallow["catalog"] == {
+        "checked": True,
+        "inserted": 1,
+        "updated": 1,
+        "removed": 1,
+        "refused": 0,
+        "refused_file_ids": [],
+    }
 
     with se.client() as c:
         deep = c.post("/api/v1/maintenance/reconcile", params={"deep": "true"}).json()
         assert [(i["kind"], i["file_id"]) for i in deep["issues"]] == [
-            ("checksum_mismatch", flipped)]
+            ("checksum_mismatch", flipped)
+        ]
         again = c.post("/api/v1/maintenance/reconcile", params={"deep": "true"}).json()
         assert again["issues"] == [] and again["catalog"]["inserted"] == 0
         for fid in (flipped, no_blob, grown):
@@ -195,8 +246,11 @@ def test_reconcile_reports_hand_made_damage_exactly(
 def _populate_rw(se: StorageElementUnderTest, n: int) -> list[str]:
     with se.client() as c:
         return [
-            c.post("/api/v1/files", content=os.urandom(2000),
-                   params={"filename": f"r{i}.bin", "description": f"d{i}"}).json()["file_id"]
+            c.post(
+                "/api/v1/files",
+                content=os.urandom(2000),
+                params={"filename": f"r{i}.bin", "description": f"d{i}"},
+            ).json()["file_id"]
             for i in range(n)
         ]
 
@@ -223,8 +277,9 @@ def test_download_verifies_whole_file_and_quarantines_a_mismatch(
 def test_gc_on_a_controlled_clock(se_factory: SEFactory, database: TestDatabase) -> None:
     se = se_factory("edit", SE_ALLOW_CLOCK_OVERRIDE="true", SE_RECLAIM_AGE="86400")
     with se.client() as c:
-        temp = c.post("/api/v1/files", content=b"t" * 5000,
-                      params={"filename": "t.txt", "ttl_days": 1}).json()
+        temp = c.post(
+            "/api/v1/files", content=b"t" * 5000, params={"filename": "t.txt", "ttl_days": 1}
+        ).json()
         gone = c.post("/api/v1/files", content=b"g" * 3000, params={"filename": "g.txt"}).json()
         keep = c.post("/api/v1/files", content=b"k" * 100, params={"filename": "k.txt"}).json()
         assert c.delete(f"/api/v1/files/{gone['file_id']}").status_code == 204
