@@ -1,8 +1,15 @@
-"""Fixtures shared by every test: the token issuer, the database, services as processes."""
+"""Fixtures shared by every test: the token issuer, the database, services as processes.
+
+Two tiers: tests in tests/inprocess run the apps inside the test process; every test that
+starts a real process (a service, SeaweedFS, the CLI, ``artstore up``) is marked
+``process`` here, by what it uses, so ``make test-fast`` (``-m "not process"``) skips them.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +24,65 @@ SEFactory = Callable[..., StorageElementUnderTest]
 SE_TESTS = Path(__file__).parent / "storage_element"
 # Which backends the storage-element tests run on; e.g. "local" for a quick local run.
 SE_BACKENDS = [b for b in os.environ.get("ARTSTORE_TEST_BACKENDS", "local,s3").split(",") if b]
+
+
+# Fixtures that start processes (the root ones; those of the suite conftests are found
+# through PROCESS_HELPERS in their modules).
+PROCESS_FIXTURES = frozenset({"seaweed", "se_factory", "rw_se", "edit_se"})
+
+
+def _process_helpers() -> tuple[object, ...]:
+    from tests.support.admin import AdminUnderTest
+    from tests.support.process import ServiceProcess
+    from tests.support.seaweed import SeaweedServer
+    from tests.support.system import System
+
+    return (ServiceProcess, StorageElementUnderTest, AdminUnderTest, System, SeaweedServer)
+
+
+def _starts_processes(namespace: dict[str, object], helpers: tuple[object, ...]) -> bool:
+    """A module that holds a process-starting helper (or ``subprocess``) uses it; so does
+    one that holds a test class (e.g. a conftest's service wrapper) whose module does."""
+    for v in namespace.values():
+        if v is subprocess or any(v is h for h in helpers):
+            return True
+        if isinstance(v, type) and v.__module__.startswith("tests."):
+            mod = sys.modules.get(v.__module__)
+            if mod is not None and mod.__dict__ is not namespace:
+                home = vars(mod).values()
+                if any(w is subprocess or any(w is h for h in helpers) for w in home):
+                    return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``process`` every test that starts a real process: through a fixture of the
+    root conftest, a fixture defined in a module that starts processes (the suites'
+    conftests), or directly from its own module."""
+    helpers = _process_helpers()
+    by_module: dict[str, bool] = {}
+
+    def module_starts(name: str) -> bool:
+        if name not in by_module:
+            mod = sys.modules.get(name)
+            by_module[name] = mod is not None and _starts_processes(vars(mod), helpers)
+        return by_module[name]
+
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        closure = item.fixturenames
+        defs = item._fixtureinfo.name2fixturedefs
+        via_fixture = any(
+            name in PROCESS_FIXTURES
+            or any(
+                d.baseid and d.func.__module__ != __name__ and module_starts(d.func.__module__)
+                for d in defs.get(name, ())
+            )
+            for name in closure
+        )
+        if via_fixture or module_starts(item.module.__name__ if item.module else ""):
+            item.add_marker(pytest.mark.process)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
