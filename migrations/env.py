@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from artstore.common.db import make_engine
+from artstore.contracts.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
@@ -24,8 +25,26 @@ def _url() -> str:
     return str(url)
 
 
+# Schemas the migrations create; anything else in the database is not ours to compare.
+SCHEMAS = frozenset({"catalog", "admin"})
+
+
+def _ours(obj: object, name: str | None, type_: str, reflected: bool, _: object) -> bool:
+    """Leave Alembic's own version table (in public) and other schemas out of ``check``."""
+    if type_ == "table":
+        return getattr(obj, "schema", None) in SCHEMAS
+    return True
+
+
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None, version_table_schema="public")
+    context.configure(
+        connection=connection,
+        target_metadata=config.attributes.get("target_metadata", metadata),
+        version_table_schema="public",
+        include_schemas=True,
+        include_object=_ours,
+        include_name=lambda name, type_, parents: type_ != "schema" or name in SCHEMAS,
+    )
     with context.begin_transaction():
         # One migrator at a time, even when several services start together.
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")

@@ -52,6 +52,14 @@ class FileWithCopies(FileMetadata):
     copies: list[Copy]
 
     @classmethod
+    def of_copies(cls, speaker: FileMetadata, copies: Iterable[FileMetadata]) -> Self:
+        """From the copy that speaks for the file and every copy of it."""
+        return cls(
+            **speaker.model_dump(),
+            copies=[Copy(storage_element_id=c.storage_element_id, status=c.status) for c in copies],
+        )
+
+    @classmethod
     def of(cls, row: Mapping[str, Any], copies: Iterable[Mapping[str, Any]]) -> Self:
         """From a catalog row (or an SE's answer) and the rows of every copy."""
         data = {

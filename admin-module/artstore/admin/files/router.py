@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from artstore.admin.audit.service import Actor
 from artstore.admin.auth.exchange import bound_for
 from artstore.admin.files import service
+from artstore.admin.files.repository import FileFilters
 from artstore.admin.files.schemas import AdminFile
 from artstore.admin.state import DbSession, State
 from artstore.common.auth import Principal, RequireScope
+from artstore.common.files import FileStatus, RetentionPolicy
 from artstore.common.pagination import Page, Pagination
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
@@ -27,27 +29,27 @@ async def list_files(
     _: Reader,
     page: Pagination,
     status: Annotated[
-        Literal["active", "expired", "deleted"] | None,
+        FileStatus | None,
         Query(description="default: active and expired"),
     ] = None,
-    retention_policy: Literal["temporary", "permanent"] | None = None,
+    retention_policy: RetentionPolicy | None = None,
     storage_element_id: str | None = None,
     uploaded_by: str | None = None,
 ) -> Page[AdminFile]:
-    filters = {
-        "statuses": [status] if status else ["active", "expired"],
-        "retention_policy": retention_policy,
-        "storage_element_id": storage_element_id,
-        "uploaded_by": uploaded_by,
-    }
+    filters = FileFilters(
+        statuses=[status] if status else ["active", "expired"],
+        retention_policy=retention_policy,
+        storage_element_id=storage_element_id,
+        uploaded_by=uploaded_by,
+    )
     items, total = await service.page(session, filters, page.limit, page.offset)
-    return Page.of([AdminFile.of(r, c) for r, c in items], total, page)
+    return Page.of([AdminFile.of_copies(r, c) for r, c in items], total, page)
 
 
 @router.get("/{file_id}", response_model=AdminFile)
 async def get_file(file_id: uuid.UUID, session: DbSession, _: Reader) -> AdminFile:
-    row, copies = await service.get(session, str(file_id))
-    return AdminFile.of(row, copies)
+    speaker, copies = await service.get(session, str(file_id))
+    return AdminFile.of_copies(speaker, copies)
 
 
 @router.delete("/{file_id}", status_code=204)

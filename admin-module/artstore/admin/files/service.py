@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artstore.admin.audit.service import Actor, Entry, record_alone
 from artstore.admin.events import FILES_CHANNEL, Events
 from artstore.admin.files import repository as repo
+from artstore.admin.files.repository import FileFilters
 from artstore.admin.storage_elements import client
 from artstore.admin.storage_elements import repository as se_repo
 from artstore.common.errors import (
@@ -21,25 +21,26 @@ from artstore.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
+from artstore.common.files import FileMetadata
 
 
-def _group(copies: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+def _group(copies: list[FileMetadata]) -> dict[str, list[FileMetadata]]:
+    out: dict[str, list[FileMetadata]] = {}
     for c in copies:
-        out.setdefault(str(c["file_id"]), []).append(c)
+        out.setdefault(c.file_id, []).append(c)
     return out
 
 
 async def page(
-    session: AsyncSession, filters: dict[str, Any], limit: int, offset: int
-) -> tuple[list[tuple[dict[str, Any], list[dict[str, Any]]]], int]:
+    session: AsyncSession, filters: FileFilters, limit: int, offset: int
+) -> tuple[list[tuple[FileMetadata, list[FileMetadata]]], int]:
     async with session.begin():
         rows, total = await repo.page(session, filters, limit, offset)
-        grouped = _group(await repo.copies(session, [str(r["file_id"]) for r in rows]))
-    return [(r, grouped.get(str(r["file_id"]), [])) for r in rows], total
+        grouped = _group(await repo.copies(session, [r.file_id for r in rows]))
+    return [(r, grouped.get(r.file_id, [])) for r in rows], total
 
 
-async def get(session: AsyncSession, file_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+async def get(session: AsyncSession, file_id: str) -> tuple[FileMetadata, list[FileMetadata]]:
     async with session.begin():
         copies = await repo.copies(session, [file_id])
     if not copies:
@@ -67,7 +68,7 @@ async def delete_everywhere(
     """Tombstone every live copy through its SE, or none when any SE forbids it.
     ``token_for(storage_id)``: the caller's token bound to that SE (DESIGN §10)."""
     _, copies = await get(session, file_id)
-    live = sorted({c["storage_element_id"] for c in copies if c["status"] != "deleted"})
+    live = sorted({c.storage_element_id for c in copies if c.status != "deleted"})
     if not live:
         raise FileGone(f"file {file_id} is already deleted", details={"file_id": file_id})
     try:
@@ -94,20 +95,18 @@ async def delete_everywhere(
         tokens = [await token_for(s) for s in live]
         answers = await asyncio.gather(
             *(
-                client.forward(
-                    http, "DELETE", registry[s]["url"], f"/api/v1/files/{file_id}", token
-                )
+                client.delete_copy(http, registry[s]["url"], file_id, token)
                 for s, token in zip(live, tokens, strict=True)
             ),
             return_exceptions=True,
         )
-        failed = []
+        failed: list[dict[str, object]] = []
         for s, answer in zip(live, answers, strict=True):
             # 410: already a tombstone there; 404: the catalog was ahead of the SE.
             if isinstance(answer, BaseException):
                 failed.append({"storage_element_id": s, "error": str(answer)})
-            elif answer.status_code not in (204, 404, 410):
-                failed.append({"storage_element_id": s, "status": answer.status_code})
+            elif answer not in (204, 404, 410):
+                failed.append({"storage_element_id": s, "status": answer})
         if failed:
             done = [s for s in live if s not in {f["storage_element_id"] for f in failed}]
             raise UpstreamUnavailable(

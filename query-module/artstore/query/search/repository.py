@@ -13,79 +13,28 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     case,
-    exists,
     func,
     literal,
-    literal_column,
     select,
-    tuple_,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from artstore.contracts.catalog import (
+    FILE_COLUMNS,
+    files,
+    preference_order,
+    speaks_for_file,
+    ts_config,
+)
 from artstore.query.search.schemas import SearchRequest
 
-# The columns the query module reads; the table belongs to migration 0001_catalog and
-# the functions used below to 0003_search.
-files = Table(
-    "files",
-    MetaData(schema="catalog"),
-    Column("storage_element_id", String(64), primary_key=True),
-    Column("file_id", UUID(as_uuid=False), primary_key=True),
-    Column("schema_version", Integer),
-    Column("original_filename", Text),
-    Column("content_type", Text),
-    Column("size", BigInteger),
-    Column("checksum", String(80)),
-    Column("uploaded_by", Text),
-    Column("uploaded_at", DateTime(timezone=True)),
-    Column("updated_at", DateTime(timezone=True)),
-    Column("version", Integer),
-    Column("status", String(16)),
-    Column("retention_policy", String(16)),
-    Column("ttl_days", Integer),
-    Column("expires_at", DateTime(timezone=True)),
-    Column("description", Text),
-    Column("tags", ARRAY(Text)),
-    Column("metadata", JSONB),
-    # Finalize history (0005_finalize_history).
-    Column("finalized_by", Text),
-    Column("finalized_at", DateTime(timezone=True)),
-    Column("quarantined_at", DateTime(timezone=True)),
-    # Generated from catalog.search_document(...) by PostgreSQL (0004_search_vector).
-    Column("search_vector", TSVECTOR),
-)
-FIELDS = [c for c in files.c if c.name not in ("quarantined_at", "search_vector")]
-TS_CONFIG = "simple"  # must match catalog.search_document (0003_search)
+# The table and the representative order are declared once in artstore.contracts.catalog
+# (the table by migration 0001, the functions used below by 0003_search).
+FIELDS = list(FILE_COLUMNS)
 DEFER_OFFSET = 10  # pages at offset >= this many pages are read by a deferred join
-
-
-def _tombstone(t: Any) -> ColumnElement[int]:
-    return case((t.c.status == "deleted", 1), else_=0)
-
-
-def _representative(f: Any) -> ColumnElement[bool]:
-    """No other live row of the same file is preferred over ``f`` (see module doc).
-
-    Descending keys swap sides in the row comparison. Served by the partial covering
-    index ix_files_file_pref (index-only, one probe per candidate row).
-    """
-    g = files.alias("better")
-    preferred = tuple_(_tombstone(g), f.c.updated_at, f.c.version, g.c.storage_element_id) < (
-        tuple_(_tombstone(f), g.c.updated_at, g.c.version, f.c.storage_element_id)
-    )
-    return ~exists().where(g.c.file_id == f.c.file_id, g.c.quarantined_at.is_(None), preferred)
 
 
 def _like_escape(value: str) -> str:
@@ -122,7 +71,7 @@ def _conditions(f: Any, req: SearchRequest, tsquery: Any) -> list[ColumnElement[
         where.append(f.c.uploaded_at >= req.after)
     if req.before is not None:
         where.append(f.c.uploaded_at <= req.before)
-    where.append(_representative(f))
+    where.append(speaks_for_file(f))
     return where
 
 
@@ -137,7 +86,7 @@ def _order(c: Any, req: SearchRequest, score: Any) -> list[Any]:
 def _tsquery(req: SearchRequest) -> Any:
     if not req.has_query:
         return None
-    return func.websearch_to_tsquery(literal_column(f"'{TS_CONFIG}'::regconfig"), req.query)
+    return func.websearch_to_tsquery(ts_config(), req.query)
 
 
 def _matches(req: SearchRequest, tsquery: Any, newest: int | None = None) -> Select[Any]:
@@ -313,13 +262,7 @@ async def copies_of(conn: AsyncConnection, file_ids: Sequence[str]) -> list[dict
     stmt = (
         select(*FIELDS)
         .where(files.c.file_id.in_(list(file_ids)), files.c.quarantined_at.is_(None))
-        .order_by(
-            files.c.file_id,
-            _tombstone(files),
-            files.c.updated_at.desc(),
-            files.c.version.desc(),
-            files.c.storage_element_id,
-        )
+        .order_by(files.c.file_id, *preference_order(files))
     )
     return [dict(r) for r in (await conn.execute(stmt)).mappings().all()]
 

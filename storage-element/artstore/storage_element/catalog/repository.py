@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.catalog.errors import is_data_error, safe_reason
-from artstore.storage_element.catalog.models import ATTR_COLUMNS, files
+from artstore.storage_element.catalog.models import ATTR_COLUMNS, ATTR_SELECT, files
 
 if TYPE_CHECKING:
     from artstore.storage_element.catalog.refused import RefusedFiles
@@ -141,7 +141,7 @@ class CatalogRepository:
         return str(file_id) if file_id is not None else None
 
     async def get(self, file_id: str) -> Attr | None:
-        stmt = select(files).where(
+        stmt = select(*ATTR_SELECT).where(
             files.c.storage_element_id == self.se_id,
             files.c.file_id == file_id,
             files.c.quarantined_at.is_(None),
@@ -166,7 +166,7 @@ class CatalogRepository:
             files.c.quarantined_at.is_(None),  # a marked row records damage, not a file
         )
         page = (
-            select(files)
+            select(*ATTR_SELECT)
             .where(*where)
             .order_by(files.c.uploaded_at.desc(), files.c.file_id.desc())
             .limit(limit)
