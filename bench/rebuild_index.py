@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from artstore.common.devdb import create_database, drop_database, with_database  # noqa: E402
-from artstore.common.migrate import upgrade  # noqa: E402
+from artstore.cli.devdb import create_database, drop_database, with_database  # noqa: E402
+from artstore.cli.migrate import upgrade  # noqa: E402
 from tests.support import catalog_rows  # noqa: E402
 
 SE = "bench-rebuild"

@@ -806,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{mode} run in {work}; load average {report['machine']['load_avg_start']}")
 
         if database_url:
-            from artstore.common.devdb import create_database, with_database
+            from artstore.cli.devdb import create_database, with_database
 
             scratch_db = f"artstore_bench_{uuid.uuid4().hex[:6]}"
             create_database(database_url, scratch_db, drop_first=True)
@@ -916,7 +916,7 @@ def cleanup(
     if weed is not None:
         steps.append(("SeaweedFS", weed.stop))
     if scratch_db:
-        from artstore.common.devdb import drop_database
+        from artstore.cli.devdb import drop_database
 
         steps.append(("scratch database", lambda: drop_database(database_url, scratch_db)))
     steps.append(("work dir", lambda: shutil.rmtree(work, ignore_errors=True)))

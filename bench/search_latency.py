@@ -36,8 +36,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from artstore.common.devdb import create_database, drop_database, with_database  # noqa: E402
-from artstore.common.migrate import upgrade  # noqa: E402
+from artstore.cli.devdb import create_database, drop_database, with_database  # noqa: E402
+from artstore.cli.migrate import upgrade  # noqa: E402
 from tests.support import catalog_rows  # noqa: E402
 from tests.support.issuer import TestIssuer  # noqa: E402
 from tests.support.process import ServiceProcess, free_port  # noqa: E402

@@ -24,7 +24,7 @@ import httpx
 import psutil
 import pytest
 
-from artstore.common.devdb import create_database, drop_database, with_database
+from artstore.cli.devdb import create_database, drop_database, with_database
 from tests.support.database import server_url
 
 ROOT = Path(__file__).resolve().parents[1]

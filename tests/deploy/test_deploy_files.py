@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 from pydantic_settings import BaseSettings
 
+from artstore.cli.settings_doc import env_names, service_settings
 from artstore.common.settings import secret_problem
-from artstore.common.settings_doc import env_names, service_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

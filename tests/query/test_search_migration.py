@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from alembic import command
 
-from artstore.common.devdb import create_database, drop_database, with_database
-from artstore.common.migrate import alembic_config, upgrade
+from artstore.cli.devdb import create_database, drop_database, with_database
+from artstore.cli.migrate import alembic_config, upgrade
 from tests.support import catalog_rows
 from tests.support.database import server_url
 

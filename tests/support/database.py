@@ -6,13 +6,13 @@ import os
 import uuid
 from pathlib import Path
 
-from artstore.common.devdb import (
+from artstore.cli.devdb import (
     create_database,
     drop_database,
     embedded_server_url,
     with_database,
 )
-from artstore.common.migrate import upgrade
+from artstore.cli.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 

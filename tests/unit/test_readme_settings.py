@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from artstore.common.settings_doc import BEGIN, END, current_table
+from artstore.cli.settings_doc import BEGIN, END, current_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -57,81 +56,44 @@ app.add_typer(se.app, name="se")
 app.add_typer(admin.app, name="admin")
 
 
-class Service(StrEnum):
-    admin = "admin"
-    storage_element = "storage-element"
-    query = "query"
-    ingester = "ingester"
+def _installed_service(name: str) -> str:
+    from artstore.cli.services import load
+
+    try:
+        load(name)  # the entry module only: its service is imported by make_app
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return name
 
 
 @app.command()
 def serve(
-    service: Annotated[Service, typer.Argument(help="Which service to run")],
+    service: Annotated[
+        str,
+        typer.Argument(
+            help="Which service to run: admin, storage-element, ingester, query",
+            callback=_installed_service,
+        ),
+    ],
     host: Annotated[str | None, typer.Option(help="Override the service's host setting")] = None,
     port: Annotated[int | None, typer.Option(help="Override the service's port setting")] = None,
 ) -> None:
     """Run one service in the foreground (settings from the environment)."""
     import uvicorn
 
+    from artstore.cli.services import load
     from artstore.common.limits import server_options
 
-    if service is Service.admin:
-        from artstore.admin.main import create_app as create_admin
-        from artstore.admin.settings import AMSettings
-
-        am = AMSettings()
-        uvicorn.run(
-            create_admin(am),
-            host=host or am.host,
-            port=port or am.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            **server_options(),
-        )
-    elif service is Service.ingester:
-        from artstore.ingester.main import create_app as create_ingester
-        from artstore.ingester.settings import IGSettings
-
-        ig = IGSettings()
-        uvicorn.run(
-            create_ingester(ig),
-            host=host or ig.host,
-            port=port or ig.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            **server_options(),
-        )
-    elif service is Service.storage_element:
-        from artstore.storage_element.main import create_app
-        from artstore.storage_element.settings import SESettings
-
-        settings = SESettings()
-        uvicorn.run(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            **server_options(),
-        )
-    elif service is Service.query:
-        from artstore.query.main import create_app as create_query
-        from artstore.query.settings import QMSettings
-
-        # The listening port also names the links' default base URL (QM_PUBLIC_URL).
-        qm = QMSettings() if port is None else QMSettings(port=port)
-        uvicorn.run(
-            create_query(qm),
-            host=host or qm.host,
-            port=port or qm.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=10,
-            **server_options(),
-        )
+    asgi_app, default_host, listen_port = load(service).make_app(port)
+    uvicorn.run(
+        asgi_app,
+        host=host or default_host,
+        port=listen_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        **server_options(),
+    )
 
 
 @app.command()
@@ -139,7 +101,7 @@ def migrate(
     database_url: Annotated[str, typer.Option(envvar="DATABASE_URL", help="PostgreSQL URL")],
 ) -> None:
     """Apply every database migration (safe to run concurrently and repeatedly)."""
-    from artstore.common.migrate import upgrade
+    from artstore.cli.migrate import upgrade
 
     upgrade(database_url)
     typer.echo("database is at the newest schema")
@@ -152,7 +114,7 @@ def settings_table(
     """Print (or --write into README.md) the table of every setting and its default."""
     from pathlib import Path
 
-    from artstore.common.settings_doc import current_table, replace_in
+    from artstore.cli.settings_doc import current_table, replace_in
 
     table = current_table()
     if not write:

@@ -44,8 +44,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def prepare_database(root: Path, database_url: str, console: Console) -> tuple[str, str]:
     """The database URL (the embedded server when ``database_url`` is empty), migrated."""
-    from artstore.common.devdb import create_database, embedded_server_url, with_database
-    from artstore.common.migrate import upgrade
+    from artstore.cli.devdb import create_database, embedded_server_url, with_database
+    from artstore.cli.migrate import upgrade
 
     label = "PostgreSQL"
     try:

@@ -229,19 +229,18 @@ def _rebuild_online(storage_id: str, wait: bool) -> None:
 
 
 def _rebuild_offline(data_dir: str, se_id: str, database_url: str) -> None:
-    import asyncio
+    from artstore.cli import services
+    from artstore.common.errors import NotFound
 
-    from artstore.storage_element.backends import make_backend
-    from artstore.storage_element.layout import Layout
-    from artstore.storage_element.maintenance.rebuild import rebuild_offline
-    from artstore.storage_element.settings import SESettings
-
-    settings = SESettings(id=se_id, data_dir=data_dir)
-    if settings.backend == "local" and not (settings.data_dir / "files").is_dir():
-        fail(f"{settings.data_dir} holds no files/ folder", "NOT_FOUND", 2)
-    backend = make_backend(settings, Layout(settings.data_dir, settings.wal_dir))
+    try:
+        entry = services.storage_element()
+    except LookupError as exc:
+        fail(str(exc), "NOT_INSTALLED")
     t0 = time.perf_counter()
-    result = asyncio.run(rebuild_offline(backend, database_url, se_id))
+    try:
+        result = entry.rebuild_index_offline(data_dir, se_id, database_url)
+    except NotFound as exc:
+        fail(exc.message, exc.code, 2)
     typer.echo(f"{se_id}: {result.written} catalog rows rebuilt from attr files "
                f"({result.bad} unreadable, {len(result.refused)} refused by the catalog) "
                f"in {time.perf_counter() - t0:.2f} s")  # fmt: skip

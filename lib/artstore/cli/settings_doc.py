@@ -47,22 +47,17 @@ def render(sections: list[tuple[str, type[BaseSettings], set[str]]]) -> str:
 
 
 def current_table() -> str:
-    from artstore.admin.settings import AMSettings
+    from artstore.cli.services import installed
     from artstore.common.settings import ServiceSettings
-    from artstore.ingester.settings import IGSettings
-    from artstore.query.settings import QMSettings
-    from artstore.storage_element.settings import SESettings
 
     shared = set(ServiceSettings.model_fields)
-    return render(
-        [
-            ("Shared by every service", ServiceSettings, set()),
-            ("Admin module (`artstore serve admin`)", AMSettings, shared),
-            ("Storage element (`artstore serve storage-element`)", SESettings, shared),
-            ("Ingester (`artstore serve ingester`)", IGSettings, shared),
-            ("Query module (`artstore serve query`)", QMSettings, shared),
-        ]
-    )
+    sections: list[tuple[str, type[BaseSettings], set[str]]] = [
+        ("Shared by every service", ServiceSettings, set())
+    ]
+    for name, entry in installed().items():
+        title = f"{entry.TITLE} (`artstore serve {name}`)"
+        sections.append((title, entry.settings_class(), shared))
+    return render(sections)
 
 
 def replace_in(text: str, table: str) -> str:
@@ -70,31 +65,15 @@ def replace_in(text: str, table: str) -> str:
     return text[:start] + "\n" + table + text[end:]
 
 
-SERVICE_SETTINGS_MODULES = {
-    "admin": "artstore.admin.settings",
-    "storage-element": "artstore.storage_element.settings",
-    "ingester": "artstore.ingester.settings",
-    "query": "artstore.query.settings",
-}
-
-
 def service_settings() -> dict[str, type[BaseSettings]]:
     """``artstore serve`` name -> its settings class (plus ``shared``), for the checks of
     deployment files. A service whose package is not installed is left out."""
-    import importlib
-    import inspect
-
+    from artstore.cli.services import installed
     from artstore.common.settings import ServiceSettings
 
     found: dict[str, type[BaseSettings]] = {"shared": ServiceSettings}
-    for service, module_name in SERVICE_SETTINGS_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if issubclass(obj, ServiceSettings) and obj.__module__ == module_name:
-                found[service] = obj
+    for name, entry in installed().items():
+        found[name] = entry.settings_class()
     return found
 
 
