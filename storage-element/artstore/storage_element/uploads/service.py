@@ -104,7 +104,7 @@ async def create(node: StorageNode, principal: Principal, body: SessionCreate) -
             details={"available_bytes": node.capacity.available_bytes()},
         )
     store = store_of(node)
-    await asyncio.to_thread(store.sweep, now)
+    await _sweep(node, store, now)
     session = {
         "session_id": sid,
         "length": body.length,
@@ -129,6 +129,15 @@ async def create(node: StorageNode, principal: Principal, body: SessionCreate) -
             raise
         await node.journal.commit(txn, owes_catalog=False)
     return session
+
+
+async def _sweep(node: StorageNode, store: SessionStore, now: datetime) -> None:
+    """Drop expired and never-committed sessions, each under its own lock: without it a
+    concurrent create (no ``session.json`` until its commit point) lost its directory,
+    and answered 500, or 201 with its data file gone (a 500 on the first append)."""
+    for sid in await asyncio.to_thread(store.stale, now):
+        async with _session_locked(node, sid):
+            await asyncio.to_thread(store.drop_if_stale, sid, now)
 
 
 async def _get(node: StorageNode, principal: Principal, sid: str) -> dict[str, Any]:

@@ -97,20 +97,27 @@ class SessionStore:
             shutil.rmtree(d)
             fsync_dir(self.root)
 
-    def sweep(self, now: datetime) -> list[str]:
-        """Drop expired sessions and those whose creation never committed (no
-        ``session.json``: a crash mid-create). Returns what was removed."""
+    def stale(self, now: datetime) -> list[str]:
+        """Sessions to drop: expired, or whose creation never committed (no
+        ``session.json``: a crash mid-create). Only candidates: a create in progress
+        has no ``session.json`` yet either, so each is judged again by ``drop_if_stale``
+        under the session's lock, which a create holds from its mkdir to its commit point."""
         if not self.root.is_dir():
             return []
-        gone = []
-        for entry in os.scandir(self.root):
-            session = self.load(entry.name)
-            if session is None or datetime.fromisoformat(session["expires_at"]) <= now:
-                shutil.rmtree(entry.path, ignore_errors=True)
-                gone.append(entry.name)
-        if gone:
-            fsync_dir(self.root)
-        return gone
+        return [entry.name for entry in os.scandir(self.root) if self._stale(entry.name, now)]
+
+    def _stale(self, session_id: str, now: datetime) -> bool:
+        session = self.load(session_id)
+        return session is None or datetime.fromisoformat(session["expires_at"]) <= now
+
+    def drop_if_stale(self, session_id: str, now: datetime) -> bool:
+        """Remove a stale session (call with its lock held). True if it was removed."""
+        d = self.dir(session_id)
+        if not d.is_dir() or not self._stale(session_id, now):
+            return False
+        shutil.rmtree(d)
+        fsync_dir(self.root)
+        return True
 
 
 def utcnow() -> datetime:
