@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from artstore.admin.main import create_app as create_admin
 from artstore.admin.settings import AMSettings
 from artstore.common.errors import Unauthorized
+from artstore.query.main import create_app as create_query
+from artstore.query.settings import QMSettings
 from artstore.storage_element import main as se_main
 from artstore.storage_element.backends.memory import MemoryBackend
 from artstore.storage_element.main import create_app as create_se
@@ -160,6 +162,7 @@ class InProcessAdmin:
         self.app = app
         self.client = client
         self.db = db
+        self._admin_token: str | None = None
 
     async def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         r = await self.client.post(
@@ -169,10 +172,11 @@ class InProcessAdmin:
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
 
-    async def headers(
-        self, username: str = "admin", password: str = ADMIN_PASSWORD
-    ) -> dict[str, str]:
-        return {"Authorization": f"Bearer {await self.token(username, password)}"}
+    async def headers(self) -> dict[str, str]:
+        """The bootstrap admin's bearer header (one login per module: argon2 is slow)."""
+        if self._admin_token is None:
+            self._admin_token = await self.token()
+        return {"Authorization": f"Bearer {self._admin_token}"}
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +209,30 @@ async def admin(
     app = create_admin(config)
     async with serve(app) as client:
         yield InProcessAdmin(app, client, admin_db)
+
+
+# -- query module ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def query(
+    issuer: TestIssuer, database: TestDatabase, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The query module on the worker's catalog database; no admin (search needs none)."""
+    config = QMSettings(
+        database_url=database.url,
+        jwks_url=NOWHERE,
+        admin_url=NOWHERE,
+        revocations_url="",
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        data_dir=tmp_path / "query",
+        public_url="http://inprocess",
+        client_id="query",
+        client_secret="not-used-no-admin",
+        registry_poll_interval=3600,
+        log_format="json",
+    )
+    async with serve(create_query(config), StaticKeys(issuer.key.jwk())) as client:
+        client.headers.update(bearer(issuer))
+        yield client
