@@ -5,57 +5,32 @@ polling the admin. Real processes; each condition is polled for with a deadline.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.database import TestDatabase
-from tests.support.system import System, wait_ready
-
-DEADLINE = 30.0
-REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+from tests.admin.revocation_support import (
+    RevocationSystem,
+    revocation_system,
+    status,
+    until,
+)
+from tests.support.system import System
 
 
 @pytest.fixture(scope="module")
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_revoke")
-    sys = System(tmp_path_factory.mktemp("revoke"), db, REDIS_URL=REDIS)
-    try:
-        se = sys.add_se("rw", REDIS_URL=REDIS, REVOCATION_POLL_SECONDS="600")
-        query = sys.start_query(REVOCATION_POLL_SECONDS="1")
-        wait_ready(query)
-        yield {"system": sys, "se": se.url, "query": query.url}
-    finally:
-        sys.stop()
-        db.drop()
-
-
-def _status(url: str, token: str) -> int:
-    return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code
-
-
-def _until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {DEADLINE} s: {what}")
-        time.sleep(0.2)
+    with revocation_system(request, tmp_path_factory, "revoke") as env:
+        yield {"system": env.system, "env": env}
 
 
 def _targets(env: dict[str, Any]) -> dict[str, str]:
-    sys: System = env["system"]
-    return {
-        "admin": f"{sys.admin.url}/api/v1/auth/me",
-        "se": f"{env['se']}/api/v1/files?limit=1",
-        "query": f"{env['query']}/api/v1/search?q=x",
-    }
+    revocations: RevocationSystem = env["env"]
+    return revocations.targets()
 
 
 def _user(sys: System, roles: list[str]) -> tuple[dict[str, Any], str]:
@@ -68,20 +43,20 @@ def test_a_disabled_users_token_is_refused_everywhere(system: dict[str, Any]) ->
     targets = _targets(system)
     user, token = _user(sys, ["admin"])
     for name, url in targets.items():
-        assert _status(url, token) == 200, name
+        assert status(url, token) == 200, name
     with sys.admin.client(sys.admin_token()) as c:
         assert (
             c.patch(f"/api/v1/users/{user['id']}", json={"status": "disabled"}).status_code == 200
         )
-    assert _status(targets["admin"], token) == 401  # the issuer knows at once
+    assert status(targets["admin"], token) == 401  # the issuer knows at once
     for name, url in targets.items():
-        _until(lambda url=url: _status(url, token) == 401, f"{name} refuses the token")
+        until(lambda url=url: status(url, token) == 401, f"{name} refuses the token")
     # Enabled again, the user signs in and the new token works at once.
     with sys.admin.client(sys.admin_token()) as c:
         assert c.patch(f"/api/v1/users/{user['id']}", json={"status": "active"}).status_code == 200
     fresh = sys.admin.password_grant(user["username"], user["password"])["access_token"]
-    assert _status(targets["admin"], fresh) == 200
-    _until(lambda: _status(targets["se"], fresh) == 200, "the SE accepts the new token")
+    assert status(targets["admin"], fresh) == 200
+    until(lambda: status(targets["se"], fresh) == 200, "the SE accepts the new token")
 
 
 def test_a_demoted_or_deleted_users_token_is_refused(system: dict[str, Any]) -> None:
@@ -95,10 +70,10 @@ def test_a_demoted_or_deleted_users_token_is_refused(system: dict[str, Any]) -> 
         )
         assert c.delete(f"/api/v1/users/{deleted['id']}").status_code == 204
     # 401, not 403: the token itself is void, not merely short of a scope.
-    assert _status(f"{sys.admin.url}/api/v1/users", demoted_token) == 401
+    assert status(f"{sys.admin.url}/api/v1/users", demoted_token) == 401
     for name, url in targets.items():
-        _until(lambda url=url: _status(url, deleted_token) == 401, f"{name}: deleted user")
-        _until(lambda url=url: _status(url, demoted_token) == 401, f"{name}: demoted user")
+        until(lambda url=url: status(url, deleted_token) == 401, f"{name}: deleted user")
+        until(lambda url=url: status(url, demoted_token) == 401, f"{name}: demoted user")
 
 
 def test_the_list_is_public_and_names_no_one(system: dict[str, Any]) -> None:

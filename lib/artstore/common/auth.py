@@ -154,13 +154,13 @@ class TokenVerifier:
             now = time.time()
             if known.not_before <= now < known.expires:
                 await self.jwks.get(known.kid)
-                self._not_revoked(known.principal.sub, known.issued_at)
+                self._not_revoked(known.principal, known.issued_at)
                 return known.principal
             del self._verified[token]
         principal, kid, claims = await self._verify_signed(token)
         iat = claims.get("iat")
         issued_at = float(iat) if isinstance(iat, int | float) else None
-        self._not_revoked(principal.sub, issued_at)
+        self._not_revoked(principal, issued_at)
         if self.cache_size > 0:
             if len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]  # the oldest entry
@@ -174,8 +174,12 @@ class TokenVerifier:
             )
         return principal
 
-    def _not_revoked(self, sub: str, issued_at: float | None) -> None:
-        if self.revocations is not None and self.revocations.refuses(sub, issued_at):
+    def _not_revoked(self, principal: Principal, issued_at: float | None) -> None:
+        # The acting service too: an exchanged token ends with the account that got it.
+        revoked = self.revocations
+        if revoked is not None and any(
+            revoked.refuses(who, issued_at) for who in (principal.sub, principal.act) if who
+        ):
             raise Unauthorized("token revoked: the account changed after it was issued")
 
     async def _verify_signed(self, token: str) -> tuple[Principal, str, dict[str, Any]]:

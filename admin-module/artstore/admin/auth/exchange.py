@@ -13,6 +13,7 @@ mints the same kind of token directly (:func:`bound_for`): it is the issuer.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ async def _sign(
     actor: str,
 ) -> tuple[str, int, str]:
     """(token, lifetime, scope) for ``subject``'s claims bound to ``storage_id``."""
-    now = int(time.time())
+    issued = time.time()
+    now = int(issued)
     life = min(MAX_LIFETIME, settings.access_token_ttl, int(subject["exp"]) - now)
     if life <= 0:
         raise OAuthError("invalid_grant", "the subject token has expired")
@@ -66,7 +68,8 @@ async def _sign(
         "iss": settings.jwt_issuer,
         "aud": storage_id,
         "sub": subject["sub"],
-        "iat": now,
+        # To the millisecond, as every token (service.py): revocations compare it.
+        "iat": math.floor(issued * 1000) / 1000,
         "nbf": now,
         "exp": now + life,
         "jti": uuid.uuid4().hex,

@@ -1,6 +1,7 @@
 """The issuer's side of per-subject revocation (lib/artstore/common/revocation.py).
 
-A user disabled, deleted or given other roles gets a row ``(sub, not_before,
+A user disabled, deleted, given other roles or a new password, and a service account
+suspended, deleted, narrowed or given a new secret, gets a row ``(sub, not_before,
 expires_at)`` in the same transaction as the change; after the commit the entry is
 applied to this admin's own verifier and published on Redis; every service also polls
 ``GET /api/v1/auth/revocations`` (public: subjects appear as SHA-256 hex only).
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from artstore.admin.events import Events
 from artstore.admin.settings import AMSettings
-from artstore.admin.state import State
+from artstore.admin.state import AdminState, State
 from artstore.admin.tables import revocations
 from artstore.common.revocation import CHANNEL, PATH, RevocationFeed, subject_key
 
@@ -74,6 +75,13 @@ async def announce(feed: RevocationFeed, events: Events, entry: dict[str, Any]) 
     """After the commit: this admin refuses at once; the others hear it on Redis."""
     feed.list.add([entry])
     await events.publish(CHANNEL, entry)
+
+
+async def announce_if(state: AdminState, entry: dict[str, Any] | None) -> None:
+    """:func:`announce` for a route: nothing to do without an entry (or a feed: tests of
+    parts that run no lifespan)."""
+    if entry is not None and state.revocations is not None:
+        await announce(state.revocations, state.events, entry)
 
 
 def admin_feed(settings: AMSettings, sessions: async_sessionmaker[AsyncSession]) -> RevocationFeed:

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from artstore.admin.audit.service import Actor
 from artstore.admin.auth import bounds, exchange
 from artstore.admin.auth.errors import NO_STORE, OAuthError
+from artstore.admin.auth.revocations import announce_if
 from artstore.admin.auth.schemas import Me, OAuthErrorBody, TokenResponse
 from artstore.admin.auth.service import Grants, Issued
 from artstore.admin.auth.throttle import client_address
@@ -213,9 +214,10 @@ async def change_password(
     assert state.throttle is not None
     try:
         # A wrong current password is a failed sign-in: counted and audited (issue 13).
-        await users.change_password(
+        revoked = await users.change_password(
             session,
             Actor.of(principal),
+            state.settings,
             principal.sub,
             body.current_password,
             body.new_password,
@@ -224,4 +226,5 @@ async def change_password(
         )
     except NotFound:
         raise Forbidden("the user of this token no longer exists") from None
+    await announce_if(state, revoked)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from artstore.admin.audit.service import Actor
+from artstore.admin.auth.revocations import announce_if
 from artstore.admin.service_accounts import service
 from artstore.admin.service_accounts.schemas import (
     RotatedSecret,
@@ -49,14 +50,23 @@ async def get_account(sa_id: uuid.UUID, session: DbSession, _: Reader) -> Servic
 
 @router.patch("/{sa_id}", response_model=ServiceAccount)
 async def patch_account(
-    sa_id: uuid.UUID, body: ServiceAccountPatch, session: DbSession, principal: Writer
+    sa_id: uuid.UUID, body: ServiceAccountPatch, session: DbSession, state: State, principal: Writer
 ) -> ServiceAccount:
-    return ServiceAccount.of(await service.patch(session, Actor.of(principal), str(sa_id), body))
+    """Suspending an account or taking scopes away also ends its access tokens at every
+    service within ``REVOCATION_POLL_SECONDS`` (at once where Redis is shared)."""
+    actor = Actor.of(principal)
+    row, revoked = await service.patch(session, actor, state.settings, str(sa_id), body)
+    await announce_if(state, revoked)
+    return ServiceAccount.of(row)
 
 
 @router.delete("/{sa_id}", status_code=204)
-async def delete_account(sa_id: uuid.UUID, session: DbSession, principal: Writer) -> Response:
-    await service.delete(session, Actor.of(principal), str(sa_id))
+async def delete_account(
+    sa_id: uuid.UUID, session: DbSession, state: State, principal: Writer
+) -> Response:
+    """Its access tokens end too (as on suspension)."""
+    revoked = await service.delete(session, Actor.of(principal), state.settings, str(sa_id))
+    await announce_if(state, revoked)
     return Response(status_code=204)
 
 
@@ -64,9 +74,11 @@ async def delete_account(sa_id: uuid.UUID, session: DbSession, principal: Writer
 async def rotate_secret(
     sa_id: uuid.UUID, session: DbSession, state: State, principal: Writer
 ) -> RotatedSecret:
-    row, secret = await service.rotate_secret(
-        session, Actor.of(principal), str(sa_id), state.settings.sa_secret_ttl_days
+    """The old secret stops at once, and so do the access tokens got with it."""
+    row, secret, revoked = await service.rotate_secret(
+        session, Actor.of(principal), state.settings, str(sa_id)
     )
+    await announce_if(state, revoked)
     return RotatedSecret(
         client_id=row["client_id"],
         client_secret=secret,

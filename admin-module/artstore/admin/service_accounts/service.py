@@ -1,4 +1,8 @@
-"""Service-account use cases: CRUD, secrets (shown once, stored hashed), client login."""
+"""Service-account use cases: CRUD, secrets (shown once, stored hashed), client login.
+
+Suspending, deleting, taking scopes away from or rotating the secret of an account also
+revokes its access tokens (auth/revocations.py): the entry is returned for the route to
+announce after the commit."""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin.audit.service import Actor, Entry, record
+from artstore.admin.auth import revocations
 from artstore.admin.auth.errors import OAuthError
 from artstore.admin.passwords import hash_secret, new_secret, verify_secret
 from artstore.admin.service_accounts import repository as repo
 from artstore.admin.service_accounts.schemas import ServiceAccountCreate, ServiceAccountPatch
+from artstore.admin.settings import AMSettings
 from artstore.common.errors import NotFound, ValidationFailed
 
 
@@ -77,7 +83,22 @@ async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any
         return await repo.page(session, limit, offset)
 
 
-async def patch(session: AsyncSession, actor: Actor, sa_id: str, body: ServiceAccountPatch) -> Any:
+def _ends_tokens(before: Any, values: dict[str, Any]) -> bool:
+    """Suspended, or scopes taken away: tokens carry the scopes they were issued with.
+    Scopes added or a new name or description leave the tokens as good as they were."""
+    suspended = values.get("status") == "suspended" and before["status"] != "suspended"
+    narrowed = "scopes" in values and not set(before["scopes"]) <= set(values["scopes"])
+    return suspended or narrowed
+
+
+async def patch(
+    session: AsyncSession,
+    actor: Actor,
+    settings: AMSettings,
+    sa_id: str,
+    body: ServiceAccountPatch,
+) -> tuple[Any, dict[str, Any] | None]:
+    """(the row, the revocation entry to announce after the commit, if any)."""
     values = body.model_dump(exclude_unset=True)
     if not values:
         raise ValidationFailed("nothing to change")
@@ -86,29 +107,32 @@ async def patch(session: AsyncSession, actor: Actor, sa_id: str, body: ServiceAc
     ]
     if nulls:
         raise ValidationFailed("fields cannot be null", details={"fields": nulls})
+    revoked: dict[str, Any] | None = None
     async with session.begin():
-        if await repo.get(session, sa_id, for_update=True) is None:
+        before = await repo.get(session, sa_id, for_update=True)
+        if before is None:
             raise _missing(sa_id)
+        if _ends_tokens(before, values):
+            revoked = await revocations.revoke(session, settings, before["client_id"])
         row = await repo.update(session, sa_id, {**values, "updated_at": datetime.now(UTC)})
-        await record(
-            session,
-            actor,
-            Entry(
-                "service_account.update",
-                "service_account",
-                sa_id,
-                details={"fields": sorted(values)},
-            ),
-        )
-        return row
+        details: dict[str, Any] = {"fields": sorted(values)}
+        if revoked is not None:
+            details["tokens_revoked"] = True
+        entry = Entry("service_account.update", "service_account", sa_id, details=details)
+        await record(session, actor, entry)
+        return row, revoked
 
 
-async def delete(session: AsyncSession, actor: Actor, sa_id: str) -> None:
+async def delete(
+    session: AsyncSession, actor: Actor, settings: AMSettings, sa_id: str
+) -> dict[str, Any]:
+    """The revocation entry to announce after the commit."""
     async with session.begin():
         row = await repo.get(session, sa_id, for_update=True)
         if row is None:
             raise _missing(sa_id)
         await repo.delete(session, sa_id)
+        revoked = await revocations.revoke(session, settings, row["client_id"])
         await record(
             session,
             actor,
@@ -116,33 +140,45 @@ async def delete(session: AsyncSession, actor: Actor, sa_id: str) -> None:
                 "service_account.delete",
                 "service_account",
                 sa_id,
-                details={"client_id": row["client_id"]},
+                details={"client_id": row["client_id"], "tokens_revoked": True},
             ),
         )
+        return revoked
 
 
 async def rotate_secret(
-    session: AsyncSession, actor: Actor, sa_id: str, ttl_days: int
-) -> tuple[Any, str]:
+    session: AsyncSession, actor: Actor, settings: AMSettings, sa_id: str
+) -> tuple[Any, str, dict[str, Any]]:
+    """(row, new secret, revocation entry): a rotation is what follows a leaked secret,
+    so the tokens got with the old one end too."""
     secret = new_secret()
     secret_hash = await hash_secret(secret)
     now = datetime.now(UTC)
     async with session.begin():
-        if await repo.get(session, sa_id, for_update=True) is None:
+        before = await repo.get(session, sa_id, for_update=True)
+        if before is None:
             raise _missing(sa_id)
         row = await repo.update(
             session,
             sa_id,
             {
                 "secret_hash": secret_hash,
-                "secret_expires_at": now + timedelta(days=ttl_days),
+                "secret_expires_at": now + timedelta(days=settings.sa_secret_ttl_days),
                 "updated_at": now,
             },
         )
+        revoked = await revocations.revoke(session, settings, before["client_id"])
         await record(
-            session, actor, Entry("service_account.rotate_secret", "service_account", sa_id)
+            session,
+            actor,
+            Entry(
+                "service_account.rotate_secret",
+                "service_account",
+                sa_id,
+                details={"tokens_revoked": True},
+            ),
         )
-        return row, secret
+        return row, secret, revoked
 
 
 async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Any:

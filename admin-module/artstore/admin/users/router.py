@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
 from artstore.admin.audit.service import Actor
-from artstore.admin.auth import revocations
-from artstore.admin.state import AdminState, DbSession, State
+from artstore.admin.auth.revocations import announce_if
+from artstore.admin.state import DbSession, State
 from artstore.admin.users import service
 from artstore.admin.users.schemas import NewPassword, User, UserCreate, UserPatch
 from artstore.common.auth import Principal, RequireScope
@@ -37,11 +37,6 @@ async def get_user(user_id: uuid.UUID, session: DbSession, _: Reader) -> User:
     return User.of(await service.get(session, str(user_id)))
 
 
-async def _announce(state: AdminState, entry: dict[str, Any] | None) -> None:
-    if entry is not None and state.revocations is not None:
-        await revocations.announce(state.revocations, state.events, entry)
-
-
 @router.patch(
     "/{user_id}",
     response_model=User,
@@ -54,7 +49,7 @@ async def patch_user(
     service within ``REVOCATION_POLL_SECONDS`` (at once where Redis is shared)."""
     actor = Actor.of(principal)
     row, revoked = await service.patch(session, actor, state.settings, str(user_id), body)
-    await _announce(state, revoked)
+    await announce_if(state, revoked)
     return User.of(row)
 
 
@@ -67,7 +62,7 @@ async def delete_user(
     user_id: uuid.UUID, session: DbSession, state: State, principal: Writer
 ) -> Response:
     revoked = await service.delete(session, Actor.of(principal), state.settings, str(user_id))
-    await _announce(state, revoked)
+    await announce_if(state, revoked)
     return Response(status_code=204)
 
 
@@ -83,7 +78,12 @@ async def unlock_user(
 
 @router.post("/{user_id}/reset-password", status_code=204)
 async def reset_password(
-    user_id: uuid.UUID, body: NewPassword, session: DbSession, principal: Writer
+    user_id: uuid.UUID, body: NewPassword, session: DbSession, state: State, principal: Writer
 ) -> Response:
-    await service.reset_password(session, Actor.of(principal), str(user_id), body.new_password)
+    """Ends the user's refresh tokens and access tokens (as disabling does)."""
+    actor = Actor.of(principal)
+    revoked = await service.reset_password(
+        session, actor, state.settings, str(user_id), body.new_password
+    )
+    await announce_if(state, revoked)
     return Response(status_code=204)

@@ -162,34 +162,50 @@ async def unlock(
 
 
 async def _set_password(
-    session: AsyncSession, actor: Actor, user_id: str, new_hash: str, action: str
-) -> None:
+    session: AsyncSession,
+    actor: Actor,
+    settings: AMSettings,
+    user: Any,
+    new_hash: str,
+    action: str,
+) -> dict[str, Any]:
+    """Replace the hash and end every token got with the old password (refresh tokens
+    here, access tokens through a revocation entry, returned for announcing)."""
     now = datetime.now(UTC)
-    await repo.update(session, user_id, {"password_hash": new_hash, "updated_at": now})
+    user_id = str(user["id"])
+    if not await repo.set_password_if(session, user_id, user["password_hash"], new_hash, now):
+        raise Conflict("the password was changed meanwhile; sign in again")
     await refresh_repo.revoke_user(session, user_id, now)
-    await record(session, actor, Entry(action, "user", user_id))
+    revoked = await revocations.revoke(session, settings, user["username"])
+    await record(session, actor, Entry(action, "user", user_id, details={"tokens_revoked": True}))
+    return revoked
 
 
 async def reset_password(
-    session: AsyncSession, actor: Actor, user_id: str, new_password: str
-) -> None:
+    session: AsyncSession, actor: Actor, settings: AMSettings, user_id: str, new_password: str
+) -> dict[str, Any]:
+    """The revocation entry to announce after the commit."""
     new_hash = await hash_secret(new_password)
     async with session.begin():
-        if await repo.get(session, user_id, for_update=True) is None:
+        row = await repo.get(session, user_id, for_update=True)
+        if row is None:
             raise _missing(user_id)
-        await _set_password(session, actor, user_id, new_hash, "user.reset_password")
+        return await _set_password(session, actor, settings, row, new_hash, "user.reset_password")
 
 
 async def change_password(
     session: AsyncSession,
     actor: Actor,
+    settings: AMSettings,
     username: str,
     current: str,
     new_password: str,
     throttle: LoginThrottle,
     address: str,
-) -> None:
-    """A wrong ``current`` counts as a failed sign-in from ``address`` and is audited."""
+) -> dict[str, Any]:
+    """A wrong ``current`` counts as a failed sign-in from ``address`` and is audited.
+    Returns the revocation entry to announce: the caller's own tokens end too (whoever
+    may have copied one is signed out with it), so the user signs in again."""
     attempt = await throttle.begin_password(username, address)
     if attempt.locked:
         raise RateLimited("too many failed sign-ins from this address", attempt.locked_for)
@@ -220,13 +236,12 @@ async def change_password(
         await throttle.failed(attempt)
         raise ValidationFailed("current password is wrong", details={"field": "current_password"})
     new_hash = await hash_secret(new_password)
-    now = datetime.now(UTC)
     async with session.begin():
-        if not await repo.set_password_if(session, user_id, row["password_hash"], new_hash, now):
-            raise Conflict("the password was changed meanwhile; sign in again")
-        await refresh_repo.revoke_user(session, user_id, now)
-        await record(session, actor, Entry("user.change_password", "user", user_id))
+        revoked = await _set_password(
+            session, actor, settings, row, new_hash, "user.change_password"
+        )
     await throttle.succeeded(attempt)
+    return revoked
 
 
 # One answer for every refusal (issue 13): which of these it was is for the audit
