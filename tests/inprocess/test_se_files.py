@@ -188,3 +188,36 @@ async def test_tokens(se: InProcessSE, issuer: TestIssuer) -> None:
     assert_error(r, 403, "FORBIDDEN")
     assert (await se.client.get(url, headers=bearer(issuer, "files:read"))).status_code == 200
     assert (await se.client.get("/api/v1/info", headers={"Authorization": ""})).status_code == 200
+
+
+async def test_upload_session_resumes_at_its_offset(se: InProcessSE) -> None:
+    c = se.client
+    body = b"0123456789" * 10
+    r = await c.post("/api/v1/uploads", json={"length": 100, "filename": "s.txt"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["session_id"]
+    r = await c.patch(f"/api/v1/uploads/{sid}", params={"offset": 0}, content=body[:40])
+    assert r.status_code == 200, r.text
+    assert r.json()["offset"] == 40
+    assert (await c.get(f"/api/v1/uploads/{sid}")).json()["offset"] == 40
+    # A write at the wrong offset is refused and changes nothing.
+    r = await c.patch(f"/api/v1/uploads/{sid}", params={"offset": 10}, content=body[10:20])
+    assert r.status_code == 409, r.text
+    assert (await c.get(f"/api/v1/uploads/{sid}")).json()["offset"] == 40
+    early = await c.post(f"/api/v1/uploads/{sid}/complete")
+    assert early.status_code in (400, 409), early.text
+    r = await c.patch(f"/api/v1/uploads/{sid}", params={"offset": 40}, content=body[40:])
+    assert r.json()["offset"] == 100
+    done = await c.post(f"/api/v1/uploads/{sid}/complete")
+    assert done.status_code == 201, done.text
+    assert done.json()["checksum"] == f"sha256:{sha256_hex(body)}"
+    assert (await c.get(download_url(done.json()))).content == body
+
+
+async def test_aborted_session_is_gone(se: InProcessSE) -> None:
+    c = se.client
+    sid = (await c.post("/api/v1/uploads", json={"length": 5})).json()["session_id"]
+    assert (await c.delete(f"/api/v1/uploads/{sid}")).status_code == 204
+    assert_error(await c.get(f"/api/v1/uploads/{sid}"), 404, "NOT_FOUND")
+    bad = await c.post("/api/v1/uploads", json={"length": -1})
+    assert_error(bad, 400, "VALIDATION_ERROR")
