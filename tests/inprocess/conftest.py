@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from artstore.admin.main import create_app as create_admin
 from artstore.admin.settings import AMSettings
 from artstore.common.errors import Unauthorized
+from artstore.ingester.main import create_app as create_ingester
+from artstore.ingester.settings import IGSettings
 from artstore.query.main import create_app as create_query
 from artstore.query.settings import QMSettings
 from artstore.storage_element import main as se_main
@@ -234,5 +236,31 @@ async def query(
         log_format="json",
     )
     async with serve(create_query(config), StaticKeys(issuer.key.jwk())) as client:
+        client.headers.update(bearer(issuer))
+        yield client
+
+
+# -- ingester ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def ingester(issuer: TestIssuer, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The ingester with no admin and so no storage element: what it refuses before it
+    places a file (validation, auth, limits) and its answer when nothing can take it."""
+    config = IGSettings(
+        jwks_url=NOWHERE,
+        admin_url=NOWHERE,
+        revocations_url="",
+        jwt_issuer=ISSUER,
+        jwt_audience=AUDIENCE,
+        client_id="ingester",
+        client_secret="not-used-no-admin",
+        registry_poll_interval=3600,
+        capacity_refresh_interval=3600,
+        max_file_size=100_000,
+        public_url="http://inprocess",
+        log_format="json",
+    )
+    async with serve(create_ingester(config), StaticKeys(issuer.key.jwk())) as client:
         client.headers.update(bearer(issuer))
         yield client
