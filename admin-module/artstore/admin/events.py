@@ -8,10 +8,11 @@ from typing import Any
 
 import redis.asyncio as redis
 
+from artstore.contracts.events import FILES_CHANNEL, SE_CHANNEL
+
 log = logging.getLogger("artstore.admin.events")
 
-SE_CHANNEL = "artstore:storage-elements"
-FILES_CHANNEL = "artstore:files"
+__all__ = ["FILES_CHANNEL", "SE_CHANNEL", "Events"]
 
 
 class Events:

@@ -1,77 +1,21 @@
-"""``FileMetadata`` (DESIGN §5.5) and its ``copies`` form, one definition for every
-service: the SE answers it, the ingester, query and admin answer it with ``copies``."""
+"""Moved to ``artstore.contracts.files`` (issue 14); re-exported for existing imports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, Literal, Self
+from artstore.contracts.files import (
+    OPTIONAL_FIELDS,
+    Copy,
+    FileMetadata,
+    FileStatus,
+    FileWithCopies,
+    RetentionPolicy,
+)
 
-from pydantic import BaseModel
-
-FileStatus = Literal["active", "expired", "deleted"]
-RetentionPolicy = Literal["temporary", "permanent"]
-
-
-class FileMetadata(BaseModel):
-    schema_version: int
-    file_id: str
-    original_filename: str
-    content_type: str
-    size: int
-    checksum: str
-    uploaded_by: str
-    uploaded_at: datetime
-    updated_at: datetime
-    version: int
-    status: FileStatus
-    retention_policy: RetentionPolicy
-    ttl_days: int | None
-    expires_at: datetime | None
-    description: str
-    tags: list[str]
-    metadata: dict[str, str]
-    storage_element_id: str
-    # Who made a temporary file permanent, and when (finalize keeps uploaded_by/_at).
-    finalized_by: str | None = None
-    finalized_at: datetime | None = None
-
-
-# Fields a row or an answer may lack (a catalog or an SE older than them): None then.
-OPTIONAL_FIELDS = ("finalized_by", "finalized_at")
-
-
-class Copy(BaseModel):
-    storage_element_id: str
-    status: FileStatus
-
-
-class FileWithCopies(FileMetadata):
-    """The metadata of the copy that speaks for a file, plus every copy of it."""
-
-    copies: list[Copy]
-
-    @classmethod
-    def of_copies(cls, speaker: FileMetadata, copies: Iterable[FileMetadata]) -> Self:
-        """From the copy that speaks for the file and every copy of it."""
-        return cls(
-            **speaker.model_dump(),
-            copies=[Copy(storage_element_id=c.storage_element_id, status=c.status) for c in copies],
-        )
-
-    @classmethod
-    def of(cls, row: Mapping[str, Any], copies: Iterable[Mapping[str, Any]]) -> Self:
-        """From a catalog row (or an SE's answer) and the rows of every copy."""
-        data = {
-            k: row.get(k) if k in OPTIONAL_FIELDS else row[k]
-            for k in FileMetadata.model_fields
-            if k != "file_id"
-        }
-        return cls(
-            **data,
-            file_id=str(row["file_id"]),
-            copies=[
-                Copy(storage_element_id=str(c["storage_element_id"]), status=c["status"])
-                for c in copies
-            ],
-        )
+__all__ = [
+    "OPTIONAL_FIELDS",
+    "Copy",
+    "FileMetadata",
+    "FileStatus",
+    "FileWithCopies",
+    "RetentionPolicy",
+]

@@ -21,10 +21,11 @@ import httpx
 
 from artstore.common.httpclient import make_async_client
 from artstore.common.redact import describe
+from artstore.contracts import events
 
 log = logging.getLogger("artstore.registry")
 
-SE_CHANNEL = "artstore:storage-elements"
+SE_CHANNEL = events.SE_CHANNEL
 KIND_MODE = {"temporary": "edit", "permanent": "rw"}
 
 

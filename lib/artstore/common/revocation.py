@@ -34,10 +34,11 @@ import redis.asyncio as redis
 
 from artstore.common.httpclient import make_async_client
 from artstore.common.settings import ServiceSettings
+from artstore.contracts import events
 
 log = logging.getLogger("artstore.revocation")
 
-CHANNEL = "artstore:revocations"
+CHANNEL = events.REVOCATIONS_CHANNEL
 PATH = "/api/v1/auth/revocations"
 
 

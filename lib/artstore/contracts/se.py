@@ -7,14 +7,15 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The largest figure a PostgreSQL bigint holds: capacity figures are stored in one.
+from artstore.contracts.files import RetentionPolicy
+
+# The largest figure a PostgreSQL bigint holds: the admin stores capacity figures in one.
 BIGINT_MAX: Final = 2**63 - 1
 
 Mode = Literal["edit", "rw", "ro", "ar"]
 MODES: Final[tuple[Mode, ...]] = ("edit", "rw", "ro", "ar")
 SEStatus = Literal["online", "degraded", "offline", "maintenance"]
 Operation = Literal["upload", "download", "update", "delete", "list"]
-RetentionPolicy = Literal["temporary", "permanent"]
 RETENTION_POLICIES: Final[tuple[RetentionPolicy, ...]] = ("temporary", "permanent")
 
 # The hex SHA-256 a client announces for the bytes it sends (RFC 9530's
@@ -22,16 +23,31 @@ RETENTION_POLICIES: Final[tuple[RetentionPolicy, ...]] = ("temporary", "permanen
 CHECKSUM_HEADER: Final = "X-Checksum-SHA256"
 CONTENT_DIGEST_HEADER: Final = "Content-Digest"
 
+# Upload fields (``POST /api/v1/files``: multipart form parts or query parameters; the
+# ingester takes the same names). The bytes are the multipart part ``file``.
+FILE_PART: Final = "file"
+UPLOAD_FIELDS: Final = (
+    "filename",
+    "description",
+    "tags",  # one tag per field (repeatable), or a JSON array of tags
+    "metadata",  # a JSON object of string values
+    "retention_policy",
+    "ttl_days",  # temporary files only
+    "file_id",  # a replica or a restore keeps its file's id
+)
+TTL_DAYS_MIN: Final = 1
+TTL_DAYS_MAX: Final = 3650
+
 
 class Capacity(BaseModel):
     """An SE's room, in bytes, and how many files it holds."""
 
     model_config = ConfigDict(extra="ignore")
 
-    total_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    used_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    available_bytes: int = Field(ge=0, le=BIGINT_MAX)
-    file_count: int = Field(ge=0, le=BIGINT_MAX)
+    total_bytes: int = Field(ge=-BIGINT_MAX, le=BIGINT_MAX)
+    used_bytes: int = Field(ge=-BIGINT_MAX, le=BIGINT_MAX)
+    available_bytes: int = Field(ge=-BIGINT_MAX, le=BIGINT_MAX)
+    file_count: int = Field(ge=-BIGINT_MAX, le=BIGINT_MAX)
 
 
 class SEInfo(BaseModel):
@@ -39,11 +55,12 @@ class SEInfo(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    storage_id: str = Field(min_length=1, max_length=200)
-    name: str = Field(max_length=200)
+    # 64: the width of storage_element_id in the catalog and of the admin's registry.
+    storage_id: str = Field(min_length=1, max_length=64)
+    name: str
     mode: Mode
     status: SEStatus
     version: str = Field("", max_length=100)
-    backend: str = Field(max_length=100)
+    backend: str = Field(max_length=32)
     allowed_operations: list[Operation]
     capacity: Capacity

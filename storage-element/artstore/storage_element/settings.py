@@ -10,9 +10,8 @@ from pydantic_settings import SettingsConfigDict
 
 from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import ServiceSettings
+from artstore.contracts.se import Mode
 from artstore.storage_element.layout import MAX_S3_PREFIX_BYTES
-
-Mode = Literal["edit", "rw", "ro", "ar"]
 
 GiB = 1024**3
 MiB = 1024**2

@@ -15,7 +15,6 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from artstore.common.files import FileMetadata, FileStatus, RetentionPolicy
 from artstore.contracts.catalog import (
     FILE_COLUMNS,
     files,
@@ -23,6 +22,7 @@ from artstore.contracts.catalog import (
     preference_order,
     speaks_for_file,
 )
+from artstore.contracts.files import FileMetadata, FileStatus, RetentionPolicy
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from artstore.admin.files.repository import FileFilters
 from artstore.admin.files.schemas import AdminFile
 from artstore.admin.state import DbSession, State
 from artstore.common.auth import Principal, RequireScope
-from artstore.common.files import FileStatus, RetentionPolicy
 from artstore.common.pagination import Page, Pagination
+from artstore.contracts.files import FileStatus, RetentionPolicy
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from artstore.common.files import FileWithCopies
+from artstore.contracts.files import FileWithCopies
 
 # The admin's files view answers the shared shape as it is.
 AdminFile = FileWithCopies

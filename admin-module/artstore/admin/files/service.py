@@ -21,7 +21,8 @@ from artstore.common.errors import (
     NotFound,
     UpstreamUnavailable,
 )
-from artstore.common.files import FileMetadata
+from artstore.contracts.events import FileChanged
+from artstore.contracts.files import FileMetadata
 
 
 def _group(copies: list[FileMetadata]) -> dict[str, list[FileMetadata]]:
@@ -119,4 +120,4 @@ async def delete_everywhere(
     await record_alone(
         session, actor, Entry("file.delete", "file", file_id, details={"copies": live})
     )
-    await events.publish(FILES_CHANNEL, {"event": "deleted", "file_id": file_id})
+    await events.publish(FILES_CHANNEL, FileChanged(event="deleted", file_id=file_id).model_dump())

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from artstore.common.bounds import PlainText
 
-Mode = Literal["edit", "rw", "ro", "ar"]
-SEStatus = Literal["online", "degraded", "offline", "maintenance"]
+# The SE's own shapes, re-exported: the registry answers them as the SEs do.
+from artstore.contracts.se import Capacity as Capacity
+from artstore.contracts.se import Mode as Mode
+from artstore.contracts.se import SEStatus as SEStatus
+
 URL = r"^https?://[^\s/]+(/[^\s]*)?$"
-
-
-class Capacity(BaseModel):
-    total_bytes: int
-    used_bytes: int
-    available_bytes: int
-    file_count: int
 
 
 class StorageElement(BaseModel):

@@ -8,11 +8,11 @@ import logging
 
 import redis.asyncio as redis
 
+from artstore.contracts.events import FILES_CHANNEL
 from artstore.query.cache.store import MetadataCache
 
 log = logging.getLogger("artstore.query.cache")
 
-FILES_CHANNEL = "artstore:files"
 RETRY_SECONDS = 2.0
 
 

@@ -3,33 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from artstore.common.app import VERSION
+from artstore.contracts.se import Capacity, SEInfo, SEStatus
 from artstore.storage_element.node import Node, StorageNode
 
 router = APIRouter(prefix="/api/v1", tags=["info"])
 
 
-class CapacityInfo(BaseModel):
-    total_bytes: int
-    used_bytes: int
-    available_bytes: int
-    file_count: int
-
-
-class SEInfo(BaseModel):
-    storage_id: str
-    name: str
-    mode: str
-    status: str
-    version: str
-    backend: str
-    allowed_operations: list[str]
-    capacity: CapacityInfo
-
-
-def node_status(node: StorageNode) -> str:
+def node_status(node: StorageNode) -> SEStatus:
     if not node.recovered or node.maintenance.rebuild.state == "running":
         return "maintenance"
     if node.catalog.enabled and not node.catalog.reachable:
@@ -40,18 +22,21 @@ def node_status(node: StorageNode) -> str:
 @router.get("/info", response_model=SEInfo)
 async def info(node: Node) -> SEInfo:
     cap = node.capacity
-    return SEInfo(
-        storage_id=node.settings.id,
-        name=node.settings.name,
-        mode=node.modes.current,
-        status=node_status(node),
-        version=VERSION,
-        backend=node.backend.name,
-        allowed_operations=node.modes.allowed_operations(),
-        capacity=CapacityInfo(
-            total_bytes=cap.total_bytes(),
-            used_bytes=cap.used_bytes,
-            available_bytes=cap.available_bytes(),
-            file_count=cap.file_count,
-        ),
+    # Validated: the answer is the contract every caller parses (artstore.contracts.se).
+    return SEInfo.model_validate(
+        {
+            "storage_id": node.settings.id,
+            "name": node.settings.name,
+            "mode": node.modes.current,
+            "status": node_status(node),
+            "version": VERSION,
+            "backend": node.backend.name,
+            "allowed_operations": node.modes.allowed_operations(),
+            "capacity": Capacity(
+                total_bytes=cap.total_bytes(),
+                used_bytes=cap.used_bytes,
+                available_bytes=cap.available_bytes(),
+                file_count=cap.file_count,
+            ),
+        }
     )

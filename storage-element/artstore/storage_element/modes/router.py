@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from artstore.common.auth import Principal, RequireScope
+from artstore.contracts.se import Mode
 from artstore.storage_element.node import Node
-from artstore.storage_element.settings import Mode
 
 router = APIRouter(prefix="/api/v1/mode", tags=["mode"])
 

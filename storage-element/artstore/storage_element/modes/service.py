@@ -7,19 +7,16 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Literal
 
 from artstore.common.errors import ConfirmationRequired, InvalidTransition, ModeNotAllowed
+from artstore.contracts.se import Mode, Operation
 from artstore.storage_element.faults import FaultInjector
 from artstore.storage_element.fsutil import atomic_replace
 from artstore.storage_element.layout import Layout
-from artstore.storage_element.settings import Mode
 from artstore.storage_element.store.changes import MODE
 from artstore.storage_element.store.errors import ModeChanged
 from artstore.storage_element.store.locks import PublishGate
 from artstore.storage_element.wal.journal import Journal
-
-Operation = Literal["upload", "download", "update", "delete", "list"]
 
 ALLOWED: dict[str, frozenset[str]] = {
     "edit": frozenset({"upload", "download", "update", "delete", "list"}),
