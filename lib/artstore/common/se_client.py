@@ -179,8 +179,10 @@ class StorageElementClient:
         """``GET /api/v1/files/{id}``: the copy's metadata; None when the SE has none."""
         try:
             resp = await self._call(se, "GET", f"/api/v1/files/{file_id}", auth, ok=(200,))
-        except NotFound:
-            return None
+        except Relayed as exc:
+            if exc.status == 404:
+                return None
+            raise
         return self._json(se, resp)
 
     async def upload(
@@ -237,15 +239,17 @@ class StorageElementClient:
         resp = await self._call(se, "DELETE", f"/api/v1/files/{file_id}", auth, ok=accept)
         return resp.status_code
 
-    async def download(self, se: Target, file_id: str, auth: Auth) -> AsyncIterator[bytes]:
-        """``GET /api/v1/files/{id}/download``, the whole blob as a stream (the request
-        goes when the stream is first read)."""
+    async def download(
+        self, se: Target, file_id: str, auth: Auth, *, extra: Auth | None = None
+    ) -> AsyncIterator[bytes]:
+        """``GET /api/v1/files/{id}/download`` as a stream (the request goes when the
+        stream is first read); ``extra``: Range or conditional headers."""
         url = f"{_base(se)}/api/v1/files/{file_id}/download"
         try:
-            async with self.http.stream("GET", url, headers=auth) as resp:
+            async with self.http.stream("GET", url, headers={**auth, **(extra or {})}) as resp:
                 if resp.status_code == 404:
                     raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
-                if resp.status_code != 200:
+                if resp.status_code not in (200, 206):
                     await resp.aread()
                     raise answer_error(se, resp)
                 async for chunk in resp.aiter_raw():
@@ -281,8 +285,10 @@ class StorageElementClient:
         """``GET /api/v1/uploads/{id}``: offset, length, expiry; None when there is none."""
         try:
             resp = await self._call(se, "GET", f"/api/v1/uploads/{session_id}", auth, ok=(200,))
-        except NotFound:
-            return None
+        except Relayed as exc:
+            if exc.status == 404:
+                return None
+            raise
         return self._json(se, resp)
 
     async def append(
@@ -319,20 +325,12 @@ class StorageElementClient:
     # -- administration -----------------------------------------------------------------
     async def transition_mode(
         self, se: Target, body: Mapping[str, Any], auth: Auth
-    ) -> tuple[int, Any]:
-        """``POST /api/v1/mode/transition``: the SE's status and JSON answer as they are
-        (the admin relays both); raises :class:`Unreachable` only."""
-        try:
-            resp = await self.http.post(
-                _base(se) + "/api/v1/mode/transition", headers=auth, json=dict(body)
-            )
-        except _TRANSPORT as exc:
-            raise unreachable(se, exc) from exc
-        try:
-            answer: Any = resp.json()
-        except ValueError:
-            answer = {"error": {"code": "UPSTREAM_UNAVAILABLE", "message": resp.text[:500]}}
-        return resp.status_code, answer
+    ) -> dict[str, Any]:
+        """``POST /api/v1/mode/transition``: the SE's answer (its mode now)."""
+        resp = await self._call(
+            se, "POST", "/api/v1/mode/transition", auth, ok=(200,), json=dict(body)
+        )
+        return self._json(se, resp)
 
     async def maintenance(
         self,

@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 
-from artstore.common.errors import UpstreamUnavailable
+from artstore.common.errors import ArtStoreError, error_body
+from artstore.common.se_client import StorageElementClient, Unreachable, bearer
+from artstore.common.se_client_errors import status_of
 
 
 @dataclass(frozen=True)
@@ -29,61 +31,52 @@ class Observation:
         return "online"
 
 
-def _base(url: str) -> str:
-    return url.rstrip("/")
-
-
 async def info(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
-    """The SE's ``/api/v1/info``, or UPSTREAM_UNAVAILABLE."""
-    try:
-        resp = await http.get(f"{_base(url)}/api/v1/info")
-        resp.raise_for_status()
-        data = resp.json()
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
-        raise UpstreamUnavailable(
-            f"storage element at {url} did not answer /api/v1/info: {exc}",
-            details={"url": url},
-        ) from exc
-    sid = data.get("storage_id") if isinstance(data, dict) else None
-    if not isinstance(sid, str) or not 0 < len(sid) <= 200:
-        raise UpstreamUnavailable(f"{url} is not a storage element", details={"url": url})
-    found: dict[str, Any] = data
-    return found
-
-
-async def _ready(http: httpx.AsyncClient, url: str) -> str | None:
-    try:
-        resp = await http.get(f"{_base(url)}/health/ready")
-        status = resp.json().get("status")
-    except (httpx.HTTPError, ValueError, AttributeError):
-        return None
-    return status if isinstance(status, str) else None
+    """The SE's ``/api/v1/info`` as it sent it, or UPSTREAM_UNAVAILABLE."""
+    return await StorageElementClient(http).info_document(url)
 
 
 async def observe(http: httpx.AsyncClient, url: str) -> Observation:
     """``/info`` and ``/health/ready`` at once."""
+    se = StorageElementClient(http)
     got_info, ready = await asyncio.gather(
-        info(http, url), _ready(http, url), return_exceptions=True
+        se.info_document(url), se.ready(url), return_exceptions=True
     )
     if isinstance(got_info, BaseException):
         return Observation(None, None)
     return Observation(got_info, ready if isinstance(ready, str) else None)
 
 
-async def forward(
-    http: httpx.AsyncClient, method: str, base_url: str, path: str, token: str, json: Any = None
-) -> httpx.Response:
-    """A call on behalf of the caller with ``token``: the caller's token bound to that
-    SE alone (auth/exchange.py ``bound_for``), so the SE checks their scopes and records
-    them, and nothing the SE sees is good anywhere else."""
+async def transition_mode(
+    http: httpx.AsyncClient, url: str, body: dict[str, Any], token: str
+) -> tuple[int, Any]:
+    """The mode change asked of the SE, on behalf of the caller with ``token``: the
+    caller's token bound to that SE alone (auth/exchange.py ``bound_for``), so the SE
+    checks their scopes and records them, and nothing the SE sees is good anywhere
+    else. The SE's status and answer, to relay."""
     try:
-        return await http.request(
-            method,
-            f"{_base(base_url)}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            json=json,
+        return 200, await StorageElementClient(http).transition_mode(url, body, bearer(token))
+    except Unreachable:
+        raise
+    except ArtStoreError as exc:
+        status = status_of(exc)
+        if status is None:
+            raise
+        return status, error_body(exc.code, exc.message, exc.details)
+
+
+async def delete_copy(http: httpx.AsyncClient, url: str, file_id: str, token: str) -> int:
+    """Tombstone one copy on behalf of the caller (``token`` as above): the SE's status
+    (204; 410 a tombstone already; 404 the catalog was ahead of the SE; others refused).
+    UPSTREAM_UNAVAILABLE when the SE cannot be asked."""
+    try:
+        return await StorageElementClient(http).delete_file(
+            url, file_id, bearer(token), accept=(204, 404, 410)
         )
-    except httpx.HTTPError as exc:
-        raise UpstreamUnavailable(
-            f"storage element at {base_url} unreachable: {exc}", details={"url": base_url}
-        ) from exc
+    except Unreachable:
+        raise
+    except ArtStoreError as exc:
+        status = status_of(exc)
+        if status is None:
+            raise
+        return status

@@ -193,20 +193,14 @@ async def change_mode(
 ) -> tuple[int, Any]:
     """Forward the transition; (the SE's status, the SE's body)."""
     row = await get(session, storage_id)
-    resp = await client.forward(
-        http, "POST", row["url"], "/api/v1/mode/transition", token, body.model_dump()
-    )
-    try:
-        answer: Any = resp.json()
-    except ValueError:
-        answer = {"error": {"code": "UPSTREAM_UNAVAILABLE", "message": resp.text[:500]}}
-    ok = resp.status_code == 200
+    status, answer = await client.transition_mode(http, row["url"], body.model_dump(), token)
+    ok = status == 200
     entry = Entry(
         "storage_element.mode",
         "storage_element",
         storage_id,
         outcome="success" if ok else "failure",
-        details={"target_mode": body.target_mode, "status": resp.status_code},
+        details={"target_mode": body.target_mode, "status": status},
     )
     if ok:
         async with session.begin():
@@ -219,7 +213,7 @@ async def change_mode(
             await record(session, actor, entry)
     else:
         await record_alone(session, actor, entry)
-    return resp.status_code, answer
+    return status, answer
 
 
 async def _apply(
