@@ -1,6 +1,6 @@
-"""The layers, read from the source: ``lib`` never imports a service, no service imports
-another service or the CLI, and every service is declared as an ``artstore.services``
-entry point (how the CLI finds it without importing it)."""
+"""The layers, read from the source: ``lib`` never imports a service, nothing but the CLI
+imports the CLI, no service imports another service, and every service is declared as
+an ``artstore.services`` entry point (how the CLI finds it without importing it)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,18 @@ def test_lib_imports_no_service() -> None:
         "lib must not import a service: expose what it needs through the service's "
         'entrypoint module (pyproject.toml [project.entry-points."artstore.services"])'
     )
+
+
+BELOW_THE_CLI = sorted(
+    p.name for p in LIB.iterdir() if (p / "__init__.py").is_file() and p.name != "cli"
+)
+
+
+@pytest.mark.parametrize("package", BELOW_THE_CLI)
+def test_the_cli_is_the_top_of_lib(package: str) -> None:
+    """``common``, ``client`` and ``contracts`` are what the services build on: the CLI
+    (which runs the services) may import them, never the other way round."""
+    assert offending(LIB / package, {"cli"}) == []
 
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
