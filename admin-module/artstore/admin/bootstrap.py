@@ -1,10 +1,16 @@
 """First start: an admin user and the service accounts the other services use.
 
 Each is created only when absent, under a PostgreSQL lock so replicas starting
-together create them once. Generated secrets are written (0600) to
-``AM_BOOTSTRAP_CREDENTIALS_FILE`` (for `artstore up` to print on its own terminal, for
-an operator to read once) and never to a log line: logs are shipped, kept and read by
-more people than the admin's password should be.
+together create them once. An account made by an earlier version is given the scopes
+this version's services need of it (:data:`ACCOUNT_SCOPES`; scopes are only added) on
+every start: the code that needs a scope is what knows it, a deployment upgrades by
+restarting the admin, and the change goes through the service layer, so it is audited
+like any other (a data migration could not write the audit chain).
+
+Generated secrets are written (0600) to ``AM_BOOTSTRAP_CREDENTIALS_FILE`` (for
+`artstore up` to print on its own terminal, for an operator to read once) and never
+to a log line: logs are shipped, kept and read by more people than the admin's
+password should be.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import logging
 import os
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin import locks
 from artstore.admin.audit.service import SYSTEM
@@ -53,6 +61,18 @@ def _write_credentials(path: Path, new: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+async def _upgrade(session: AsyncSession, name: str) -> None:
+    """Scopes this version needs that an older bootstrap did not give (``storage:write``
+    for the ingester and query, which exchange tokens: DESIGN §10)."""
+    if name not in ACCOUNT_SCOPES:
+        return
+    added = await accounts.grant_scopes(
+        session, SYSTEM, name, ACCOUNT_SCOPES[name], "bootstrap: scopes this version needs"
+    )
+    if added:
+        log.warning("bootstrap account %r given the scopes %s", name, " ".join(added))
+
+
 async def bootstrap(state: AdminState) -> dict[str, Any]:
     """What was created (with secrets), for the log and the credentials file."""
     settings = state.settings
@@ -87,6 +107,8 @@ async def bootstrap(state: AdminState) -> dict[str, Any]:
             )
             row, secret = await accounts.create(session, SYSTEM, body, settings.sa_secret_ttl_days)
             created[name] = {"client_id": row["client_id"], "client_secret": secret}
+        for name in names:
+            await _upgrade(session, name)
     if created:
         path = settings.bootstrap_credentials_file
         await asyncio.to_thread(_write_credentials, path, created)

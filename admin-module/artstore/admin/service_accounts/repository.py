@@ -36,8 +36,10 @@ async def by_client_id(session: AsyncSession, client_id: str) -> Any:
     return (await session.execute(stmt)).mappings().first()
 
 
-async def by_name(session: AsyncSession, name: str) -> Any:
+async def by_name(session: AsyncSession, name: str, *, for_update: bool = False) -> Any:
     stmt = select(sa_table).where(sa_table.c.name == name)
+    if for_update:
+        stmt = stmt.with_for_update()
     return (await session.execute(stmt)).mappings().first()
 
 

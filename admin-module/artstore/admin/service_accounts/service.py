@@ -17,6 +17,7 @@ from artstore.admin.audit.service import Actor, Entry, record
 from artstore.admin.auth import revocations
 from artstore.admin.auth.errors import OAuthError
 from artstore.admin.passwords import hash_secret, new_secret, verify_secret
+from artstore.admin.roles import ordered
 from artstore.admin.service_accounts import repository as repo
 from artstore.admin.service_accounts.schemas import ServiceAccountCreate, ServiceAccountPatch
 from artstore.admin.settings import AMSettings
@@ -179,6 +180,27 @@ async def rotate_secret(
             ),
         )
         return row, secret, revoked
+
+
+async def grant_scopes(
+    session: AsyncSession, actor: Actor, name: str, scopes: list[str], reason: str
+) -> list[str]:
+    """Add whichever of ``scopes`` the account ``name`` lacks (none removed), audited with
+    ``reason``; the scopes added (none: nothing written). Adding never revokes: tokens
+    issued before hold fewer scopes, not more."""
+    async with session.begin():
+        row = await repo.by_name(session, name, for_update=True)
+        if row is None:
+            return []
+        added = ordered(set(scopes) - set(row["scopes"]))
+        if not added:
+            return []
+        values = {"scopes": ordered({*row["scopes"], *added}), "updated_at": datetime.now(UTC)}
+        await repo.update(session, str(row["id"]), values)
+        details = {"fields": ["scopes"], "added": added, "reason": reason}
+        entry = Entry("service_account.update", "service_account", str(row["id"]), details=details)
+        await record(session, actor, entry)
+        return added
 
 
 async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Any:
