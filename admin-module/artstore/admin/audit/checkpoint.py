@@ -27,6 +27,7 @@ from jose.exceptions import JOSEError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin.audit import repository
+from artstore.admin.audit.repository import CheckpointRow
 from artstore.admin.state import AdminState
 
 log = logging.getLogger("artstore.admin.audit")
@@ -48,19 +49,19 @@ async def write(state: AdminState) -> int | None:
         last = await repository.last_checkpoint(session)
         if head is None:
             return None
-        if last is not None and head[0] <= int(last["seq"]):
-            if head[0] < int(last["seq"]):
+        if last is not None and head[0] <= last.seq:
+            if head[0] < last.seq:
                 log.error(
                     "audit chain cut: it ends at seq %d, checkpoint %d was signed at %s",
                     head[0],
-                    last["seq"],
-                    last["at"],
+                    last.seq,
+                    last.at,
                 )
             return None
         at = datetime.now(UTC)
         seq, hash_ = head
         kid, signature = await state.keys.sign_document(payload(seq, hash_, at), TYP)
-        row = {"seq": seq, "hash": hash_, "signature": signature, "kid": kid, "at": at}
+        row = CheckpointRow(seq=seq, hash=hash_, signature=signature, kid=kid, at=at)
         await repository.insert_checkpoint(session, row)
     log.info(
         "audit checkpoint seq=%d hash=%s kid=%s",
@@ -83,18 +84,18 @@ async def run(state: AdminState) -> None:
             log.warning("audit checkpoint not written: %s", exc)
 
 
-def signature_problem(cp: dict[str, Any], keys: dict[str, dict[str, Any]]) -> str | None:
+def signature_problem(cp: CheckpointRow, keys: dict[str, dict[str, Any]]) -> str | None:
     """Why checkpoint ``cp`` is not genuine, or None."""
-    jwk = keys.get(str(cp["kid"]))
+    jwk = keys.get(cp.kid)
     if jwk is None:
-        return f"checkpoint {cp['seq']} is signed by an unknown key {cp['kid']!r}"
+        return f"checkpoint {cp.seq} is signed by an unknown key {cp.kid!r}"
     try:
-        header = jws.get_unverified_header(cp["signature"])
-        signed = json.loads(jws.verify(cp["signature"], jwk, algorithms=["RS256"]))
+        header = jws.get_unverified_header(cp.signature)
+        signed = json.loads(jws.verify(cp.signature, jwk, algorithms=["RS256"]))
     except (JOSEError, ValueError):
-        return f"checkpoint {cp['seq']} has an invalid signature"
-    if header.get("typ") != TYP or signed != payload(int(cp["seq"]), cp["hash"], cp["at"]):
-        return f"checkpoint {cp['seq']} does not match what was signed"
+        return f"checkpoint {cp.seq} has an invalid signature"
+    if header.get("typ") != TYP or signed != payload(cp.seq, cp.hash, cp.at):
+        return f"checkpoint {cp.seq} does not match what was signed"
     return None
 
 
@@ -108,5 +109,7 @@ class Verdict:
     last_checkpoint_seq: int | None = None
 
 
-async def load(session: AsyncSession) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+async def load(
+    session: AsyncSession,
+) -> tuple[list[CheckpointRow], dict[str, dict[str, Any]]]:
     return await repository.checkpoints(session), await repository.public_keys(session)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from artstore.admin.audit import service
+from artstore.admin.audit.repository import AuditFilters
 from artstore.admin.audit.schemas import AuditEntry, VerifyResult
 from artstore.admin.state import DbSession
 from artstore.common.auth import Principal, RequireScope
@@ -34,16 +35,9 @@ async def list_entries(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a time zone (RFC 3339)")
-    filters = {
-        "actor": actor,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "since": since,
-        "until": until,
-    }
+    filters = AuditFilters(actor, action, target_type, target_id, since, until)
     rows, total = await service.search(session, filters, page.limit, page.offset)
-    return Page.of([AuditEntry.model_validate(r) for r in rows], total, page)
+    return Page.of([AuditEntry.model_validate(r, from_attributes=True) for r in rows], total, page)
 
 
 @router.get("/verify", response_model=VerifyResult)

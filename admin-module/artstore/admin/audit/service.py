@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin.audit import checkpoint, repository
 from artstore.admin.audit.checkpoint import Verdict
+from artstore.admin.audit.repository import AuditFilters, AuditRow
 from artstore.common.auth import Principal
 from artstore.common.logs import request_id_var
 
@@ -53,9 +54,9 @@ class Entry:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def entry_hash(row: dict[str, Any]) -> str:
+def entry_hash(row: AuditRow) -> str:
     """SHA-256 over the canonical JSON of every field but the hash itself."""
-    data = {k: row[k] for k in HASHED_FIELDS}
+    data: dict[str, Any] = {k: getattr(row, k) for k in HASHED_FIELDS}
     at = data["at"]
     data["at"] = at.astimezone(UTC).isoformat() if isinstance(at, datetime) else at
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -68,22 +69,22 @@ async def record(session: AsyncSession, actor: Actor, entry: Entry) -> None:
     last = await repository.last_link(session)
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     rid = request_id_var.get()
-    row: dict[str, Any] = {
-        "seq": seq,
+    row = AuditRow(
+        seq=seq,
         # Microseconds are what PostgreSQL keeps, so the hash survives the round trip.
-        "at": datetime.now(UTC),
-        "actor": actor.sub,
-        "actor_kind": actor.kind,
-        "action": entry.action,
-        "target_type": entry.target_type,
-        "target_id": entry.target_id,
-        "outcome": entry.outcome,
-        "request_id": None if rid == "-" else rid,
-        "details": entry.details,
-        "prev_hash": prev,
-    }
-    row["hash"] = entry_hash(row)
-    await repository.insert(session, row)
+        at=datetime.now(UTC),
+        actor=actor.sub,
+        actor_kind=actor.kind,
+        action=entry.action,
+        target_type=entry.target_type,
+        target_id=entry.target_id,
+        outcome=entry.outcome,
+        request_id=None if rid == "-" else rid,
+        details=entry.details,
+        prev_hash=prev,
+        hash="",  # not hashed: entry_hash leaves it out
+    )
+    await repository.insert(session, replace(row, hash=entry_hash(row)))
 
 
 async def record_alone(session: AsyncSession, actor: Actor, entry: Entry) -> None:
@@ -93,8 +94,8 @@ async def record_alone(session: AsyncSession, actor: Actor, entry: Entry) -> Non
 
 
 async def search(
-    session: AsyncSession, filters: dict[str, Any], limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
+    session: AsyncSession, filters: AuditFilters, limit: int, offset: int
+) -> tuple[list[AuditRow], int]:
     async with session.begin():
         return await repository.search(session, filters, limit, offset)
 
@@ -106,7 +107,7 @@ async def verify(session: AsyncSession) -> Verdict:
     prev, expected_seq, checked = GENESIS, 1, 0
     async with session.begin():
         cps, keys = await checkpoint.load(session)
-        last_cp = int(cps[-1]["seq"]) if cps else None
+        last_cp = cps[-1].seq if cps else None
 
         def bad(seq: int | None, reason: str) -> Verdict:
             return Verdict(False, checked, seq, reason, len(cps), last_cp)
@@ -114,18 +115,18 @@ async def verify(session: AsyncSession) -> Verdict:
         for cp in cps:
             problem = checkpoint.signature_problem(cp, keys)
             if problem is not None:
-                return bad(int(cp["seq"]), problem)
-        signed = {int(cp["seq"]): str(cp["hash"]) for cp in cps}
+                return bad(cp.seq, problem)
+        signed = {cp.seq: cp.hash for cp in cps}
         async for row in repository.walk(session):
             checked += 1
-            seq = int(row["seq"])
+            seq = row.seq
             if seq != expected_seq:
                 return bad(expected_seq, f"entry {expected_seq} is missing")
-            if row["prev_hash"] != prev or entry_hash(row) != row["hash"]:
+            if row.prev_hash != prev or entry_hash(row) != row.hash:
                 return bad(seq, f"entry {seq} was changed")
-            if signed.get(seq, row["hash"]) != row["hash"]:
+            if signed.get(seq, row.hash) != row.hash:
                 return bad(seq, f"entry {seq} differs from its signed checkpoint")
-            prev, expected_seq = row["hash"], seq + 1
+            prev, expected_seq = row.hash, seq + 1
     if last_cp is not None and expected_seq <= last_cp:
         return bad(
             expected_seq,

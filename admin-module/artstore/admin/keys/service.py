@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from artstore.admin.audit.service import Actor, Entry, record
 from artstore.admin.keys import repository
 from artstore.admin.keys.crypto import KeyEncryption, generate_rsa
+from artstore.admin.keys.repository import SigningKeyRow
 from artstore.common.errors import ServiceUnavailable, Unauthorized
 
 _RELOAD = 30.0
@@ -60,41 +61,41 @@ class KeyStore:
         self._lock = asyncio.Lock()
 
     # -- loading -----------------------------------------------------------------------
-    def _from_row(self, row: dict[str, Any]) -> SigningKey:
-        active = row["status"] == "active"
+    def _from_row(self, row: SigningKeyRow) -> SigningKey:
+        active = row.status == "active"
         return SigningKey(
-            kid=row["kid"],
-            jwk=dict(row["public_jwk"]),
-            status=row["status"],
-            created_at=row["created_at"],
-            retired_at=row["retired_at"],
-            verify_until=row["verify_until"],
-            private_pem=self._enc.decrypt(row["kid"], row["private_key"]) if active else None,
+            kid=row.kid,
+            jwk=dict(row.public_jwk),
+            status=row.status,
+            created_at=row.created_at,
+            retired_at=row.retired_at,
+            verify_until=row.verify_until,
+            private_pem=self._enc.decrypt(row.kid, row.private_key) if active else None,
         )
 
     async def reload(self) -> None:
         async with self._sessions() as session, session.begin():
             rows = await repository.all_keys(session)
-        self._keys = {r["kid"]: self._from_row(r) for r in rows}
+        self._keys = {r.kid: self._from_row(r) for r in rows}
         self._loaded_at = time.monotonic()
 
-    async def _new_row(self, now: datetime) -> dict[str, Any]:
+    async def _new_row(self, now: datetime) -> SigningKeyRow:
         kid = f"{now:%Y%m%d}-{uuid.uuid4().hex[:8]}"
         pem, jwk = await asyncio.to_thread(generate_rsa, kid)
-        return {
-            "kid": kid,
-            "private_key": self._enc.encrypt(kid, pem),
-            "public_jwk": jwk,
-            "status": "active",
-            "created_at": now,
-        }
+        return SigningKeyRow(
+            kid=kid,
+            private_key=self._enc.encrypt(kid, pem),
+            public_jwk=jwk,
+            status="active",
+            created_at=now,
+        )
 
     async def ensure_key(self) -> None:
         """At start: create the first key unless one is active (replicas take turns)."""
         async with self._sessions() as session, session.begin():
             await repository.lock(session)
             rows = await repository.all_keys(session)
-            if not any(r["status"] == "active" for r in rows):
+            if not any(r.status == "active" for r in rows):
                 await repository.insert(session, await self._new_row(datetime.now(UTC)))
         await self.reload()
 
@@ -167,7 +168,7 @@ class KeyStore:
             await record(
                 session,
                 actor,
-                Entry("key.rotate", "key", row["kid"], details={"retired": retired}),
+                Entry("key.rotate", "key", row.kid, details={"retired": retired}),
             )
         await self.reload()
-        return self._keys[row["kid"]]
+        return self._keys[row.kid]
