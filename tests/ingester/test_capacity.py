@@ -18,6 +18,7 @@ from artstore.common.auth import Principal
 from artstore.common.errors import StorageFull
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageElementRef, StorageRegistry
+from artstore.common.se_client import Relayed
 from artstore.common.se_tokens import SeTokens
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
@@ -27,7 +28,6 @@ from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import Ingester
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.service import Incoming, store
-from artstore.ingester.upstream import Relayed
 
 
 @dataclass
@@ -123,8 +123,8 @@ class World:
         if request.url.path == "/api/v1/info":
             se.info_calls += 1
             return _json(200, {
-                "storage_id": se.storage_id, "mode": se.mode, "status": se.status,
-                "allowed_operations": ["download", "upload"],
+                "storage_id": se.storage_id, "name": se.storage_id, "backend": "local",
+                "mode": se.mode, "status": se.status, "allowed_operations": ["download", "upload"],
                 "capacity": {"total_bytes": 10**9, "used_bytes": 0,
                              "available_bytes": se.available, "file_count": 0},
             })  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from artstore.common.auth import Principal
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.registry import ServiceToken, StorageElementRef, StorageRegistry
+from artstore.common.se_client import StorageElementClient
 from artstore.common.se_tokens import SeTokens
 from artstore.ingester.metrics import IngestStats
 from artstore.ingester.placement.capacity import Capacity
@@ -38,6 +39,11 @@ class Ingester:
     # Tokens bound to one SE (token exchange at the admin, DESIGN §10): nothing the
     # ingester sends to an SE is accepted by the admin or by another SE.
     se_tokens: SeTokens
+    # Every call to an SE goes through this (bodies over ``se_client`` on http:// SEs).
+    se: StorageElementClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.se = StorageElementClient(self.http, self.se_client)
 
     async def service_headers(self, se: StorageElementRef) -> dict[str, str]:
         """Authorization of the ingester's own account, bound to ``se``: copies written

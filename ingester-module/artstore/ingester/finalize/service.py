@@ -18,13 +18,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from artstore.common import ownership
 from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
-from artstore.ingester import upstream
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import Ingester
 from artstore.ingester.uploads.schemas import StoredFile
@@ -86,11 +83,5 @@ def _finalized(
 
 async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) -> None:
     """With the ingester's own account: finalizing needs files:write, not files:delete."""
-    try:
-        resp = await ing.http.delete(
-            f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers(se)
-        )
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code not in (204, 410):  # 410: deleted by an earlier attempt
-        raise upstream.error_from(se, resp)
+    # 410: deleted by an earlier attempt.
+    await ing.se.delete_file(se, file_id, await ing.service_headers(se), accept=(204, 410))

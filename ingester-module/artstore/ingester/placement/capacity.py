@@ -25,11 +25,13 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
+from artstore.common.errors import UpstreamUnavailable
 from artstore.common.registry import KIND_MODE, StorageElementRef, StorageRegistry
+from artstore.common.se_client import StorageElementClient
+from artstore.contracts.se import SEInfo
 
 log = logging.getLogger("artstore.ingester.placement")
 
@@ -49,12 +51,11 @@ class Seen:
     read_at: float | None = None  # monotonic time of the /info read; None: registry figures
 
 
-def _of_info(data: dict[str, Any]) -> Seen:
-    ops = data.get("allowed_operations", ["upload"])
+def _of_info(info: SEInfo) -> Seen:
     return Seen(
-        mode=str(data.get("mode", "")),
-        takes_uploads=data.get("status") != "maintenance" and "upload" in ops,
-        available=int((data.get("capacity") or {}).get("available_bytes", 0)),
+        mode=info.mode,
+        takes_uploads=info.status != "maintenance" and "upload" in info.allowed_operations,
+        available=info.capacity.available_bytes,
         read_at=time.monotonic(),
     )
 
@@ -64,7 +65,7 @@ class Capacity:
         self, registry: StorageRegistry, http: httpx.AsyncClient, *, interval: float
     ) -> None:
         self.registry = registry
-        self.http = http
+        self.se = StorageElementClient(http, info_timeout=_INFO_TIMEOUT)
         self.interval = interval
         self._seen: dict[str, Seen] = {}
         self._wake = asyncio.Event()
@@ -104,14 +105,11 @@ class Capacity:
     # -- reading /info -----------------------------------------------------------------------
     async def _read(self, se: StorageElementRef) -> None:
         try:
-            resp = await self.http.get(f"{se.url}/api/v1/info", timeout=_INFO_TIMEOUT)
-            data = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            data = None
-        if not isinstance(data, dict):
+            info = await self.se.info(se)
+        except UpstreamUnavailable:
             self.seen(se).reachable = False
             return
-        self._seen[se.storage_id] = _of_info(data)
+        self._seen[se.storage_id] = _of_info(info)
 
     async def refresh(self) -> None:
         """Read the ``/info`` of every SE the registry lists online in a writable mode."""

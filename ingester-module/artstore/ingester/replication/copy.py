@@ -8,12 +8,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
-from artstore.common.errors import NotFound
 from artstore.common.registry import StorageElementRef
+from artstore.common.se_client import Unreachable
 from artstore.common.se_tokens import ExchangeRefused
-from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.state import Ingester, SeAuth, history_params
@@ -27,15 +24,10 @@ async def locate(
 
     async def ask(se: StorageElementRef) -> tuple[StorageElementRef, dict[str, Any]] | None:
         try:
-            headers = await auth(se)
-            resp = await ing.http.get(f"{se.url}/api/v1/files/{file_id}", headers=headers)
-        except (httpx.HTTPError, ExchangeRefused):
+            meta = await ing.se.get_file(se, file_id, await auth(se))
+        except (Unreachable, ExchangeRefused):
             return None
-        if resp.status_code == 404:
-            return None
-        if resp.status_code != 200:
-            raise upstream.error_from(se, resp)
-        return se, dict(resp.json())
+        return None if meta is None else (se, meta)
 
     ses = [se for se in ing.registry.all() if ing.registry.readable(se.storage_id)]
     found = await asyncio.gather(*(ask(se) for se in ses))
@@ -46,19 +38,8 @@ async def download(
     ing: Ingester, se: StorageElementRef, file_id: str, auth: SeAuth
 ) -> AsyncIterator[bytes]:
     """The blob of one copy as a stream (opened only when first read)."""
-    url = f"{se.url}/api/v1/files/{file_id}/download"
-    headers = await auth(se)
-    try:
-        async with ing.http.stream("GET", url, headers=headers) as resp:
-            if resp.status_code == 404:
-                raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
-            if resp.status_code != 200:
-                await resp.aread()
-                raise upstream.error_from(se, resp)
-            async for chunk in resp.aiter_raw():
-                yield chunk
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
+    async for chunk in ing.se.download(se, file_id, await auth(se)):
+        yield chunk
 
 
 def upload_params(

@@ -18,22 +18,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from artstore.common import lean_http
-from artstore.common.errors import ArtStoreError, FileTooLarge, UpstreamUnavailable
+from artstore.common.errors import (
+    ArtStoreError,
+    FileTooLarge,
+    ModeNotAllowed,
+    UpstreamUnavailable,
+)
 from artstore.common.registry import StorageElementRef
+from artstore.common.se_client import Relayed, Unreachable
 from artstore.common.se_tokens import ExchangeRefused
-from artstore.ingester import upstream
 from artstore.ingester.state import Ingester
 
 log = logging.getLogger("artstore.ingester.replication")
+
+
+class BeforeBody(UpstreamUnavailable):
+    """The SE failed before any byte of the body left: the upload may go elsewhere."""
+
+    def __init__(self, se: StorageElementRef, reason: str) -> None:
+        super().__init__(
+            f"storage element {se.storage_id} unreachable: {reason}",
+            details={"storage_element_id": se.storage_id},
+        )
+        self.se = se
 
 
 class TryElsewhere(UpstreamUnavailable):
@@ -160,35 +172,12 @@ async def _send_to(
     try:
         if upload.as_service:  # bound to this SE alone (DESIGN §10)
             headers = {**headers, **await ing.service_headers(se)}
-        if ing.se_client.supports(se.url):
-            answer = await ing.se_client.request(
-                "POST",
-                f"{se.url}/api/v1/files",
-                headers,
-                params=upload.params,
-                body=body,
-                on_start=start,
-            )
-            content = await answer.read()
-            if answer.status_code == 201:
-                data: dict[str, Any] = json.loads(content)
-                return data
-            resp = httpx.Response(answer.status_code, headers=answer.raw_headers, content=content)
-        else:  # https: through httpx
-            resp = await ing.http.post(
-                f"{se.url}/api/v1/files",
-                params=tuple(upload.params),
-                headers=headers,
-                content=_started(start, body),
-            )
-    except (httpx.HTTPError, lean_http.UpstreamError, OSError, ExchangeRefused) as exc:
+        return await ing.se.upload(se, upload.params, headers, body, on_start=start)
+    except (Unreachable, ExchangeRefused) as exc:
         if not touched():
-            raise upstream.BeforeBody(se, type(exc).__name__) from exc
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code != 201:
-        raise upstream.error_from(se, resp)
-    data = resp.json()
-    return data
+            reason = exc.reason if isinstance(exc, Unreachable) else type(exc).__name__
+            raise BeforeBody(se, reason) from exc
+        raise
 
 
 async def _leg(
@@ -209,19 +198,12 @@ async def _leg(
         changed.set()
 
 
-async def _started(start: Callable[[], None], body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """httpx asks for the first chunk once the connection is open and the head sent."""
-    start()
-    async for chunk in body:
-        yield chunk
-
-
 def _refusal(exc: BaseException) -> str | None:
     """``room`` or ``mode`` when an SE refused the file in a way the next SE may not."""
-    if isinstance(exc, upstream.Relayed):
+    if isinstance(exc, Relayed):
         if exc.status == 507:
             return "room"
-        if exc.code == "MODE_NOT_ALLOWED":
+        if isinstance(exc, ModeNotAllowed):
             return "mode"
     return None
 
@@ -388,7 +370,7 @@ async def _conclude(ing: Ingester, source: Replay, upload: Upload, got: _Sent) -
                 ing.capacity.refused_room(se)
             elif why == "mode":
                 ing.capacity.refused_mode(se)
-            elif isinstance(exc, upstream.BeforeBody):
+            elif isinstance(exc, BeforeBody):
                 ing.capacity.unreachable(se)
             else:
                 elsewhere = False
@@ -430,11 +412,9 @@ async def cleanup(
         file_id = str(meta.get("file_id"))
         deleted = False
         if se.mode == "edit":
-            with contextlib.suppress(httpx.HTTPError, ArtStoreError):
-                resp = await ing.http.delete(
-                    f"{se.url}/api/v1/files/{file_id}", headers=await ing.service_headers(se)
-                )
-                deleted = resp.status_code in (204, 410)
+            with contextlib.suppress(ArtStoreError):
+                await ing.se.delete_file(se, file_id, await ing.service_headers(se))
+                deleted = True  # 204, or 410: a tombstone already
         if not deleted:
             stranded.append({"storage_element_id": se.storage_id, "file_id": file_id})
             log.error(

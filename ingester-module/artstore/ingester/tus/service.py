@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from artstore.common.auth import Principal
-from artstore.common.errors import NotFound, ValidationFailed
+from artstore.common.errors import ChecksumMismatch, NotFound, ValidationFailed
 from artstore.common.registry import StorageElementRef
+from artstore.common.se_client import Relayed, Unreachable
 from artstore.common.text import (
     check_description,
     check_filename,
@@ -26,7 +25,6 @@ from artstore.common.text import (
     check_metadata,
     check_tags,
 )
-from artstore.ingester import upstream
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import Ingester, SeAuth
@@ -97,20 +95,20 @@ async def create(
         # Sessions live on local-disk SEs (an S3-backed SE refuses them).
         kind = body["retention_policy"]
         se = choose(ing, kind, 1, length, exclude=avoid, no_room=no_room, local_only=True)[0]
+        headers = await ing.acting_for(principal)(se)
         try:
-            headers = await ing.acting_for(principal)(se)
-            resp = await ing.http.post(f"{se.url}/api/v1/uploads", json=body, headers=headers)
-        except httpx.HTTPError:
+            data = await ing.se.create_session(se, body, headers)
+        except Unreachable:
             ing.capacity.unreachable(se)
             avoid = avoid | {se.storage_id}
             continue
-        if resp.status_code == 507:  # less room than placement knew: the next SE
+        except Relayed as exc:
+            if exc.status != 507:
+                raise
+            # Less room than placement knew: the next SE.
             ing.capacity.refused_room(se)
             avoid, no_room = avoid | {se.storage_id}, no_room | {se.storage_id}
             continue
-        if resp.status_code != 201:
-            raise upstream.error_from(se, resp)
-        data = resp.json()
         file_id = str(data["session_id"])
         return se, Progress(0, length, datetime.fromisoformat(data["expires_at"])), file_id
 
@@ -122,34 +120,6 @@ def resolve(ing: Ingester, storage_id: str) -> StorageElementRef:
     return se
 
 
-async def _session(
-    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
-) -> dict[str, Any] | None:
-    try:
-        resp = await ing.http.get(f"{se.url}/api/v1/uploads/{file_id}", headers=headers)
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise upstream.error_from(se, resp)
-    return dict(resp.json())
-
-
-async def _stored(
-    ing: Ingester, se: StorageElementRef, file_id: str, headers: dict[str, str]
-) -> dict[str, Any] | None:
-    try:
-        resp = await ing.http.get(f"{se.url}/api/v1/files/{file_id}", headers=headers)
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise upstream.error_from(se, resp)
-    return dict(resp.json())
-
-
 async def progress(
     ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
 ) -> Progress:
@@ -157,9 +127,9 @@ async def progress(
     (a crash between the last PATCH and completion) is completed now."""
     auth = ing.acting_for(principal)
     headers = await auth(se)
-    session = await _session(ing, se, file_id, headers)
+    session = await ing.se.session(se, file_id, headers)
     if session is None:
-        stored = await _stored(ing, se, file_id, headers)
+        stored = await ing.se.get_file(se, file_id, headers)
         if stored is None or stored.get("uploaded_by") != principal.sub:
             raise NotFound("upload not found", details={"file_id": file_id})
         if stored.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
@@ -192,20 +162,9 @@ async def append(
     if length is not None:
         headers["Content-Length"] = str(length)
     try:
-        resp = await ing.http.patch(
-            f"{se.url}/api/v1/uploads/{file_id}",
-            params={"offset": offset},
-            headers=headers,
-            content=body,
-        )
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code != 200:
-        err = upstream.error_from(se, resp)
-        if err.code == "CHECKSUM_MISMATCH":
-            raise TusChecksumMismatch(err.message, details=err.details)
-        raise err
-    session = resp.json()
+        session = await ing.se.append(se, file_id, offset, headers, body)
+    except ChecksumMismatch as err:
+        raise TusChecksumMismatch(err.message, details=err.details) from err
     p = Progress(
         int(session["offset"]),
         int(session["length"]),
@@ -222,15 +181,7 @@ async def complete(
     """Store the finished upload on its SE, then (permanent files) make the other
     replicas from that copy."""
     auth = ing.acting_for(principal)
-    try:
-        resp = await ing.http.post(
-            f"{se.url}/api/v1/uploads/{file_id}/complete", headers=await auth(se)
-        )
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code != 201:
-        raise upstream.error_from(se, resp)
-    meta = dict(resp.json())
+    meta = await ing.se.complete_session(se, file_id, await auth(se))
     if meta.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
         await _replicate(ing, se, meta, auth)
     return meta
@@ -250,11 +201,4 @@ async def _replicate(
 async def terminate(
     ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
 ) -> None:
-    try:
-        resp = await ing.http.delete(
-            f"{se.url}/api/v1/uploads/{file_id}", headers=await ing.acting_for(principal)(se)
-        )
-    except httpx.HTTPError as exc:
-        raise upstream.unreachable(se, exc) from exc
-    if resp.status_code != 204:
-        raise upstream.error_from(se, resp)
+    await ing.se.cancel_session(se, file_id, await ing.acting_for(principal)(se))

@@ -26,8 +26,9 @@ from starlette.types import Receive, Scope, Send
 
 from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, UpstreamUnavailable
-from artstore.common.lean_http import UpstreamError, UpstreamResponse
+from artstore.common.lean_http import UpstreamResponse
 from artstore.common.registry import StorageElementRef, StorageRegistry
+from artstore.common.se_client import StorageElementClient, Unreachable, bearer
 from artstore.common.se_tokens import ExchangeRefused
 from artstore.query.state import QueryState
 
@@ -144,38 +145,31 @@ async def download(
     for c in copies:
         if c["storage_element_id"] not in known:
             tried.append({"storage_element_id": c["storage_element_id"], "error": "unknown SE"})
+    client = StorageElementClient(state.http, state.upstream)
     for se in refs:
-        url = f"{se.url}/api/v1/files/{file_id}/download"
-        lean = state.upstream.supports(url)
         try:
-            sent = {**passed, "Authorization": f"Bearer {await token_for(se)}"}
-            if lean:
-                up = await state.upstream.request(method, url, sent)
-                status = up.status_code
-            else:
-                resp = await state.http.send(
-                    state.http.build_request(method, url, headers=sent), stream=True
-                )
-                status = resp.status_code
-        except (httpx.HTTPError, UpstreamError, ExchangeRefused) as exc:
-            reason = exc.__class__.__name__
+            sent = {**passed, **bearer(await token_for(se))}
+            opened = await client.open_download(se, file_id, method, sent)
+        except (Unreachable, ExchangeRefused) as exc:
+            reason = exc.reason if isinstance(exc, Unreachable) else exc.__class__.__name__
             state.metrics.copy_failures.labels("unreachable").inc()
             tried.append({"storage_element_id": se.storage_id, "error": reason})
             log.warning("copy of %s on %s unreachable (%s); next copy", file_id, se.storage_id,
                         reason)  # fmt: skip
             continue
+        status = opened.status_code
         if status >= 500 or status in SKIP_STATUSES:
-            if lean:
-                up.close()
-            else:
-                await resp.aclose()
+            await opened.aclose()
             gone = gone or status == 410
             state.metrics.copy_failures.labels(str(status)).inc()
             tried.append({"storage_element_id": se.storage_id, "status": status})
             log.warning("copy of %s on %s answered %s; next copy", file_id, se.storage_id,
                         status)  # fmt: skip
             continue
-        return _lean_answer(up, method, se) if lean else _answer(resp, method, se)
+        if opened.lean is not None:
+            return _lean_answer(opened.lean, method, se)
+        assert opened.resp is not None
+        return _answer(opened.resp, method, se)
     if gone:
         await state.cache.drop(file_id)
         raise FileGone(f"file {file_id} is gone", details={"file_id": file_id, "tried": tried})
