@@ -75,6 +75,11 @@ async def test_edit_se_answers_map_to_their_errors(
     meta = await c.get_file(se, fid, auth)
     assert meta is not None and meta["size"] == 5
     assert await c.get_file(se, str(uuid.uuid4()), auth) is None  # 404: no copy here
+    changed = await c.patch_file(se, fid, auth, {"description": "one"})
+    assert changed["description"] == "one"
+    assert await _drain(c.download(se, fid, auth, extra={"Range": "bytes=1-2"})) == b"el"
+    status = await c.maintenance(se, "status", auth)
+    assert isinstance(status, dict) and status
 
     bad_field = [("filename", "a.txt"), ("retention_policy", "forever")]
     _relayed(await _raised(c.upload(se, bad_field, raw, _body(b"x"))),
