@@ -1,9 +1,12 @@
 """Per-subject revocation: access tokens issued before a not-before time are refused.
 
-Disabling, deleting or demoting a user makes the admin record ``not_before`` for that
-subject (issue 13). Every service keeps the entries in memory (:class:`RevocationList`,
-consulted by the token verifier on every request: one dict probe when empty) and learns
-of new ones two ways:
+Disabling, deleting or demoting a user, changing or resetting its password, and
+suspending, deleting, narrowing or rotating the secret of a service account make the
+admin record ``not_before`` for that subject (issue 13; docs/security.md lists them).
+The verifier refuses a token whose ``sub`` or acting service (``act``) is revoked.
+Every service keeps the entries in memory (:class:`RevocationList`, consulted by the
+token verifier on every request: one dict probe when empty) and learns of new ones two
+ways:
 
 - pushed: the admin publishes each entry on Redis (``artstore:revocations``) when
   ``REDIS_URL`` is set, so services that share the Redis hear of it at once;
