@@ -26,15 +26,14 @@ SE_TESTS = Path(__file__).parent / "storage_element"
 SE_BACKENDS = [b for b in os.environ.get("ARTSTORE_TEST_BACKENDS", "local,s3").split(",") if b]
 
 
-# Fixtures that start processes (the root ones; those of the suite conftests are found
-# through PROCESS_HELPERS in their modules).
+# Fixtures of this file that start processes; those of the suites' conftests and test
+# modules are found by the process-starting helpers their modules hold (_process_helpers).
 PROCESS_FIXTURES = frozenset({"seaweed", "se_factory", "rw_se", "edit_se"})
 
 
 def _process_helpers() -> tuple[object, ...]:
     from tests.support.admin import AdminUnderTest
     from tests.support.process import ServiceProcess
-    from tests.support.seaweed import SeaweedServer
     from tests.support.system import System
 
     return (ServiceProcess, StorageElementUnderTest, AdminUnderTest, System, SeaweedServer)
