@@ -140,8 +140,9 @@ class StorageElementClient:
         try:
             resp = await self._call(se, "GET", "/api/v1/info", None, ok=(200,), **kw)
         except ArtStoreError as exc:
+            why = exc.reason if isinstance(exc, Unreachable) else exc.message
             raise UpstreamUnavailable(
-                f"storage element {_where(se)[0]} did not answer /api/v1/info: {exc.message}",
+                f"storage element {_where(se)[0]} did not answer /api/v1/info: {why}",
                 details=_where(se)[1],
             ) from exc
         data = self._json(se, resp)
