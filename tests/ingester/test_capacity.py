@@ -25,7 +25,7 @@ from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.placement.service import NoStorageAvailable, choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.settings import IGSettings
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.service import Incoming, store
 
@@ -99,7 +99,7 @@ class World:
             se.storage_id: StorageElementRef.of(se.registry_item()) for se in ses
         }
         self.capacity = Capacity(self.registry, self.http, interval=3600)
-        self.ing = Ingester(
+        self.ing = IngesterState(
             IGSettings(**settings),
             self.registry,
             _Token("", "", ""),

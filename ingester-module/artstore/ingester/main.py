@@ -22,7 +22,7 @@ from artstore.ingester.health import health_checks
 from artstore.ingester.metrics import IngesterCollector, IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.settings import IGSettings
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 from artstore.ingester.tus.router import router as tus_router
 from artstore.ingester.uploads.router import router as uploads_router
 
@@ -56,7 +56,7 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
         se_client = UpstreamClient(
             connect_timeout=settings.upstream_connect_timeout, timeout=settings.upstream_timeout
         )
-        ingester = Ingester(
+        ingester = IngesterState(
             settings,
             registry,
             token,

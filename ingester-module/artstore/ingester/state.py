@@ -21,7 +21,7 @@ from artstore.ingester.settings import IGSettings
 
 
 @dataclass
-class Ingester:
+class IngesterState:
     settings: IGSettings
     registry: StorageRegistry
     token: ServiceToken
@@ -87,10 +87,10 @@ def history_params(
     return out
 
 
-async def get_ingester(request: Request) -> Ingester:
+async def get_ingester(request: Request) -> IngesterState:
     # async: a plain function dependency would be run in a worker thread on every request.
-    ingester: Ingester = request.app.state.ingester
+    ingester: IngesterState = request.app.state.ingester
     return ingester
 
 
-IngesterDep = Annotated[Ingester, Depends(get_ingester)]
+IngesterDep = Annotated[IngesterState, Depends(get_ingester)]

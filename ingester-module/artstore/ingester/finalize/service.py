@@ -23,13 +23,13 @@ from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
 from artstore.ingester.replication.copy import copy_to, locate
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.schemas import StoredFile
 
 log = logging.getLogger("artstore.ingester.finalize")
 
 
-async def finalize(ing: Ingester, principal: Principal, file_id: str) -> StoredFile:
+async def finalize(ing: IngesterState, principal: Principal, file_id: str) -> StoredFile:
     auth = ing.acting_for(principal)
     found = await locate(ing, auth, file_id)
     temps = [(se, m) for se, m in found if m.get("retention_policy") == "temporary"]
@@ -81,7 +81,7 @@ def _finalized(
     return principal.sub, datetime.now(UTC).isoformat()
 
 
-async def _delete_temporary(ing: Ingester, se: StorageElementRef, file_id: str) -> None:
+async def _delete_temporary(ing: IngesterState, se: StorageElementRef, file_id: str) -> None:
     """With the ingester's own account: finalizing needs files:write, not files:delete."""
     # 410: deleted by an earlier attempt.
     await ing.se.delete_file(se, file_id, await ing.service_headers(se), accept=(204, 410))

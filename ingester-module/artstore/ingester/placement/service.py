@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from artstore.common.errors import ArtStoreError, StorageFull
 from artstore.common.registry import KIND_MODE, StorageElementRef
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 
 log = logging.getLogger("artstore.ingester.placement")
 
@@ -32,7 +32,7 @@ def ordered(ses: list[StorageElementRef], strategy: str) -> list[StorageElementR
 
 
 def choose(
-    ing: Ingester,
+    ing: IngesterState,
     retention: str,
     count: int,
     size_hint: int = 0,

@@ -13,11 +13,11 @@ from artstore.common.se_client import Unreachable
 from artstore.common.se_tokens import ExchangeRefused
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import Ingester, SeAuth, history_params
+from artstore.ingester.state import IngesterState, SeAuth, history_params
 
 
 async def locate(
-    ing: Ingester, auth: SeAuth, file_id: str
+    ing: IngesterState, auth: SeAuth, file_id: str
 ) -> list[tuple[StorageElementRef, dict[str, Any]]]:
     """Every copy of ``file_id`` on an SE the registry lists as readable (any status).
     An SE that cannot be asked is skipped: the ingester keeps no catalog of its own."""
@@ -35,7 +35,7 @@ async def locate(
 
 
 async def download(
-    ing: Ingester, se: StorageElementRef, file_id: str, auth: SeAuth
+    ing: IngesterState, se: StorageElementRef, file_id: str, auth: SeAuth
 ) -> AsyncIterator[bytes]:
     """The blob of one copy as a stream (opened only when first read)."""
     async for chunk in ing.se.download(se, file_id, await auth(se)):
@@ -63,7 +63,7 @@ def upload_params(
 
 
 async def copy_to(
-    ing: Ingester,
+    ing: IngesterState,
     source_se: StorageElementRef,
     meta: dict[str, Any],
     count: int,

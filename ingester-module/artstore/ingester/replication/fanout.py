@@ -32,7 +32,7 @@ from artstore.common.errors import (
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import Relayed, Unreachable
 from artstore.common.se_tokens import ExchangeRefused
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 
 log = logging.getLogger("artstore.ingester.replication")
 
@@ -124,7 +124,7 @@ class Upload:
     # The hex SHA-256 sent in X-Checksum-SHA256: every SE refuses (422) bytes that do
     # not have it, so the ingester need not hash them itself to check the copies.
     sha256: str | None = None
-    # Sent with the ingester's own token bound to each SE (``Ingester.service_headers``;
+    # Sent with the ingester's own token bound to each SE (``IngesterState.service_headers``;
     # ``headers`` then carry no Authorization): the copy is written for the uploader
     # named in ``params`` (state.history_params), under an id the ingester chose
     # (DESIGN §10: only services state history or reuse ids).
@@ -159,7 +159,7 @@ def _failed(task: asyncio.Task[Any]) -> bool:
 
 
 async def _send_to(
-    ing: Ingester,
+    ing: IngesterState,
     se: StorageElementRef,
     upload: Upload,
     body: AsyncIterator[bytes],
@@ -181,7 +181,7 @@ async def _send_to(
 
 
 async def _leg(
-    ing: Ingester, leg: _Leg, upload: Upload, changed: asyncio.Event, touched: list[bool]
+    ing: IngesterState, leg: _Leg, upload: Upload, changed: asyncio.Event, touched: list[bool]
 ) -> dict[str, Any]:
     def start() -> None:
         leg.started = True
@@ -209,7 +209,7 @@ def _refusal(exc: BaseException) -> str | None:
 
 
 async def fan_out(
-    ing: Ingester, targets: list[StorageElementRef], source: Replay, upload: Upload
+    ing: IngesterState, targets: list[StorageElementRef], source: Replay, upload: Upload
 ) -> FanOut:
     """Stream ``source`` to every target; all must answer 201 with the SHA-256 the
     ingester computed. A failure the next SE may not have, with nothing stored and the
@@ -242,7 +242,7 @@ def _hasher(upload: Upload) -> Any:
     return None if upload.sha256 else hashlib.sha256()
 
 
-async def _one(ing: Ingester, se: StorageElementRef, source: Replay, upload: Upload) -> _Sent:
+async def _one(ing: IngesterState, se: StorageElementRef, source: Replay, upload: Upload) -> _Sent:
     """One copy: the SE request reads the source itself (no pump task, no queue)."""
     hasher = _hasher(upload)
     size = 0
@@ -290,7 +290,7 @@ def _take(upload: Upload, hasher: Any, size: int, chunk: bytes) -> int:
 
 
 async def _many(
-    ing: Ingester, targets: list[StorageElementRef], source: Replay, upload: Upload
+    ing: IngesterState, targets: list[StorageElementRef], source: Replay, upload: Upload
 ) -> _Sent:
     """Several copies: a pump reads the source once into one bounded queue per SE."""
     changed = asyncio.Event()
@@ -357,7 +357,7 @@ async def _many(
     return _Sent(copies, failed_legs, pump_error, touched[0], size, sha)
 
 
-async def _conclude(ing: Ingester, source: Replay, upload: Upload, got: _Sent) -> FanOut:
+async def _conclude(ing: IngesterState, source: Replay, upload: Upload, got: _Sent) -> FanOut:
     copies, failed_legs, pump_error = got.copies, got.failed, got.source_error
     errors = [*([pump_error] if pump_error else []), *(exc for _, exc in failed_legs)]
     if errors:
@@ -401,7 +401,7 @@ async def _conclude(ing: Ingester, source: Replay, upload: Upload, got: _Sent) -
 
 
 async def cleanup(
-    ing: Ingester, copies: list[tuple[StorageElementRef, dict[str, Any]]]
+    ing: IngesterState, copies: list[tuple[StorageElementRef, dict[str, Any]]]
 ) -> list[dict[str, str]]:
     """Remove copies of a failed multi-copy upload. Temporary copies (edit SEs) are
     deleted with the ingester's own account. An rw SE refuses every delete by design

@@ -27,7 +27,7 @@ from artstore.common.text import (
 )
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
-from artstore.ingester.state import Ingester, SeAuth
+from artstore.ingester.state import IngesterState, SeAuth
 from artstore.ingester.tus.protocol import TusChecksumMismatch, tags_of
 from artstore.ingester.uploads.fields import IngestFields
 
@@ -83,7 +83,7 @@ def _session_body(meta: dict[str, str], length: int, expiry: int) -> dict[str, A
 
 
 async def create(
-    ing: Ingester, principal: Principal, length: int, meta: dict[str, str]
+    ing: IngesterState, principal: Principal, length: int, meta: dict[str, str]
 ) -> tuple[StorageElementRef, Progress, str]:
     # The SE names the session (and the file): a session goes with the caller's own token,
     # and an id chosen by a user is checked against the catalog (DESIGN §10), which
@@ -113,7 +113,7 @@ async def create(
         return se, Progress(0, length, datetime.fromisoformat(data["expires_at"])), file_id
 
 
-def resolve(ing: Ingester, storage_id: str) -> StorageElementRef:
+def resolve(ing: IngesterState, storage_id: str) -> StorageElementRef:
     se = ing.registry.get(storage_id)
     if se is None:
         raise NotFound("upload not found", details={"storage_element_id": storage_id})
@@ -121,7 +121,7 @@ def resolve(ing: Ingester, storage_id: str) -> StorageElementRef:
 
 
 async def progress(
-    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+    ing: IngesterState, principal: Principal, se: StorageElementRef, file_id: str
 ) -> Progress:
     """Where the upload stands. One whose bytes are all in but which was never stored
     (a crash between the last PATCH and completion) is completed now."""
@@ -147,7 +147,7 @@ async def progress(
 
 
 async def append(
-    ing: Ingester,
+    ing: IngesterState,
     principal: Principal,
     se: StorageElementRef,
     file_id: str,
@@ -176,7 +176,7 @@ async def append(
 
 
 async def complete(
-    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+    ing: IngesterState, principal: Principal, se: StorageElementRef, file_id: str
 ) -> dict[str, Any]:
     """Store the finished upload on its SE, then (permanent files) make the other
     replicas from that copy."""
@@ -188,7 +188,7 @@ async def complete(
 
 
 async def _replicate(
-    ing: Ingester, se: StorageElementRef, meta: dict[str, Any], auth: SeAuth
+    ing: IngesterState, se: StorageElementRef, meta: dict[str, Any], auth: SeAuth
 ) -> None:
     have = [
         s for s, m in await locate(ing, auth, str(meta["file_id"])) if m.get("status") == "active"
@@ -199,6 +199,6 @@ async def _replicate(
 
 
 async def terminate(
-    ing: Ingester, principal: Principal, se: StorageElementRef, file_id: str
+    ing: IngesterState, principal: Principal, se: StorageElementRef, file_id: str
 ) -> None:
     await ing.se.cancel_session(se, file_id, await ing.acting_for(principal)(se))

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from artstore.common.auth import Principal
 from artstore.common.errors import ArtStoreError, FileTooLarge, ValidationFailed
 from artstore.common.multipart import Event, Field, FileStart
-from artstore.ingester.state import Ingester
+from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.parts import PartBody
 from artstore.ingester.uploads.schemas import BatchItem, BatchResult, ItemError
@@ -41,7 +41,7 @@ async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[byte
 
 
 async def store_batch(
-    ing: Ingester, principal: Principal, events: AsyncIterator[Event]
+    ing: IngesterState, principal: Principal, events: AsyncIterator[Event]
 ) -> BatchResult:
     fields = IngestFields()
     items: list[BatchItem] = []
@@ -90,7 +90,7 @@ def _bad(message: str) -> ArtStoreError:
 
 
 async def _one(
-    ing: Ingester, principal: Principal, fields: IngestFields, start: FileStart, part: PartBody
+    ing: IngesterState, principal: Principal, fields: IngestFields, start: FileStart, part: PartBody
 ) -> BatchItem:
     name = start.filename or "file"
     own = fields.copy()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from artstore.common.auth import Principal
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import Ingester, history_params
+from artstore.ingester.state import IngesterState, history_params
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.schemas import StoredFile
 
@@ -34,7 +34,7 @@ def _content_type(value: str) -> str:
 
 
 async def store(
-    ing: Ingester, principal: Principal, incoming: Incoming, source: AsyncIterator[bytes]
+    ing: IngesterState, principal: Principal, incoming: Incoming, source: AsyncIterator[bytes]
 ) -> StoredFile:
     """Place and write every copy of one file; 201-ready metadata, or an ArtStoreError."""
     fields = incoming.fields
