@@ -106,7 +106,7 @@ async def bootstrap(state: AdminState) -> dict[str, Any]:
                 description=f"bootstrap account of the {name}",
             )
             row, secret = await accounts.create(session, SYSTEM, body, settings.sa_secret_ttl_days)
-            created[name] = {"client_id": row["client_id"], "client_secret": secret}
+            created[name] = {"client_id": row.client_id, "client_secret": secret}
         for name in names:
             await _upgrade(session, name)
     if created:

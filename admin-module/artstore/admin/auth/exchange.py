@@ -126,7 +126,7 @@ async def exchange(
         raise OAuthError("invalid_target", "name the storage element in audience")
     audience = _one(form, "audience")
     account = await accounts.authenticate(session, *client)
-    if EXCHANGE_SCOPE not in account["scopes"]:
+    if EXCHANGE_SCOPE not in account.scopes:
         raise OAuthError(
             "unauthorized_client", f"exchanging tokens needs a client with {EXCHANGE_SCOPE}"
         )
@@ -143,7 +143,7 @@ async def exchange(
         if not scopes:
             raise OAuthError("invalid_scope", "none of the requested scopes is the subject's")
     token, life, scope = await _sign(
-        settings, keys, _subject_claims(principal), audience, scopes, str(account["client_id"])
+        settings, keys, _subject_claims(principal), audience, scopes, account.client_id
     )
     return Exchanged(token, life, scope)
 

@@ -192,8 +192,8 @@ async def me(principal: CurrentPrincipal, session: DbSession) -> Me:
         row = await users.by_username(session, principal.sub)
         out.user = User.of(row) if row is not None else None
     elif principal.kind == "service_account":
-        row = await accounts.by_client_id(session, principal.sub)
-        out.service_account = ServiceAccount.of(row) if row is not None else None
+        account = await accounts.by_client_id(session, principal.sub)
+        out.service_account = ServiceAccount.of(account) if account is not None else None
     return out
 
 

@@ -24,6 +24,7 @@ from artstore.admin.service_accounts import service as accounts
 from artstore.admin.settings import AMSettings
 from artstore.admin.users import repository as users_repo
 from artstore.admin.users import service as users
+from artstore.admin.users.repository import UserRow
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,14 @@ class Grants:
         return await self.keys.sign(claims), scope
 
     async def _user_tokens(
-        self, session: AsyncSession, user: Any, scopes: frozenset[str], family: str | None
+        self, session: AsyncSession, user: UserRow, scopes: frozenset[str], family: str | None
     ) -> Issued:
         access, scope = await self._access_token(
-            user["username"],
+            user.username,
             "user",
-            user["full_name"] or user["username"],
+            user.full_name or user.username,
             scopes,
-            list(user["roles"]),
+            list(user.roles),
         )
         refresh = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
@@ -126,7 +127,7 @@ class Grants:
                 "id": str(uuid.uuid4()),
                 "token_hash": _hash(refresh),
                 "family_id": family or str(uuid.uuid4()),
-                "user_id": str(user["id"]),
+                "user_id": user.id,
                 "scope": scope,
                 "created_at": now,
                 "expires_at": now + timedelta(seconds=self.settings.refresh_token_ttl),
@@ -141,7 +142,7 @@ class Grants:
             user = await users.login(session, self.throttle, username, password, self.address)
         except RateLimited as exc:
             raise _slow_down(exc) from None
-        scopes = _narrow(scopes_for(user["roles"]), scope)
+        scopes = _narrow(scopes_for(user.roles), scope)
         async with session.begin():
             return await self._user_tokens(session, user, scopes, None)
 
@@ -154,9 +155,9 @@ class Grants:
         except RateLimited as exc:
             raise _slow_down(exc) from None
         await self.throttle.client_succeeded(budget)
-        scopes = _narrow(frozenset(account["scopes"]), scope)
+        scopes = _narrow(frozenset(account.scopes), scope)
         access, granted = await self._access_token(
-            account["client_id"], "service_account", account["name"], scopes, None
+            account.client_id, "service_account", account.name, scopes, None
         )
         return Issued(access, self.settings.access_token_ttl, granted)
 
@@ -165,33 +166,33 @@ class Grants:
         reused = False
         async with session.begin():
             row = await refresh_repo.by_hash(session, _hash(token))
-            if row is None or row["revoked_at"] is not None or row["expires_at"] <= now:
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
                 raise OAuthError("invalid_grant", "refresh token is invalid or expired")
-            user = await users_repo.get(session, str(row["user_id"]))
-            if row["used_at"] is not None:
+            user = await users_repo.get(session, row.user_id)
+            if row.used_at is not None:
                 # A rotated token came back: someone holds a copy. End the whole family.
-                await refresh_repo.revoke_family(session, str(row["family_id"]), now)
+                await refresh_repo.revoke_family(session, row.family_id, now)
                 await record(
                     session,
-                    Actor(user["username"] if user else "unknown", "anonymous"),
+                    Actor(user.username if user else "unknown", "anonymous"),
                     Entry(
                         "login.failure",
                         "user",
-                        str(row["user_id"]),
+                        row.user_id,
                         outcome="failure",
                         details={"grant": "refresh_token", "reason": "refresh token reused"},
                     ),
                 )
                 reused = True
-            elif user is None or user["status"] != "active":
+            elif user is None or user.status != "active":
                 raise OAuthError("invalid_grant", "account disabled")
             else:
                 # The family keeps the scope it started with; roles removed since then
                 # narrow it, roles added do not widen it.
-                granted = scopes_for(user["roles"]) & frozenset(str(row["scope"]).split())
+                granted = scopes_for(user.roles) & frozenset(row.scope.split())
                 scopes = _narrow(granted, scope)
-                await refresh_repo.mark_used(session, str(row["id"]), now)
-                return await self._user_tokens(session, user, scopes, str(row["family_id"]))
+                await refresh_repo.mark_used(session, row.id, now)
+                return await self._user_tokens(session, user, scopes, row.family_id)
         assert reused
         raise OAuthError("invalid_grant", "refresh token was already used; its family is revoked")
 
@@ -200,4 +201,4 @@ class Grants:
         async with session.begin():
             row = await refresh_repo.by_hash(session, _hash(token))
             if row is not None:
-                await refresh_repo.revoke_family(session, str(row["family_id"]), datetime.now(UTC))
+                await refresh_repo.revoke_family(session, row.family_id, datetime.now(UTC))

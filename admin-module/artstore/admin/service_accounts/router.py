@@ -80,7 +80,7 @@ async def rotate_secret(
     )
     await announce_if(state, revoked)
     return RotatedSecret(
-        client_id=row["client_id"],
+        client_id=row.client_id,
         client_secret=secret,
-        secret_expires_at=row["secret_expires_at"],
+        secret_expires_at=row.secret_expires_at,
     )

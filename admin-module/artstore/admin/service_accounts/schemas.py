@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from artstore.admin.roles import ordered
+from artstore.admin.service_accounts.repository import ServiceAccountRow
 from artstore.common.auth import ALL_SCOPES
 from artstore.common.bounds import MultilineText, refuse_nulls
 
@@ -35,17 +36,17 @@ class ServiceAccount(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> ServiceAccount:
+    def of(cls, row: ServiceAccountRow) -> ServiceAccount:
         return cls(
-            id=str(row["id"]),
-            client_id=row["client_id"],
-            name=row["name"],
-            description=row["description"],
-            scopes=list(row["scopes"]),
-            status=row["status"],
-            secret_expires_at=row["secret_expires_at"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            id=row.id,
+            client_id=row.client_id,
+            name=row.name,
+            description=row.description,
+            scopes=list(row.scopes),
+            status=row.status,
+            secret_expires_at=row.secret_expires_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
 
 

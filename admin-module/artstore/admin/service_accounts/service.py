@@ -19,6 +19,7 @@ from artstore.admin.auth.errors import OAuthError
 from artstore.admin.passwords import hash_secret, new_secret, verify_secret
 from artstore.admin.roles import ordered
 from artstore.admin.service_accounts import repository as repo
+from artstore.admin.service_accounts.repository import ServiceAccountRow
 from artstore.admin.service_accounts.schemas import ServiceAccountCreate, ServiceAccountPatch
 from artstore.admin.settings import AMSettings
 from artstore.common.errors import NotFound, ValidationFailed
@@ -30,7 +31,7 @@ def _missing(sa_id: str) -> NotFound:
 
 async def create(
     session: AsyncSession, actor: Actor, body: ServiceAccountCreate, ttl_days: int
-) -> tuple[Any, str]:
+) -> tuple[ServiceAccountRow, str]:
     """(row, client secret): the secret exists in clear only in this answer."""
     now = datetime.now(UTC)
     secret = new_secret()
@@ -58,37 +59,45 @@ async def create(
                 details={"client_id": row["client_id"], "scopes": body.scopes},
             ),
         )
-        return await repo.get(session, row["id"]), secret
+        return await _existing(session, row["id"]), secret
 
 
-async def get(session: AsyncSession, sa_id: str) -> Any:
-    async with session.begin():
-        row = await repo.get(session, sa_id)
+async def _existing(
+    session: AsyncSession, sa_id: str, *, for_update: bool = False
+) -> ServiceAccountRow:
+    row = await repo.get(session, sa_id, for_update=for_update)
     if row is None:
         raise _missing(sa_id)
     return row
 
 
-async def by_name(session: AsyncSession, name: str) -> Any:
+async def get(session: AsyncSession, sa_id: str) -> ServiceAccountRow:
+    async with session.begin():
+        return await _existing(session, sa_id)
+
+
+async def by_name(session: AsyncSession, name: str) -> ServiceAccountRow | None:
     async with session.begin():
         return await repo.by_name(session, name)
 
 
-async def by_client_id(session: AsyncSession, client_id: str) -> Any:
+async def by_client_id(session: AsyncSession, client_id: str) -> ServiceAccountRow | None:
     async with session.begin():
         return await repo.by_client_id(session, client_id)
 
 
-async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any], int]:
+async def page(
+    session: AsyncSession, limit: int, offset: int
+) -> tuple[list[ServiceAccountRow], int]:
     async with session.begin():
         return await repo.page(session, limit, offset)
 
 
-def _ends_tokens(before: Any, values: dict[str, Any]) -> bool:
+def _ends_tokens(before: ServiceAccountRow, values: dict[str, Any]) -> bool:
     """Suspended, or scopes taken away: tokens carry the scopes they were issued with.
     Scopes added or a new name or description leave the tokens as good as they were."""
-    suspended = values.get("status") == "suspended" and before["status"] != "suspended"
-    narrowed = "scopes" in values and not set(before["scopes"]) <= set(values["scopes"])
+    suspended = values.get("status") == "suspended" and before.status != "suspended"
+    narrowed = "scopes" in values and not set(before.scopes) <= set(values["scopes"])
     return suspended or narrowed
 
 
@@ -98,7 +107,7 @@ async def patch(
     settings: AMSettings,
     sa_id: str,
     body: ServiceAccountPatch,
-) -> tuple[Any, dict[str, Any] | None]:
+) -> tuple[ServiceAccountRow, dict[str, Any] | None]:
     """(the row, the revocation entry to announce after the commit, if any)."""
     values = body.model_dump(exclude_unset=True)
     if not values:
@@ -110,12 +119,11 @@ async def patch(
         raise ValidationFailed("fields cannot be null", details={"fields": nulls})
     revoked: dict[str, Any] | None = None
     async with session.begin():
-        before = await repo.get(session, sa_id, for_update=True)
-        if before is None:
-            raise _missing(sa_id)
+        before = await _existing(session, sa_id, for_update=True)
         if _ends_tokens(before, values):
-            revoked = await revocations.revoke(session, settings, before["client_id"])
+            revoked = await revocations.revoke(session, settings, before.client_id)
         row = await repo.update(session, sa_id, {**values, "updated_at": datetime.now(UTC)})
+        assert row is not None  # locked above
         details: dict[str, Any] = {"fields": sorted(values)}
         if revoked is not None:
             details["tokens_revoked"] = True
@@ -129,11 +137,9 @@ async def delete(
 ) -> dict[str, Any]:
     """The revocation entry to announce after the commit."""
     async with session.begin():
-        row = await repo.get(session, sa_id, for_update=True)
-        if row is None:
-            raise _missing(sa_id)
+        row = await _existing(session, sa_id, for_update=True)
         await repo.delete(session, sa_id)
-        revoked = await revocations.revoke(session, settings, row["client_id"])
+        revoked = await revocations.revoke(session, settings, row.client_id)
         await record(
             session,
             actor,
@@ -141,7 +147,7 @@ async def delete(
                 "service_account.delete",
                 "service_account",
                 sa_id,
-                details={"client_id": row["client_id"], "tokens_revoked": True},
+                details={"client_id": row.client_id, "tokens_revoked": True},
             ),
         )
         return revoked
@@ -149,16 +155,14 @@ async def delete(
 
 async def rotate_secret(
     session: AsyncSession, actor: Actor, settings: AMSettings, sa_id: str
-) -> tuple[Any, str, dict[str, Any]]:
+) -> tuple[ServiceAccountRow, str, dict[str, Any]]:
     """(row, new secret, revocation entry): a rotation is what follows a leaked secret,
     so the tokens got with the old one end too."""
     secret = new_secret()
     secret_hash = await hash_secret(secret)
     now = datetime.now(UTC)
     async with session.begin():
-        before = await repo.get(session, sa_id, for_update=True)
-        if before is None:
-            raise _missing(sa_id)
+        before = await _existing(session, sa_id, for_update=True)
         row = await repo.update(
             session,
             sa_id,
@@ -168,7 +172,8 @@ async def rotate_secret(
                 "updated_at": now,
             },
         )
-        revoked = await revocations.revoke(session, settings, before["client_id"])
+        assert row is not None  # locked above
+        revoked = await revocations.revoke(session, settings, before.client_id)
         await record(
             session,
             actor,
@@ -192,29 +197,29 @@ async def grant_scopes(
         row = await repo.by_name(session, name, for_update=True)
         if row is None:
             return []
-        added = ordered(set(scopes) - set(row["scopes"]))
+        added = ordered(set(scopes) - set(row.scopes))
         if not added:
             return []
-        values = {"scopes": ordered({*row["scopes"], *added}), "updated_at": datetime.now(UTC)}
-        await repo.update(session, str(row["id"]), values)
+        values = {"scopes": ordered({*row.scopes, *added}), "updated_at": datetime.now(UTC)}
+        await repo.update(session, row.id, values)
         details = {"fields": ["scopes"], "added": added, "reason": reason}
-        entry = Entry("service_account.update", "service_account", str(row["id"]), details=details)
+        entry = Entry("service_account.update", "service_account", row.id, details=details)
         await record(session, actor, entry)
         return added
 
 
-async def authenticate(session: AsyncSession, client_id: str, secret: str) -> Any:
+async def authenticate(session: AsyncSession, client_id: str, secret: str) -> ServiceAccountRow:
     """The account's row, or invalid_client (unknown, wrong secret, suspended, expired)."""
     now = datetime.now(UTC)
     async with session.begin():
         row = await repo.by_client_id(session, client_id)
-        ok = await verify_secret(row["secret_hash"] if row else None, secret)
+        ok = await verify_secret(row.secret_hash if row else None, secret)
         failure: str | None = None
         if row is None or not ok:
             failure = "invalid client credentials"
-        elif row["status"] != "active":
+        elif row.status != "active":
             failure = "client suspended"
-        elif row["secret_expires_at"] <= now:
+        elif row.secret_expires_at <= now:
             failure = "client secret expired"
         await record(
             session,
@@ -222,11 +227,11 @@ async def authenticate(session: AsyncSession, client_id: str, secret: str) -> An
             Entry(
                 "login.failure" if failure else "login.success",
                 "service_account",
-                str(row["id"]) if row is not None else None,
+                row.id if row is not None else None,
                 outcome="failure" if failure else "success",
                 details={"grant": "client_credentials", **({"reason": failure} if failure else {})},
             ),
         )
-    if failure is not None:
-        raise OAuthError("invalid_client", failure)
+    if failure is not None or row is None:
+        raise OAuthError("invalid_client", failure or "invalid client credentials")
     return row

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import any_, func, literal, select
+from sqlalchemy import RowMapping, any_, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artstore.admin.tables import users
 from artstore.common.errors import Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    """One row of ``admin.users``."""
+
+    id: str
+    username: str
+    email: str | None
+    full_name: str | None
+    roles: list[str]
+    status: Literal["active", "disabled"]
+    password_hash: str
+    failed_logins: int
+    locked_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> UserRow:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+def _one(row: RowMapping | None) -> UserRow | None:
+    return None if row is None else UserRow.of(row)
 
 
 async def insert(session: AsyncSession, row: dict[str, Any]) -> None:
@@ -23,33 +50,35 @@ async def insert(session: AsyncSession, row: dict[str, Any]) -> None:
         ) from None
 
 
-async def get(session: AsyncSession, user_id: str, *, for_update: bool = False) -> Any:
+async def get(session: AsyncSession, user_id: str, *, for_update: bool = False) -> UserRow | None:
     stmt = select(users).where(users.c.id == user_id)
     if for_update:
         stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).mappings().first()
+    return _one((await session.execute(stmt)).mappings().first())
 
 
-async def by_username(session: AsyncSession, username: str, *, for_update: bool = False) -> Any:
+async def by_username(
+    session: AsyncSession, username: str, *, for_update: bool = False
+) -> UserRow | None:
     stmt = select(users).where(users.c.username == username)
     if for_update:
         stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).mappings().first()
+    return _one((await session.execute(stmt)).mappings().first())
 
 
-async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any], int]:
+async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[UserRow], int]:
     rows = await session.execute(
         select(users).order_by(users.c.username).limit(limit).offset(offset)
     )
     total = (await session.execute(select(func.count()).select_from(users))).scalar_one()
-    return list(rows.mappings().all()), int(total)
+    return [UserRow.of(r) for r in rows.mappings().all()], int(total)
 
 
-async def update(session: AsyncSession, user_id: str, values: dict[str, Any]) -> Any:
+async def update(session: AsyncSession, user_id: str, values: dict[str, Any]) -> UserRow | None:
     row = await session.execute(
         users.update().where(users.c.id == user_id).values(**values).returning(users)
     )
-    return row.mappings().first()
+    return _one(row.mappings().first())
 
 
 async def delete(session: AsyncSession, user_id: str) -> bool:
@@ -95,5 +124,5 @@ async def lock_active_admins(session: AsyncSession) -> list[str]:
     return [str(r) for r in rows.scalars()]
 
 
-def now_locked(row: Any, now: datetime) -> bool:
-    return row["locked_until"] is not None and row["locked_until"] > now
+def now_locked(row: UserRow, now: datetime) -> bool:
+    return row.locked_until is not None and row.locked_until > now

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from artstore.admin.passwords import MIN_PASSWORD_LENGTH
 from artstore.admin.roles import ROLES
+from artstore.admin.users.repository import UserRow, now_locked
 from artstore.common.bounds import PlainText, refuse_nulls
 
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
@@ -34,21 +35,20 @@ class User(BaseModel):
     locked_until: datetime | None = None
 
     @classmethod
-    def of(cls, row: Any) -> User:
-        now = datetime.now(UTC)
-        locked = row["locked_until"] is not None and row["locked_until"] > now
-        status = "locked" if row["status"] == "active" and locked else row["status"]
+    def of(cls, row: UserRow) -> User:
+        locked = now_locked(row, datetime.now(UTC))
+        status = "locked" if row.status == "active" and locked else row.status
         return cls(
-            id=str(row["id"]),
-            username=row["username"],
-            email=row["email"],
-            full_name=row["full_name"],
-            roles=list(row["roles"]),
+            id=row.id,
+            username=row.username,
+            email=row.email,
+            full_name=row.full_name,
+            roles=list(row.roles),
             status=status,
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            last_login_at=row["last_login_at"],
-            locked_until=row["locked_until"] if locked else None,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            last_login_at=row.last_login_at,
+            locked_until=row.locked_until if locked else None,
         )
 
 

@@ -16,6 +16,7 @@ from artstore.admin.auth.throttle import LoginThrottle
 from artstore.admin.passwords import RateLimited, hash_secret, verify_password
 from artstore.admin.settings import AMSettings
 from artstore.admin.users import repository as repo
+from artstore.admin.users.repository import UserRow
 from artstore.admin.users.schemas import UserCreate, UserPatch
 from artstore.common.errors import Conflict, NotFound, ValidationFailed
 
@@ -24,7 +25,7 @@ def _missing(user_id: str) -> NotFound:
     return NotFound(f"user {user_id} not found", details={"id": user_id})
 
 
-async def create(session: AsyncSession, actor: Actor, body: UserCreate) -> Any:
+async def create(session: AsyncSession, actor: Actor, body: UserCreate) -> UserRow:
     now = datetime.now(UTC)
     row: dict[str, Any] = {
         "id": str(uuid.uuid4()),
@@ -45,30 +46,34 @@ async def create(session: AsyncSession, actor: Actor, body: UserCreate) -> Any:
             actor,
             Entry("user.create", "user", row["id"], details={"username": body.username}),
         )
-        return await repo.get(session, row["id"])
+        return await _existing(session, row["id"])
 
 
-async def get(session: AsyncSession, user_id: str) -> Any:
-    async with session.begin():
-        row = await repo.get(session, user_id)
+async def _existing(session: AsyncSession, user_id: str, *, for_update: bool = False) -> UserRow:
+    row = await repo.get(session, user_id, for_update=for_update)
     if row is None:
         raise _missing(user_id)
     return row
 
 
-async def by_username(session: AsyncSession, username: str) -> Any:
+async def get(session: AsyncSession, user_id: str) -> UserRow:
+    async with session.begin():
+        return await _existing(session, user_id)
+
+
+async def by_username(session: AsyncSession, username: str) -> UserRow | None:
     async with session.begin():
         return await repo.by_username(session, username)
 
 
-async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[Any], int]:
+async def page(session: AsyncSession, limit: int, offset: int) -> tuple[list[UserRow], int]:
     async with session.begin():
         return await repo.page(session, limit, offset)
 
 
-def _demotes(row: Any, values: dict[str, Any]) -> bool:
+def _demotes(row: UserRow, values: dict[str, Any]) -> bool:
     """Would this change leave ``row`` no longer an active admin?"""
-    if row["status"] != "active" or "admin" not in row["roles"]:
+    if row.status != "active" or "admin" not in row.roles:
         return False
     return values.get("status") == "disabled" or (
         "roles" in values and "admin" not in values["roles"]
@@ -87,7 +92,7 @@ def _keep_an_admin(admins: list[str], user_id: str, what: str) -> None:
 
 async def patch(
     session: AsyncSession, actor: Actor, settings: AMSettings, user_id: str, body: UserPatch
-) -> tuple[Any, dict[str, Any] | None]:
+) -> tuple[UserRow, dict[str, Any] | None]:
     """(the row, the revocation entry to announce after the commit, if any)."""
     values: dict[str, Any] = body.model_dump(exclude_unset=True)
     if not values:
@@ -99,21 +104,20 @@ async def patch(
     async with session.begin():
         touches = "status" in values or "roles" in values
         admins = await repo.lock_active_admins(session) if touches else []
-        before = await repo.get(session, user_id, for_update=True)
-        if before is None:
-            raise _missing(user_id)
+        before = await _existing(session, user_id, for_update=True)
         if _demotes(before, values):
             _keep_an_admin(admins, user_id, "disabled or demoted")
         if values.get("status") == "active":
             values.update(failed_logins=0, locked_until=None)  # re-enabling also unlocks
         if values.get("status") == "disabled":
             await refresh_repo.revoke_user(session, user_id, now)
-        disabled = values.get("status") == "disabled" and before["status"] != "disabled"
-        new_roles = "roles" in values and list(values["roles"]) != list(before["roles"])
+        disabled = values.get("status") == "disabled" and before.status != "disabled"
+        new_roles = "roles" in values and list(values["roles"]) != list(before.roles)
         if disabled or new_roles:
             # Tokens carry the roles and scopes they were issued with: end them all.
-            revoked = await revocations.revoke(session, settings, before["username"])
+            revoked = await revocations.revoke(session, settings, before.username)
         row = await repo.update(session, user_id, {**values, "updated_at": now})
+        assert row is not None  # locked above
         await record(
             session,
             actor,
@@ -130,17 +134,15 @@ async def delete(
     """The revocation entry to announce after the commit."""
     async with session.begin():
         admins = await repo.lock_active_admins(session)
-        row = await repo.get(session, user_id, for_update=True)
-        if row is None:
-            raise _missing(user_id)
+        row = await _existing(session, user_id, for_update=True)
         if _demotes(row, {"status": "disabled"}):
             _keep_an_admin(admins, user_id, "deleted")
         await repo.delete(session, user_id)  # refresh tokens go with it (cascade)
-        revoked = await revocations.revoke(session, settings, row["username"])
+        revoked = await revocations.revoke(session, settings, row.username)
         await record(
             session,
             actor,
-            Entry("user.delete", "user", user_id, details={"username": row["username"]}),
+            Entry("user.delete", "user", user_id, details={"username": row.username}),
         )
         return revoked
 
@@ -149,10 +151,8 @@ async def unlock(
     session: AsyncSession, actor: Actor, user_id: str, throttle: LoginThrottle
 ) -> None:
     async with session.begin():
-        row = await repo.get(session, user_id, for_update=True)
-        if row is None:
-            raise _missing(user_id)
-        await throttle.unlock(row["username"])
+        row = await _existing(session, user_id, for_update=True)
+        await throttle.unlock(row.username)
         await repo.update(
             session,
             user_id,
@@ -165,18 +165,18 @@ async def _set_password(
     session: AsyncSession,
     actor: Actor,
     settings: AMSettings,
-    user: Any,
+    user: UserRow,
     new_hash: str,
     action: str,
 ) -> dict[str, Any]:
     """Replace the hash and end every token got with the old password (refresh tokens
     here, access tokens through a revocation entry, returned for announcing)."""
     now = datetime.now(UTC)
-    user_id = str(user["id"])
-    if not await repo.set_password_if(session, user_id, user["password_hash"], new_hash, now):
+    user_id = user.id
+    if not await repo.set_password_if(session, user_id, user.password_hash, new_hash, now):
         raise Conflict("the password was changed meanwhile; sign in again")
     await refresh_repo.revoke_user(session, user_id, now)
-    revoked = await revocations.revoke(session, settings, user["username"])
+    revoked = await revocations.revoke(session, settings, user.username)
     await record(session, actor, Entry(action, "user", user_id, details={"tokens_revoked": True}))
     return revoked
 
@@ -187,9 +187,7 @@ async def reset_password(
     """The revocation entry to announce after the commit."""
     new_hash = await hash_secret(new_password)
     async with session.begin():
-        row = await repo.get(session, user_id, for_update=True)
-        if row is None:
-            raise _missing(user_id)
+        row = await _existing(session, user_id, for_update=True)
         return await _set_password(session, actor, settings, row, new_hash, "user.reset_password")
 
 
@@ -213,9 +211,9 @@ async def change_password(
         row = await repo.by_username(session, username)
     if row is None:
         raise NotFound("user not found")
-    user_id = str(row["id"])
+    user_id = row.id
     try:
-        ok = await verify_password(row["password_hash"], current)
+        ok = await verify_password(row.password_hash, current)
     except RateLimited:
         await throttle.abandon(attempt)
         raise
@@ -251,7 +249,7 @@ REFUSED = "invalid username or password"
 
 async def login(
     session: AsyncSession, throttle: LoginThrottle, username: str, password: str, address: str
-) -> Any:
+) -> UserRow:
     """The user row on success; budgets, counts and audits every attempt.
 
     No row lock is held while Argon2 runs: the row is read, the password checked
@@ -264,7 +262,7 @@ async def login(
     ok = False
     if not attempt.locked:
         try:
-            ok = await verify_password(row["password_hash"] if row else None, password)
+            ok = await verify_password(row.password_hash if row else None, password)
         except RateLimited:
             await throttle.abandon(attempt)
             raise
@@ -275,20 +273,20 @@ async def login(
         failure = "too many failures from this address (locked)"
     elif not ok:
         failure = "wrong password"
-    elif row["status"] != "active":
+    elif row.status != "active":
         failure = "account disabled"
     now = datetime.now(UTC)
     async with session.begin():
-        if failure is None:
+        if failure is None and row is not None:
             row = await repo.update(
                 session,
-                str(row["id"]),
+                row.id,
                 {"failed_logins": 0, "locked_until": None, "last_login_at": now},
             )
             if row is None:
                 failure = "unknown username"  # deleted while its password was checked
         elif row is not None and not attempt.locked:
-            await repo.count_failure(session, str(row["id"]))
+            await repo.count_failure(session, row.id)
         details: dict[str, Any] = {"grant": "password", "address": address}
         if failure:
             details["reason"] = failure
@@ -298,7 +296,7 @@ async def login(
             Entry(
                 "login.failure" if failure else "login.success",
                 "user",
-                str(row["id"]) if row is not None else None,
+                row.id if row is not None else None,
                 outcome="failure" if failure else "success",
                 details=details,
             ),
@@ -307,4 +305,5 @@ async def login(
         await throttle.failed(attempt)
         raise OAuthError("invalid_grant", REFUSED)
     await throttle.succeeded(attempt)
+    assert row is not None  # no failure: the row was read and updated
     return row
