@@ -18,6 +18,7 @@ from jose.exceptions import JOSEError
 from artstore.common.errors import Forbidden, Unauthorized
 from artstore.common.httpclient import make_async_client
 from artstore.common.revocation import RevocationList
+from artstore.contracts.claims import ClaimsError, TokenClaims
 
 log = logging.getLogger("artstore.auth")
 
@@ -208,20 +209,18 @@ class TokenVerifier:
         self._check_claims(claims)
         if claims.get("typ") == "refresh" or claims.get("token_use") == "refresh":
             raise Unauthorized("refresh tokens are not access tokens")
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub:
-            raise Unauthorized("token has no subject")
-        scope = claims.get("scope", "")
-        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
-        roles = claims.get("roles") or []
+        try:
+            who = TokenClaims.from_claims(claims)
+        except ClaimsError as exc:
+            raise Unauthorized(str(exc)) from None
         principal = Principal(
-            sub=sub,
-            kind=str(claims.get("kind", "user")),
-            name=str(claims.get("name", sub)),
-            scopes=scopes & frozenset(ALL_SCOPES),  # unknown scopes grant nothing
-            roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            sub=who.sub,
+            kind=who.kind,
+            name=who.name,
+            scopes=who.scopes & frozenset(ALL_SCOPES),  # unknown scopes grant nothing
+            roles=who.roles or (),
             token=token,
-            act=_actor(claims),
+            act=who.act,
         )
         return principal, kid, claims
 
@@ -244,16 +243,6 @@ class TokenVerifier:
         # One string only: a list could name the common audience and an SE at once.
         if not isinstance(aud, str) or aud not in self.audiences:
             raise Unauthorized("invalid token: wrong or missing audience")
-
-
-def _actor(claims: dict[str, Any]) -> str | None:
-    act = claims.get("act")
-    if act is None:
-        return None
-    sub = act.get("sub") if isinstance(act, dict) else None
-    if not isinstance(sub, str) or not sub:
-        raise Unauthorized("invalid token: malformed act claim")
-    return sub
 
 
 # Relative here; create_service_app makes it absolute (``{ADMIN_URL}/api/v1/auth/token``)

@@ -31,6 +31,7 @@ from artstore.admin.settings import AMSettings
 from artstore.admin.storage_elements import repository as se_repo
 from artstore.common.auth import Principal, TokenVerifier
 from artstore.common.errors import Unauthorized
+from artstore.contracts.claims import TokenClaims
 
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a URN
@@ -52,7 +53,7 @@ class Exchanged(Issued):
 async def _sign(
     settings: AMSettings,
     keys: KeyStore,
-    subject: dict[str, Any],
+    subject: TokenClaims,
     storage_id: str,
     scopes: frozenset[str],
     actor: str,
@@ -60,34 +61,33 @@ async def _sign(
     """(token, lifetime, scope) for ``subject``'s claims bound to ``storage_id``."""
     issued = time.time()
     now = int(issued)
-    life = min(MAX_LIFETIME, settings.access_token_ttl, int(subject["exp"]) - now)
+    expires = subject.exp if subject.exp is not None else now  # verified: never None
+    life = min(MAX_LIFETIME, settings.access_token_ttl, expires - now)
     if life <= 0:
         raise OAuthError("invalid_grant", "the subject token has expired")
     scope = " ".join(ordered(scopes))
-    claims: dict[str, Any] = {
-        "iss": settings.jwt_issuer,
-        "aud": storage_id,
-        "sub": subject["sub"],
+    claims = TokenClaims(
+        iss=settings.jwt_issuer,
+        aud=storage_id,
+        sub=subject.sub,
         # To the millisecond, as every token (service.py): revocations compare it.
-        "iat": math.floor(issued * 1000) / 1000,
-        "nbf": now,
-        "exp": now + life,
-        "jti": uuid.uuid4().hex,
-        "scope": scope,
-        "kind": subject.get("kind", "user"),
-        "name": subject.get("name", subject["sub"]),
-        "act": {"sub": actor},
-    }
-    if isinstance(subject.get("roles"), list):
-        claims["roles"] = subject["roles"]
-    return await keys.sign(claims), life, scope
+        iat=math.floor(issued * 1000) / 1000,
+        nbf=now,
+        exp=now + life,
+        jti=uuid.uuid4().hex,
+        scope=scope,
+        kind=subject.kind,
+        name=subject.name,
+        roles=subject.roles,
+        act=actor,
+    )
+    return await keys.sign(claims.to_claims()), life, scope
 
 
-def _subject_claims(principal: Principal) -> dict[str, Any]:
+def _subject_claims(principal: Principal) -> TokenClaims:
     # The token was verified (signature, times, issuer, audience) into ``principal``:
     # its claims can be read as they are.
-    claims: dict[str, Any] = jwt.get_unverified_claims(principal.token)
-    return claims
+    return TokenClaims.from_claims(jwt.get_unverified_claims(principal.token))
 
 
 async def _registered(session: AsyncSession, settings: AMSettings, audience: str) -> None:

@@ -25,6 +25,7 @@ from artstore.admin.users import service as users
 from artstore.admin.users.schemas import PasswordChange, User
 from artstore.common.auth import ALL_SCOPES, CurrentPrincipal, Principal
 from artstore.common.errors import Forbidden, NotFound
+from artstore.contracts.claims import CLAIM_NAMES
 
 router = APIRouter(tags=["auth"])
 
@@ -173,9 +174,7 @@ async def openid_configuration(state: State) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "scopes_supported": list(ALL_SCOPES),
-        "claims_supported": [
-            "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope", "kind", "name", "roles", "act"
-        ],
+        "claims_supported": list(CLAIM_NAMES),
     }  # fmt: skip
 
 

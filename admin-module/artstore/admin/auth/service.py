@@ -25,6 +25,7 @@ from artstore.admin.settings import AMSettings
 from artstore.admin.users import repository as users_repo
 from artstore.admin.users import service as users
 from artstore.admin.users.repository import UserRow
+from artstore.contracts.claims import TokenClaims
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,22 @@ class Grants:
         issued = time.time()
         now = int(issued)
         scope = " ".join(ordered(scopes))
-        claims: dict[str, Any] = {
-            "iss": self.settings.jwt_issuer,
-            "aud": self.settings.jwt_audience,
-            "sub": sub,
+        claims = TokenClaims(
+            iss=self.settings.jwt_issuer,
+            aud=self.settings.jwt_audience,
+            sub=sub,
             # To the millisecond (RFC 7519 allows fractions): a per-subject revocation
             # (revocations.py) then ends the tokens issued before it, not those right after.
-            "iat": math.floor(issued * 1000) / 1000,
-            "nbf": now,
-            "exp": now + self.settings.access_token_ttl,
-            "jti": uuid.uuid4().hex,
-            "scope": scope,
-            "kind": kind,
-            "name": name,
-        }
-        if roles is not None:
-            claims["roles"] = roles
-        return await self.keys.sign(claims), scope
+            iat=math.floor(issued * 1000) / 1000,
+            nbf=now,
+            exp=now + self.settings.access_token_ttl,
+            jti=uuid.uuid4().hex,
+            scope=scope,
+            kind=kind,
+            name=name,
+            roles=tuple(roles) if roles is not None else None,
+        )
+        return await self.keys.sign(claims.to_claims()), scope
 
     async def _user_tokens(
         self, session: AsyncSession, user: UserRow, scopes: frozenset[str], family: str | None
