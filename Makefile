@@ -73,8 +73,8 @@ system-deps:
 		else echo "system-deps: install fuse3 and libfuse3-3 (as root)" >&2; exit 1; fi; fi
 
 test-powerloss: $(STAMP) system-deps
-	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_ALL_STEPS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
-		tests/storage_element/test_power_loss.py tests/unit/test_powerfs_model.py $(PYTEST_ARGS)
+	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_SNAPSHOTS=$${POWERLOSS_SNAPSHOTS:-1200} POWERLOSS_ALL_STEPS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \
+		tests/storage_element/test_power_loss.py tests/storage_element/test_power_loss_snapshots.py tests/unit/test_powerfs_model.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

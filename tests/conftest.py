@@ -15,6 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.storage_element.powerloss_report import (  # noqa: F401  the power-loss totals (issue 12)
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_testnodedown,
+)
 from tests.support.database import TestDatabase
 from tests.support.issuer import TestIssuer
 from tests.support.se import SEBackend, StorageElementUnderTest

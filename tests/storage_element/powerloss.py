@@ -65,11 +65,18 @@ class Ledger:
     mode_pending: str | None = None
     acks: int = 0
     checked: int = 0  # acknowledged writes checked after cuts
+    # Every state ever sent for a file, by version (versions only grow): a snapshot may
+    # hold any of them between the one acknowledged before it and the last sent.
+    sent: dict[str, dict[int, FileState]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     acked: threading.Condition = field(init=False)
 
     def __post_init__(self) -> None:
         self.acked = threading.Condition(self.lock)
+
+    def note(self, file_id: str, state: FileState) -> None:
+        """``state`` of ``file_id`` is about to be sent (call with the lock held)."""
+        self.sent.setdefault(file_id, {})[state.version] = state
 
     def ack(self) -> None:
         with self.acked:
@@ -92,7 +99,9 @@ class Worker:
         scenario: str,
         sizes: tuple[int, ...] = SIZES,
         only: str | None = None,
+        gate: threading.Event | None = None,
     ) -> None:
+        self.gate = gate  # cleared: wait before the next step (a snapshot is being checked)
         self.sizes = sizes
         self.only = only
         self.se = se
@@ -107,6 +116,8 @@ class Worker:
         try:
             with self.se.client() as c:
                 for _ in range(ops):
+                    if self.gate is not None:
+                        self.gate.wait()
                     self.step(c)
         except Dead:
             return
@@ -167,6 +178,7 @@ class Worker:
             params["ttl_days"] = 1
         with self.ledger.lock:
             self.ledger.files[file_id] = FileEntry(pending=FileState(data), mortal=mortal)
+            self.ledger.note(file_id, FileState(data))
         r = self._send(c, "POST", "/api/v1/files", content=data, params=params)
         if r.status_code == 409:  # the mode changed under it: never happened
             with self.ledger.lock:
@@ -181,6 +193,7 @@ class Worker:
     def _change(self, c: httpx.Client, file_id: str, new: FileState, method: str) -> None:
         with self.ledger.lock:
             self.ledger.files[file_id].pending = new
+            self.ledger.note(file_id, new)
         if method == "PATCH":
             r = self._send(
                 c, "PATCH", f"/api/v1/files/{file_id}", json={"description": new.description}
@@ -254,6 +267,7 @@ class Worker:
         with self.ledger.lock:
             entry.completing = True
             self.ledger.files[sid] = FileEntry(pending=FileState(data))
+            self.ledger.note(sid, FileState(data))
         r = self._send(c, "POST", f"/api/v1/uploads/{sid}/complete")
         with self.ledger.lock:
             if r.status_code == 409:

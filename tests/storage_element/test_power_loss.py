@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +17,7 @@ from artstore.storage_element.faults import ALL_STEPS, UPLOAD_STEPS
 from artstore.storage_element.store.changes import CHANGES
 from tests.conftest import SEFactory
 from tests.storage_element.powerloss import Ledger, check, power_cut, run_cycle
-from tests.support.database import TestDatabase
-from tests.support.issuer import TestIssuer
+from tests.storage_element.powerloss_report import record
 from tests.support.powerfs.mount import PowerMount
 from tests.support.se import StorageElementUnderTest
 
@@ -30,48 +27,6 @@ CUTS = int(os.environ.get("POWERLOSS_CUTS", "3"))
 SEED = int(os.environ.get("POWERLOSS_SEED", "0")) or None
 SMALL = (0, 1, 700, 4096, 70_000, 300_000)  # all on the grouped path
 STREAMED = {"SE_GROUP_COMMIT_MAX_BYTES": "0"}
-TOTALS: dict[str, int] = {}
-
-
-@pytest.fixture
-def mount(tmp_path: Path) -> Iterator[PowerMount]:
-    m = PowerMount(tmp_path / "powerfs").mount()
-    yield m
-    m.close()
-    for k, v in m.totals.items():
-        TOTALS[k] = TOTALS.get(k, 0) + v
-    TOTALS["cuts"] = TOTALS.get("cuts", 0) + m.cuts
-
-
-@pytest.fixture
-def power_se(
-    tmp_path: Path, mount: PowerMount, issuer: TestIssuer, database: TestDatabase
-) -> SEFactory:
-    made: list[StorageElementUnderTest] = []
-
-    def make(mode: str = "edit", start: bool = True, **env: str) -> StorageElementUnderTest:
-        se = StorageElementUnderTest(
-            tmp_path / "se",  # its log stays off the mount
-            issuer,
-            database.url,
-            mode,
-            {
-                "SE_DATA_DIR": str(mount.mountpoint / "data"),
-                "SE_ALLOW_CLOCK_OVERRIDE": "true",
-                "SE_RECLAIM_AGE": "3600",
-                "SE_GC_INTERVAL": "0",
-                "SE_RECONCILE_INTERVAL": "0",
-                "SE_SCRUB_BYTES_PER_SEC": "0",
-                **env,
-            },
-        )
-        se.data_dir = mount.mountpoint / "data"
-        made.append(se)
-        return se.start() if start else se
-
-    yield make  # type: ignore[misc]
-    for se in made:
-        se.process.kill()
 
 
 def _seed(base: int) -> int:
@@ -98,6 +53,7 @@ def test_power_cuts_at_random_moments(
             raise AssertionError(
                 f"cut {cut} of seed {seed} (POWERLOSS_SEED={seed}): {exc}\n{se.process.log()}"
             ) from exc
+    record(full_checked=ledger.checked)
     assert ledger.checked > 0
 
 
@@ -133,6 +89,7 @@ def test_power_cut_at_each_fault_step(
         power_cut(se, mount)
         se.start(SE_CRASH_AT="")
         check(se, ledger)
+        record(full_checked=ledger.checked)
     except AssertionError as exc:
         raise AssertionError(f"{step} ({path}), POWERLOSS_SEED={seed}: {exc}") from exc
 

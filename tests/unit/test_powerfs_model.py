@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -69,3 +70,47 @@ def test_a_reused_inode_number_is_a_new_file(tmp_path: Path) -> None:
     ops.release("/b", fh)
     ops.model.rebuild()
     assert _files(tmp_path) == {"a": b"first"}
+
+
+def test_a_snapshot_is_the_durable_image_and_leaves_the_live_state_alone(tmp_path: Path) -> None:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    ops = PowerOps(backing)
+    fh = ops.create("/a", 0o644)
+    ops.write("/a", b"AAAA", 0, fh)
+    ops.fsync("/a", 0, fh)
+    ops.fsyncdir("/", 0, 0)
+    ops.write("/a", b"more", 4, fh)  # never synced
+    fh2 = ops.create("/b", 0o644)  # its name never made durable
+    ops.write("/b", b"b", 0, fh2)
+    ops.fsync("/b", 0, fh2)
+    ops.mkdir("/.powerfs-cut/one", 0o755)
+    assert ops.getattr("/.powerfs-cut/one")["st_mode"] & 0o040000
+    assert _files(tmp_path / "cuts" / "one") == {"a": b"AAAA"}
+    assert json.loads((tmp_path / "cuts" / "one.json").read_text())["lost_entries"] == 1
+    assert _files(backing) == {"a": b"AAAAmore", "b": b"b"}  # live: untouched
+    ops.fsyncdir("/", 0, 0)
+    ops.fsync("/a", 0, fh)
+    ops.mkdir("/.powerfs-cut/two", 0o755)  # the same model goes on: now both are durable
+    assert _files(tmp_path / "cuts" / "two") == {"a": b"AAAAmore", "b": b"b"}
+    assert not (backing / ".powerfs-cut").exists()
+
+
+def test_a_torn_snapshot_keeps_at_most_the_rest_of_the_first_unsynced_page(
+    tmp_path: Path,
+) -> None:
+    backing = tmp_path / "backing"
+    backing.mkdir()
+    ops = PowerOps(backing)
+    fh = ops.create("/j", 0o644)
+    ops.write("/j", b"d" * 5000, 0, fh)
+    ops.fsync("/j", 0, fh)
+    ops.fsyncdir("/", 0, 0)
+    ops.write("/j", b"u" * 9000, 5000, fh)  # unsynced: pages 1 (part), 2, 3
+    lengths = set()
+    for i in range(40):
+        ops.mkdir(f"/.powerfs-cut/c{i}-torn", 0o755)
+        data = (tmp_path / "cuts" / f"c{i}-torn" / "j").read_bytes()
+        assert data[:5000] == b"d" * 5000 and set(data[5000:]) <= {ord("u")}
+        lengths.add(len(data))
+    assert min(lengths) == 5000 and max(lengths) <= 8192 and len(lengths) > 2

@@ -19,7 +19,10 @@ from tests.support.powerfs.ops import PowerOps
 def main(argv: list[str]) -> int:
     backing, mountpoint, report = Path(argv[0]), Path(argv[1]), Path(argv[2])
     ops = PowerOps(backing)
-    FUSE(ops, str(mountpoint), foreground=True, nothreads=True, fsname="powerfs")
+    # hard_remove: unlink a file that is still open for real, as a local filesystem does.
+    # Without it libfuse renames it to .fuse_hidden* until the (asynchronous) release, and
+    # removing its folder right after a close fails with ENOTEMPTY.
+    FUSE(ops, str(mountpoint), foreground=True, nothreads=True, fsname="powerfs", hard_remove=True)
     stats = ops.model.rebuild()
     report.write_text(json.dumps(stats.as_dict()))
     return 0

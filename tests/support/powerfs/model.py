@@ -19,6 +19,7 @@ them here first. So an append-only journal costs nothing to track.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import stat
 from dataclasses import dataclass, field
@@ -149,16 +150,22 @@ class DurableModel:
         }
 
     # -- the power cut ---------------------------------------------------------------------
-    def live_paths(self) -> dict[int, Path]:
-        """Our id -> one live path, for durable prefixes still read from the live file."""
-        found: dict[int, Path] = {}
-        for dirpath, dirnames, filenames in os.walk(self.backing):
-            for name in (*dirnames, *filenames):
-                p = Path(dirpath) / name
-                file_id = self.ids.get(os.lstat(p).st_ino)
+    def live(self) -> tuple[dict[int, Path], set[str]]:
+        """(our id -> one live path, every live name relative to the backing) from one
+        walk; ``DirEntry.inode()`` costs no stat."""
+        paths: dict[int, Path] = {}
+        names: set[str] = set()
+        cut = len(str(self.backing)) + 1
+        stack = [str(self.backing)]
+        while stack:
+            for entry in os.scandir(stack.pop()):
+                names.add(entry.path[cut:])
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                file_id = self.ids.get(entry.inode())
                 if file_id is not None:
-                    found.setdefault(file_id, p)
-        return found
+                    paths.setdefault(file_id, Path(entry.path))
+        return paths, names
 
     def durable_names(self) -> set[str]:
         names: set[str] = set()
@@ -174,15 +181,14 @@ class DurableModel:
         walk(ROOT, "")
         return names
 
-    def rebuild(self) -> Stats:
-        """Rewrite the backing directory to exactly the durable state."""
-        live = self.live_paths()
-        live_names = {str(p.relative_to(self.backing)) for p in self.backing.rglob("*")}
-        self.stats.lost_entries = len(live_names - self.durable_names())
-        out = self.backing.with_name(self.backing.name + ".durable")
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir()
+    def image(self, out: Path, tear: random.Random | None = None) -> int:
+        """Write the durable state into the new directory ``out`` (the live state is left
+        alone); returns how many live names it forgot. ``tear``: also keep a random part of
+        the first unsynced page past a file's durable length, as a disk that wrote part of
+        its cache before the power went (LazyFS's torn writes)."""
+        live, live_names = self.live()
+        lost = len(live_names - self.durable_names())
+        out.mkdir(parents=True)
         placed: dict[int, Path] = {}
 
         def build(dir_id: int, at: Path) -> None:
@@ -197,18 +203,26 @@ class DurableModel:
                 if self.is_dir.get(child):
                     target.mkdir()
                     build(child, target)
-                    continue
-                if child in self.prefix:
+                elif child in self.prefix:
                     src = live.get(child)
                     if src is None:
                         raise RuntimeError(f"powerfs: durable bytes of id {child} were lost")
-                    with open(src, "rb") as f:
-                        data = f.read(self.prefix[child])
+                    length = self.prefix[child]
+                    if tear is not None:
+                        length += _torn_extra(tear, length, os.lstat(src).st_size)
+                    _copy_prefix(src, target, length)
                 else:
-                    data = self.kept.get(child, b"")
-                target.write_bytes(data)
+                    target.write_bytes(self.kept.get(child, b""))
 
         build(ROOT, out)
+        return lost
+
+    def rebuild(self) -> Stats:
+        """Rewrite the backing directory to exactly the durable state."""
+        out = self.backing.with_name(self.backing.name + ".durable")
+        if out.exists():
+            shutil.rmtree(out)
+        self.stats.lost_entries = self.image(out)
         for entry in os.scandir(self.backing):
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path)
@@ -218,3 +232,25 @@ class DurableModel:
             os.rename(entry.path, self.backing / entry.name)
         out.rmdir()
         return self.stats
+
+
+PAGE = 4096
+
+
+def _torn_extra(rng: random.Random, durable: int, live: int) -> int:
+    """How many unsynced bytes past ``durable`` a torn write kept: none, or part of the
+    rest of the page they start in (never a whole later page without the one before)."""
+    if live <= durable or rng.random() < 0.5:
+        return 0
+    page_end = (durable // PAGE + 1) * PAGE
+    return rng.randint(1, min(live, page_end) - durable)
+
+
+def _copy_prefix(src: Path, dst: Path, length: int) -> None:
+    with open(src, "rb") as fi, open(dst, "wb") as fo:
+        left = length
+        while left > 0:
+            n = os.copy_file_range(fi.fileno(), fo.fileno(), left)
+            if n == 0:  # the live file is shorter (cannot happen: truncate keeps the bytes)
+                break
+            left -= n

@@ -28,6 +28,7 @@ class PowerMount:
         self.backing = root / "backing"
         self.mountpoint = root / "mnt"
         self.report = root / "powerfs-report.json"
+        self.cuts_dir = root / "cuts"
         self.log_path = root / "powerfs.log"
         self.backing.mkdir(parents=True, exist_ok=True)
         self.mountpoint.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,15 @@ class PowerMount:
         for k, v in stats.items():
             self.totals[k] = self.totals.get(k, 0) + v
         return stats
+
+    def snapshot(self, name: str, torn: bool = False) -> tuple[Path, dict[str, int]]:
+        """A power cut the running processes never notice: the durable image, written to
+        ``cuts/<name>`` while everything keeps running; (its path, the model's stats)."""
+        name = f"{name}-torn" if torn else name
+        os.mkdir(self.mountpoint / ".powerfs-cut" / name)
+        out = self.cuts_dir / name
+        stats: dict[str, int] = json.loads((self.cuts_dir / f"{name}.json").read_text())
+        return out, stats
 
     def close(self) -> None:
         """Unmount without keeping score (teardown); lazily if something still uses it."""

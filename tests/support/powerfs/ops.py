@@ -4,18 +4,28 @@ changes what a power cut would leave tells the model (``model.DurableModel``).
 Path-based (libfuse's high-level API through mfusepy). The daemon runs single-threaded,
 so the model needs no lock. The backing files are never fsynced themselves: what is
 durable is the model's to say, not the backing disk's.
+
+The control channel: ``mkdir /.powerfs-cut/<name>`` (``<name>-torn`` for torn tail
+pages) writes the durable image to ``<cuts>/<name>`` and its stats beside it as
+``<name>.json``, between two operations (the daemon is single-threaded, so the model is
+consistent there), without touching the live state: a power cut that the running
+process never notices. The reserved names never reach the backing directory.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
 from mfusepy import FuseOSError, Operations
 
 from tests.support.powerfs.model import DurableModel
+
+CUT = "/.powerfs-cut"
 
 _STAT_KEYS = (
     "st_mode",
@@ -33,8 +43,10 @@ _STAT_KEYS = (
 class PowerOps(Operations):  # type: ignore[misc]
     use_ns = True  # utimens gets nanoseconds
 
-    def __init__(self, backing: Path) -> None:
+    def __init__(self, backing: Path, cuts: Path | None = None) -> None:
         self.backing = backing
+        self.cuts = cuts if cuts is not None else backing.with_name("cuts")
+        self.cut_names: set[str] = set()
         self.model = DurableModel.scan(backing)
 
     def _p(self, path: str) -> Path:
@@ -42,6 +54,10 @@ class PowerOps(Operations):  # type: ignore[misc]
 
     # -- reading ---------------------------------------------------------------------
     def getattr(self, path: str, fh: int | None = None) -> dict[str, Any]:
+        if path == CUT or path.startswith(CUT + "/"):
+            if path != CUT and path[len(CUT) + 1 :] not in self.cut_names:
+                raise FuseOSError(errno.ENOENT)
+            path = "/"  # shown as a directory like the root
         st = os.fstat(fh) if fh is not None else os.lstat(self._p(path))
         return {k: getattr(st, k) for k in _STAT_KEYS}
 
@@ -112,6 +128,8 @@ class PowerOps(Operations):  # type: ignore[misc]
 
     # -- directory entries -------------------------------------------------------------
     def mkdir(self, path: str, mode: int) -> int:
+        if path.startswith(CUT + "/"):
+            return self._snapshot(path[len(CUT) + 1 :])
         p = self._p(path)
         os.mkdir(p, mode)
         self.model.created(p)
@@ -146,4 +164,14 @@ class PowerOps(Operations):  # type: ignore[misc]
 
     def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
         self.model.fsync_dir(self._p(path))
+        return 0
+
+    def _snapshot(self, name: str) -> int:
+        if "/" in name or name in self.cut_names:
+            raise FuseOSError(errno.EINVAL)
+        tear = random.Random(name) if name.endswith("-torn") else None
+        lost = self.model.image(self.cuts / name, tear)
+        stats = {**self.model.stats.as_dict(), "lost_entries": lost}
+        (self.cuts / f"{name}.json").write_text(json.dumps(stats))
+        self.cut_names.add(name)
         return 0
