@@ -26,7 +26,7 @@ def mount(tmp_path: Path) -> Iterator[PowerMount]:
 @pytest.fixture
 def power_se(
     tmp_path: Path, mount: PowerMount, issuer: TestIssuer, database: TestDatabase
-) -> SEFactory:
+) -> Iterator[SEFactory]:
     made: list[StorageElementUnderTest] = []
 
     def make(mode: str = "edit", start: bool = True, **env: str) -> StorageElementUnderTest:
@@ -49,6 +49,6 @@ def power_se(
         made.append(se)
         return se.start() if start else se
 
-    yield make  # type: ignore[misc]
+    yield make
     for se in made:
         se.process.kill()

@@ -79,7 +79,7 @@ def recover(image: Path, mode: str) -> tuple[StorageNode, dict[str, Any]]:
     """SE startup on ``image`` (its ``data/``), then a deep reconcile; no catalog."""
     settings = SESettings(
         data_dir=image / "data",
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         database_url="",
         orphan_grace=0,  # after recovery a blob without its attr is an orphan at once
         gc_interval=0,
