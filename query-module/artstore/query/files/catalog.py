@@ -14,16 +14,26 @@ import asyncio
 from typing import Any
 
 import asyncpg
+from sqlalchemy import literal_column, select
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
-# Same rows and order as search.repository.copies_of (the copy that speaks for the file
-# first): live (not quarantined) copies, tombstones last, newest first.
-COPIES_SQL = """
-SELECT storage_element_id, status, expires_at
-FROM catalog.files
-WHERE file_id = $1 AND quarantined_at IS NULL
-ORDER BY CASE WHEN status = 'deleted' THEN 1 ELSE 0 END,
-         updated_at DESC, version DESC, storage_element_id
-"""
+from artstore.contracts.catalog import files, not_quarantined, preference_order
+
+
+def _copies_sql() -> str:
+    """Same rows and order as search.repository.copies_of (the copy that speaks for the
+    file first), from the one definition in artstore.contracts.catalog, rendered once to
+    plain SQL for asyncpg with the file id as ``$1``."""
+    stmt = (
+        select(files.c.storage_element_id, files.c.status, files.c.expires_at)
+        .where(files.c.file_id == literal_column("$1"), not_quarantined(files))
+        .order_by(*preference_order(files))
+    )
+    dialect = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+COPIES_SQL = _copies_sql()
 
 
 def plain_dsn(url: str) -> str:
