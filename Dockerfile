@@ -3,7 +3,7 @@
 #   docker run artstore                          -> serve storage-element (the default)
 #   docker run artstore migrate                  -> apply the database migrations
 #   docker run artstore serve <service>          -> any service `artstore serve` knows
-# Settings come from the environment (DESIGN §3); see docker-compose.yml.
+# Settings come from the environment (architecture §3); see docker-compose.yml.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

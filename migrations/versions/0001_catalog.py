@@ -1,4 +1,4 @@
-"""catalog schema: one row per file copy (DESIGN §5.6)
+"""catalog schema: one row per file copy (architecture §5.6)
 
 Revision ID: 0001_catalog
 Revises:

@@ -1,5 +1,5 @@
 """admin schema: users, service accounts, refresh tokens, signing keys, SE registry,
-audit log, leases (DESIGN §6)
+audit log, leases (architecture §6)
 
 Revision ID: 0002_admin
 Revises: 0001_catalog

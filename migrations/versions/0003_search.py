@@ -1,4 +1,4 @@
-"""query module search: full text, extension, metadata and filter indexes (DESIGN §5.6, §8)
+"""query module search: full text, extension, metadata and filter indexes (architecture §5.6, §8)
 
 The catalog table itself is untouched (the SEs own it): full text is an expression
 index over an IMMUTABLE function, so the query module and the index agree on one

@@ -1,4 +1,4 @@
-"""query module search at scale: a stored full-text vector and search indexes (DESIGN §8)
+"""query module search at scale: a stored full-text vector and search indexes (architecture §8)
 
 0003 indexed ``catalog.search_document(...)`` as an expression, so ranking a match meant
 computing the document again from the row (four ``to_tsvector`` calls and a regexp per

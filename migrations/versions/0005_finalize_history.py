@@ -1,4 +1,4 @@
-"""finalize history: who made a temporary file permanent, and when (issue 11, DESIGN §10)
+"""finalize history: who made a temporary file permanent, and when (issue 11, architecture §10)
 
 Finalize keeps ``uploaded_by``/``uploaded_at`` of the temporary copy and records the
 finalizer in two new attr fields, mirrored here. Both are NULL for every existing row

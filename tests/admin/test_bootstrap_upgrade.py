@@ -1,5 +1,5 @@
 """An admin upgraded from a version whose bootstrap gave the ingester and query accounts
-no ``storage:write`` (needed to exchange tokens for SE-bound ones, DESIGN §10) gives it
+no ``storage:write`` (needed to exchange tokens for SE-bound ones, architecture §10) gives it
 to them on its next start, once: audited, nothing taken away, the secret unchanged, and
 a further start writes nothing. A real admin process restarted on its database."""
 

@@ -1,4 +1,4 @@
-"""Token exchange (RFC 8693) and the SE registry's rules (issue 13, DESIGN §10), against a
+"""Token exchange (RFC 8693) and the SE registry's rules (issue 13, architecture §10), against a
 running admin: a fake storage element answers ``/info`` so it can be registered."""
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def test_replicas_record_the_user_as_uploader(setup: Setup) -> None:
 
 def _acting(system: System, token: str, se: StorageElementUnderTest) -> str:
     """``token`` exchanged by the ingester's account for one bound to ``se`` (what the
-    ingester itself sends): a user's chosen id through a service (DESIGN §10)."""
+    ingester itself sends): a user's chosen id through a service (architecture §10)."""
     creds = system.credentials("ingester")
     r = system.admin.token_request(
         {

@@ -29,7 +29,7 @@ class Relay:
         wait_ready(self.query)
         self.token = system.user_token(["user"])
         # Replicas under a taken id come from a service account with storage:write (a
-        # chosen id needs it, or an exchanged token's ``act``: issue 13, DESIGN §10).
+        # chosen id needs it, or an exchanged token's ``act``: issue 13, architecture §10).
         self.replica_token = system.admin.sa_token(["files:write", "storage:write"])
 
     def client(self) -> httpx.Client:

@@ -1,4 +1,4 @@
-"""Search (DESIGN §8): every filter, ranking, sorting, paging, one item per file."""
+"""Search (architecture §8): every filter, ranking, sorting, paging, one item per file."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ class QuerySystem:
         wait_ready(self.query)  # the registry has been read
         self.token = self.system.user_token(["user"])  # files:read + files:write
         # Replicas under a taken id come from a service account with storage:write (a
-        # chosen id needs it, or an exchanged token's ``act``: issue 13, DESIGN §10).
+        # chosen id needs it, or an exchanged token's ``act``: issue 13, architecture §10).
         self.replica_token = self.system.admin.sa_token(["files:write", "storage:write"])
         self.admin_token = self.system.admin_token()
 

@@ -332,7 +332,7 @@ MULTIPART_NAMES = [
     b"..\\..\\boot.ini",
     b"../",
 ]
-# Control characters are refused (DESIGN §10), never stripped: see test_hostile_text.py.
+# Control characters are refused (architecture §10), never stripped: see test_hostile_text.py.
 REFUSED_RAW_NAMES = ["a\x00b\r\n.txt", "\x1b[31mred\x07.txt", "a\x85b.txt"]
 REFUSED_MULTIPART_NAMES = [b"a\x00b\x01\x7f.txt", b"a\tb\x1f.txt", b"bad\xff\xfe.txt"]
 

@@ -5,7 +5,7 @@ a ``user`` (file scopes of the user role only), an ``operator`` (storage:write),
 ``service`` (the ingester's own account exchanged for an SE-bound token: ``act`` set,
 what the ingester sends with its copies), an ``acting`` user (a user's token the ingester
 exchanged: ``act`` set) and a ``plain_service`` (a service account's own token, no
-``act``, no storage:write). Issue 13 / DESIGN §10: a chosen id needs ``act`` or
+``act``, no storage:write). Issue 13 / architecture §10: a chosen id needs ``act`` or
 storage:write. The policy lives in the routes, not in the storage backend, so these run
 on the local backend only.
 """

@@ -274,7 +274,7 @@ def test_hostile_requests_never_500_and_the_se_restarts_whole(
             assert r.status_code < 500, (req, r.status_code, r.text)
             if r.status_code >= 400 and req["method"] != "HEAD":
                 error = r.json()["error"]
-                # No answer ever carries SQL text (DESIGN §10).
+                # No answer ever carries SQL text (architecture §10).
                 assert "INSERT" not in r.text and "asyncpg" not in r.text, error
 
         one()

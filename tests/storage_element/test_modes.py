@@ -1,4 +1,5 @@
-"""Modes of a storage element: what each allows and how it moves between them (DESIGN §5.4)."""
+"""Modes of a storage element: what each allows and how it moves between them
+(architecture §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What an SE accepts as a token (issue 13, DESIGN §10): ``aud`` the common audience or
+"""What an SE accepts as a token (issue 13, architecture §10): ``aud`` the common audience or
 this SE's own id, never another SE's; ``iss``, ``aud`` and ``exp`` required; times must
 be numbers; ``act`` well-formed. Real SE processes trusting the test issuer."""
 

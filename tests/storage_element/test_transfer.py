@@ -1,4 +1,4 @@
-"""Uploads, downloads, listing and metadata of one storage element over HTTP (DESIGN §5.5)."""
+"""Uploads, downloads, listing and metadata of one storage element over HTTP (architecture §5.5)."""
 
 from __future__ import annotations
 
@@ -449,7 +449,7 @@ def test_non_ascii_filename_round_trip(
     assert decoded == name
     assert fallback and fallback.isascii()
     assert all(0x20 <= ord(ch) < 0x7F for ch in fallback)
-    # The storage name keeps letters of any script (DESIGN §5.1).
+    # The storage name keeps letters of any script (architecture §5.1).
     stem = re.sub(r"[^\w-]+", "_", name.rsplit(".", 1)[0]).strip("_")
     blob = [b for b in rw.blobs() if meta["file_id"].replace("-", "")[:8] in b.name]
     assert len(blob) == 1

@@ -1,5 +1,5 @@
 """``StorageElementClient`` maps what a real SE answers to our errors (issue 14): every
-SE error code of docs/architecture.md §3 becomes its class in ``artstore.common.errors``
+SE error code of architecture §3 becomes its class in ``artstore.common.errors``
 (and a ``Relayed`` with the SE's status and code); 5xx is our 502; an SE that refuses
 the connection or never answers is ``Unreachable`` (502), on both HTTP clients."""
 

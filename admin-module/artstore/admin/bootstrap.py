@@ -37,7 +37,7 @@ from artstore.admin.users.schemas import UserCreate
 log = logging.getLogger("artstore.admin.bootstrap")
 
 ACCOUNT_SCOPES: dict[str, list[str]] = {
-    # storage:write: they exchange tokens for SE-bound ones (DESIGN §10).
+    # storage:write: they exchange tokens for SE-bound ones (architecture §10).
     "ingester": ["files:read", "files:write", "files:delete", "storage:read", "storage:write"],
     "query": ["files:read", "storage:read", "storage:write"],
     "storage-element": ["storage:read"],
@@ -63,7 +63,7 @@ def _write_credentials(path: Path, new: dict[str, Any]) -> None:
 
 async def _upgrade(session: AsyncSession, name: str) -> None:
     """Scopes this version needs that an older bootstrap did not give (``storage:write``
-    for the ingester and query, which exchange tokens: DESIGN §10)."""
+    for the ingester and query, which exchange tokens: architecture §10)."""
     if name not in ACCOUNT_SCOPES:
         return
     added = await accounts.grant_scopes(

@@ -1,4 +1,4 @@
-"""Best-effort notifications on Redis (DESIGN §6); without REDIS_URL nothing is sent."""
+"""Best-effort notifications on Redis (architecture §6); without REDIS_URL nothing is sent."""
 
 from __future__ import annotations
 

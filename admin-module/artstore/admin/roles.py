@@ -1,4 +1,4 @@
-"""Roles grant scopes (DESIGN §4); unknown roles grant nothing."""
+"""Roles grant scopes (architecture §4); unknown roles grant nothing."""
 
 from __future__ import annotations
 
@@ -32,6 +32,6 @@ def scopes_for(roles: Iterable[str]) -> frozenset[str]:
 
 
 def ordered(scopes: Iterable[str]) -> list[str]:
-    """Scopes in the canonical order of DESIGN §4."""
+    """Scopes in the canonical order of architecture §4."""
     wanted = set(scopes)
     return [s for s in ALL_SCOPES if s in wanted]

@@ -1,1 +1,1 @@
-"""The ingester: uploads streamed to storage elements (DESIGN §7). Stateless."""
+"""The ingester: uploads streamed to storage elements (architecture §7). Stateless."""

@@ -1,4 +1,4 @@
-"""Readiness of the ingester (DESIGN §7): it can place files as long as it has a registry."""
+"""Readiness of the ingester (architecture §7): it can place files as long as it has a registry."""
 
 from __future__ import annotations
 

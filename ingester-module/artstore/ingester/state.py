@@ -36,7 +36,7 @@ class IngesterState:
     # The upload request to SEs (POST /api/v1/files), on lean keep-alive connections.
     se_client: UpstreamClient
 
-    # Tokens bound to one SE (token exchange at the admin, DESIGN §10): nothing the
+    # Tokens bound to one SE (token exchange at the admin, architecture §10): nothing the
     # ingester sends to an SE is accepted by the admin or by another SE.
     se_tokens: SeTokens
     # Every call to an SE goes through this (bodies over ``se_client`` on http:// SEs).
@@ -55,7 +55,7 @@ class IngesterState:
     def acting_for(self, principal: Principal) -> SeAuth:
         """Authorization for what the caller does as themselves on an SE (reading, upload
         sessions): the caller's token exchanged for one bound to that SE, so the SE
-        enforces the caller's scopes (DESIGN §10); never the caller's own token."""
+        enforces the caller's scopes (architecture §10); never the caller's own token."""
 
         async def headers(se: StorageElementRef) -> dict[str, str]:
             token = await self.se_tokens.for_caller(self.admin_http, principal.token, se.storage_id)

@@ -1,4 +1,4 @@
-"""``artstore up``: the whole system on this machine, on an embedded default (DESIGN §9).
+"""``artstore up``: the whole system on this machine, on an embedded default (architecture §9).
 
 PostgreSQL (embedded under ``<data_dir>/postgres`` unless ``DATABASE_URL`` is given),
 the migrations, then each service as its own process: the admin (8000), three local-disk

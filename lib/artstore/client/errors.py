@@ -1,6 +1,6 @@
 """One error hierarchy for everything the client can fail with.
 
-A server error carries the DESIGN §3 envelope (``code``, ``message``, ``details``) and
+A server error carries the architecture §3 envelope (``code``, ``message``, ``details``) and
 the HTTP status; the OAuth2 token endpoint's RFC 6749 form is mapped onto the same
 fields (``invalid_grant`` → ``INVALID_GRANT``) so callers handle one shape.
 """
@@ -131,7 +131,7 @@ def _decode_envelope(response: httpx.Response) -> tuple[str | None, str, dict[st
     if not isinstance(body, dict):
         return None, "", {}
     err = body.get("error")
-    if isinstance(err, dict):  # DESIGN §3 envelope
+    if isinstance(err, dict):  # architecture §3 envelope
         details = err.get("details")
         message = str(err.get("message") or "")
         if isinstance(details, dict) and details.get("fields") and message:

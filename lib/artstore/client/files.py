@@ -36,7 +36,7 @@ Source = str | os.PathLike[str] | IO[bytes] | Iterable[bytes]
 
 @dataclass
 class UploadOptions:
-    """The fields an upload carries besides its bytes (DESIGN §7)."""
+    """The fields an upload carries besides its bytes (architecture §7)."""
 
     filename: str | None = None
     description: str | None = None

@@ -21,7 +21,7 @@ class Copy(Model):
 
 
 class FileMetadata(Model):
-    """DESIGN §5.2 attr fields as the services answer them, plus ``copies`` (ingester,
+    """architecture §5.2 attr fields as the services answer them, plus ``copies`` (ingester,
     query, admin) and ``score`` (full-text search only)."""
 
     file_id: str

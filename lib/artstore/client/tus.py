@@ -1,4 +1,4 @@
-"""A tus 1.0 client for resumable uploads (DESIGN §7): creation, PATCH in chunks with
+"""A tus 1.0 client for resumable uploads (architecture §7): creation, PATCH in chunks with
 the checksum extension, HEAD to find where to resume.
 
 The upload URL is remembered in ``<config dir>/uploads/`` under a key made of the

@@ -35,7 +35,7 @@ def create_service_app(
 ) -> FastAPI:
     """``service`` is the metrics/log label: admin, storage_element, ingester or query.
     ``own_audience``: a storage element's id, which it accepts as ``aud`` besides the
-    common audience (SE-bound tokens, DESIGN §10).
+    common audience (SE-bound tokens, architecture §10).
     ``streaming``: the ``(method, path template)`` routes whose request bodies are
     streamed and bounded by the route itself; every other body is bounded by the
     service's ``max_body_bytes`` setting (limits.py)."""

@@ -1,4 +1,4 @@
-"""JWT verification for every service (DESIGN §4): RS256 only, JWKS cached, fail closed."""
+"""JWT verification for every service (architecture §4): RS256 only, JWKS cached, fail closed."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class Principal:
     roles: tuple[str, ...] = ()
     token: str = field(default="", repr=False)
     # RFC 8693 ``act``: the service acting for ``sub`` (a token exchanged at the admin
-    # for one SE, DESIGN §10); None for a token the subject obtained itself.
+    # for one SE, architecture §10); None for a token the subject obtained itself.
     act: str | None = None
 
     def has(self, scope: str) -> bool:
@@ -142,7 +142,7 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         # An SE also accepts tokens bound to it alone (``aud`` = its storage id); every
-        # other service accepts the common audience only (DESIGN §10).
+        # other service accepts the common audience only (architecture §10).
         self.audiences = frozenset(a for a in (audience, own_audience) if a)
         self.cache_size = cache_size
         self._verified: dict[str, _Verified] = {}

@@ -1,4 +1,4 @@
-"""One error hierarchy for every service, mapped to the DESIGN §3 envelope in one place."""
+"""One error hierarchy for every service, mapped to the architecture §3 envelope in one place."""
 
 from __future__ import annotations
 

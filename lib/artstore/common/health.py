@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics endpoints shared by every service (DESIGN §3)."""
+"""Liveness, readiness and metrics endpoints shared by every service (architecture §3)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ _RID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class Metrics:
-    """The per-service Prometheus registry with the shared HTTP metrics of DESIGN §3."""
+    """The per-service Prometheus registry with the shared HTTP metrics of architecture §3."""
 
     def __init__(self, service: str) -> None:
         self.service = service

@@ -1,6 +1,6 @@
 """Who may choose a file id, act for a service, or change another user's file.
 
-DESIGN §10 ("File ids", "Ownership"), shared by the storage element (its routes) and the
+architecture §10 ("File ids", "Ownership"), shared by the storage element (its routes) and the
 ingester (finalize), so both apply the very same predicates.
 
 - A file id may be chosen only through a token whose ``act`` names a service (an SE-bound

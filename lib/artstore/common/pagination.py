@@ -1,4 +1,4 @@
-"""List parameters and the list envelope of DESIGN §3."""
+"""List parameters and the list envelope of architecture §3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How the ingester and the query module find storage elements (DESIGN §7, §8).
+"""How the ingester and the query module find storage elements (architecture §7, §8).
 
 They read the admin's registry (``GET /api/v1/storage-elements``, scope storage:read)
 with their own service account, keep the last good copy when the admin is away, refresh

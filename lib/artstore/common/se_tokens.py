@@ -1,4 +1,4 @@
-"""Tokens bound to one storage element, obtained by token exchange (DESIGN §10, RFC 8693).
+"""Tokens bound to one storage element, obtained by token exchange (architecture §10, RFC 8693).
 
 A service acting towards an SE (the ingester, the query module) never sends a token that
 anything else would accept: it trades the token it holds (the caller's, or its own) at the

@@ -1,6 +1,6 @@
 """Settings shared by every service.
 
-Shared names carry no prefix (DESIGN §3); each service subclasses
+Shared names carry no prefix (architecture §3); each service subclasses
 :class:`ServiceSettings` with its own ``env_prefix`` (``SE_``, ``AM_``, ``IG_``, ``QM_``).
 A ``validation_alias`` wins over the prefix, which is how the shared names stay bare.
 """
@@ -71,7 +71,7 @@ def refuse_weak_secrets(settings: ServiceSettings, secrets: Mapping[str, tuple[s
 
 
 class ServiceSettings(BaseSettings):
-    """Base of every service's settings: the shared, unprefixed names of DESIGN §3."""
+    """Base of every service's settings: the shared, unprefixed names of architecture §3."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 

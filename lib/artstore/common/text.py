@@ -1,4 +1,4 @@
-"""The one text policy (DESIGN §10 "Text"): every piece of text a client gives us is
+"""The one text policy (architecture §10 "Text"): every piece of text a client gives us is
 valid or refused, and every limit is in bytes.
 
 Valid text is a ``str`` that encodes to UTF-8 and that PostgreSQL's ``text``/``jsonb``

@@ -1,1 +1,1 @@
-"""The query module: search, downloads with failover, signed links (DESIGN §8)."""
+"""The query module: search, downloads with failover, signed links (architecture §8)."""

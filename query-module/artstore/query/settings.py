@@ -10,8 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import ServiceSettings
 
-MAX_REDIS_TTL = 60.0  # DESIGN §8
-MAX_LOCAL_TTL = 5.0  # DESIGN §8: without Redis a stale entry lives at most this long
+MAX_REDIS_TTL = 60.0  # architecture §8
+MAX_LOCAL_TTL = 5.0  # architecture §8: without Redis a stale entry lives at most this long
 
 
 class QMSettings(ServiceSettings):

@@ -31,7 +31,7 @@ class QueryState:
     metrics: QueryMetrics
     upstream: UpstreamClient  # download bodies from http:// SEs (lean keep-alive client)
     copy_reader: CopyReader  # the copies a download may use, one round trip
-    # Tokens bound to one SE (token exchange, DESIGN §10): never the caller's own token.
+    # Tokens bound to one SE (token exchange, architecture §10): never the caller's own token.
     se_tokens: SeTokens
 
 

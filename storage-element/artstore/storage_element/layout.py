@@ -1,4 +1,4 @@
-"""Where things live in an SE's data directory (DESIGN §5.1) and how blobs are named."""
+"""Where things live in an SE's data directory (architecture §5.1) and how blobs are named."""
 
 from __future__ import annotations
 

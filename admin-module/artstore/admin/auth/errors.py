@@ -1,4 +1,4 @@
-"""OAuth2 errors: the token endpoint alone answers in RFC 6749 form (DESIGN §3)."""
+"""OAuth2 errors: the token endpoint alone answers in RFC 6749 form (architecture §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OAuth 2.0 Token Exchange (RFC 8693): tokens bound to one storage element (DESIGN §10).
+"""OAuth 2.0 Token Exchange (RFC 8693): tokens bound to one storage element (architecture §10).
 
 A service that acts for a caller towards an SE (ingester, query module) trades the
 caller's access token for one whose ``aud`` is that SE's ``storage_id``: same ``sub``,
@@ -39,7 +39,7 @@ JWT_TOKEN = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN
 MAX_LIFETIME = 300
 # Who acts when the admin forwards a caller's request to an SE itself.
 ADMIN_ACTOR = "artstore-admin"
-# Exchanging needs this scope (DESIGN §10): a service trusted to act towards SEs.
+# Exchanging needs this scope (architecture §10): a service trusted to act towards SEs.
 EXCHANGE_SCOPE = "storage:write"
 
 

@@ -1,4 +1,4 @@
-"""The OAuth2 grants (DESIGN §4): access tokens, refresh-token rotation, revocation."""
+"""The OAuth2 grants (architecture §4): access tokens, refresh-token rotation, revocation."""
 
 from __future__ import annotations
 

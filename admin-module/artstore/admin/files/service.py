@@ -67,7 +67,7 @@ async def delete_everywhere(
     file_id: str,
 ) -> None:
     """Tombstone every live copy through its SE, or none when any SE forbids it.
-    ``token_for(storage_id)``: the caller's token bound to that SE (DESIGN §10)."""
+    ``token_for(storage_id)``: the caller's token bound to that SE (architecture §10)."""
     _, copies = await get(session, file_id)
     live = sorted({c.storage_element_id for c in copies if c.status != "deleted"})
     if not live:

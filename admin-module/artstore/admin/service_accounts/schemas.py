@@ -1,4 +1,4 @@
-"""API shapes of service accounts (DESIGN §6)."""
+"""API shapes of service accounts (architecture §6)."""
 
 from __future__ import annotations
 

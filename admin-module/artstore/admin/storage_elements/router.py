@@ -91,7 +91,7 @@ async def change_mode(
     storage_id: str, body: ModeRequest, session: DbSession, state: State, principal: Writer
 ) -> JSONResponse:
     # The caller's token bound to that SE (minted here: the admin is the issuer), never
-    # the caller's own token (DESIGN §10).
+    # the caller's own token (architecture §10).
     token = await bound_for(state.settings, state.keys, principal, storage_id)
     status, answer = await service.change_mode(
         session, state.http, Actor.of(principal), token, storage_id, body

@@ -1,4 +1,4 @@
-"""API shapes of the storage-element registry (DESIGN §6)."""
+"""API shapes of the storage-element registry (architecture §6)."""
 
 from __future__ import annotations
 

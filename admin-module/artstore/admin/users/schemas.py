@@ -1,4 +1,4 @@
-"""API shapes of users (DESIGN §6)."""
+"""API shapes of users (architecture §6)."""
 
 from __future__ import annotations
 

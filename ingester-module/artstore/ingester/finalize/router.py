@@ -1,4 +1,4 @@
-"""HTTP route of the finalize domain (DESIGN §7)."""
+"""HTTP route of the finalize domain (architecture §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Finalize: a temporary file becomes permanent (DESIGN §7).
+"""Finalize: a temporary file becomes permanent (architecture §7).
 
 Steps: find the copies -> check the caller may finalize it (a ``user`` only their own
 file: the temporary copy's ``uploaded_by``) -> stream the temporary copy to rw SE(s)
@@ -9,7 +9,7 @@ and a temporary copy already deleted means the work is done.
 
 History: the permanent copies keep the temporary copy's ``uploaded_by``/``uploaded_at``
 and add ``finalized_by``/``finalized_at``; they are written with the ingester's own
-account, which alone may state them (DESIGN §10).
+account, which alone may state them (architecture §10).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ async def finalize(ing: IngesterState, principal: Principal, file_id: str) -> St
 
 
 def _require_owner(principal: Principal, meta: dict[str, Any], file_id: str) -> None:
-    """A ``user`` finalizes only their own files (DESIGN §10); the ingester checks it
+    """A ``user`` finalizes only their own files (architecture §10); the ingester checks it
     itself because the copies and the clean-up go with its own account."""
     ownership.require_owner(principal, str(meta.get("uploaded_by", "")), file_id)
 

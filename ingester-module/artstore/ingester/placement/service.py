@@ -1,4 +1,4 @@
-"""Which storage elements take a file (DESIGN §7 placement).
+"""Which storage elements take a file (architecture §7 placement).
 
 Temporary files go to ``edit`` SEs, permanent ones to ``rw`` SEs, among those the
 registry lists as online. Room and mode come from :class:`Capacity` (each SE's ``/info``

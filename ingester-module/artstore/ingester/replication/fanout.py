@@ -1,4 +1,4 @@
-"""One body, streamed to N storage elements at once (DESIGN §7 replicas).
+"""One body, streamed to N storage elements at once (architecture §7 replicas).
 
 A pump reads the source once, hashes it, and puts each chunk into one bounded queue per
 SE; each SE upload is a request (common/lean_http.py; httpx for https SEs) whose body
@@ -127,7 +127,7 @@ class Upload:
     # Sent with the ingester's own token bound to each SE (``IngesterState.service_headers``;
     # ``headers`` then carry no Authorization): the copy is written for the uploader
     # named in ``params`` (state.history_params), under an id the ingester chose
-    # (DESIGN §10: only services state history or reuse ids).
+    # (architecture §10: only services state history or reuse ids).
     as_service: bool = False
 
 
@@ -170,7 +170,7 @@ async def _send_to(
     while nothing of the source was read). What ``body`` raises passes through as is."""
     headers = upload.headers
     try:
-        if upload.as_service:  # bound to this SE alone (DESIGN §10)
+        if upload.as_service:  # bound to this SE alone (architecture §10)
             headers = {**headers, **await ing.service_headers(se)}
         return await ing.se.upload(se, upload.params, headers, body, on_start=start)
     except (Unreachable, ExchangeRefused) as exc:
@@ -405,7 +405,7 @@ async def cleanup(
 ) -> list[dict[str, str]]:
     """Remove copies of a failed multi-copy upload. Temporary copies (edit SEs) are
     deleted with the ingester's own account. An rw SE refuses every delete by design
-    (DESIGN §5.4), so a permanent copy there stays: it is returned as stranded for the
+    (architecture §5.4), so a permanent copy there stays: it is returned as stranded for the
     error details and the log."""
     stranded: list[dict[str, str]] = []
     for se, meta in copies:

@@ -1,4 +1,4 @@
-"""tus 1.0 resumable uploads (DESIGN §7): core, creation, termination, checksum and
+"""tus 1.0 resumable uploads (architecture §7): core, creation, termination, checksum and
 expiration. Upload URLs are ``/api/v1/uploads/{storage_id}/{file_id}``."""
 
 from __future__ import annotations

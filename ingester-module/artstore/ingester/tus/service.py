@@ -86,7 +86,7 @@ async def create(
     ing: IngesterState, principal: Principal, length: int, meta: dict[str, str]
 ) -> tuple[StorageElementRef, Progress, str]:
     # The SE names the session (and the file): a session goes with the caller's own token,
-    # and an id chosen by a user is checked against the catalog (DESIGN §10), which
+    # and an id chosen by a user is checked against the catalog (architecture §10), which
     # could refuse it while the catalog is away.
     body = _session_body(meta, length, ing.settings.upload_expiry)
     avoid: frozenset[str] = frozenset()

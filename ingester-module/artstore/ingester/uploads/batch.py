@@ -1,4 +1,4 @@
-"""``POST /api/v1/files/batch``: many file parts, each stored on its own (DESIGN §7).
+"""``POST /api/v1/files/batch``: many file parts, each stored on its own (architecture §7).
 
 Parts are read in order from one streamed body; each is placed and written like a
 single upload. A part that fails is reported and skipped; the others are stored. Fields

@@ -17,7 +17,7 @@ PASSED = ("description", "tags", "metadata")
 @dataclass
 class IngestFields:
     filename: str | None = None
-    retention_policy: str = "temporary"  # DESIGN §7: temporary unless asked otherwise
+    retention_policy: str = "temporary"  # architecture §7: temporary unless asked otherwise
     ttl_days: int | None = None
     passed: list[tuple[str, str]] = field(default_factory=list)
 

@@ -1,4 +1,4 @@
-"""HTTP routes of the uploads domain (DESIGN §7): single (multipart or raw) and batch."""
+"""HTTP routes of the uploads domain (architecture §7): single (multipart or raw) and batch."""
 
 from __future__ import annotations
 

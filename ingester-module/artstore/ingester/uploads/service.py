@@ -42,7 +42,7 @@ async def store(
     count = ing.settings.replicas if fields.retention_policy == "permanent" else 1
     file_id = incoming.file_id or str(uuid.uuid4())
     # Every copy goes with the ingester's own token (as_service), naming the caller as
-    # the uploader: the id is the ingester's choice (DESIGN §10, replication/fanout.py).
+    # the uploader: the id is the ingester's choice (architecture §10, replication/fanout.py).
     headers = {"Content-Type": _content_type(incoming.content_type)}
     if incoming.expected_sha256:
         headers["X-Checksum-SHA256"] = incoming.expected_sha256

@@ -1,4 +1,4 @@
-"""Metadata cache (DESIGN §8): Redis when configured (TTL ≤ 60 s), else in-process (≤ 5 s).
+"""Metadata cache (architecture §8): Redis when configured (TTL ≤ 60 s), else in-process (≤ 5 s).
 
 Values are the JSON of a metadata answer. A cache that fails is a miss, never an
 error: the catalog is the source and is always asked when the cache cannot answer.

@@ -49,7 +49,7 @@ PASS_RESPONSE = (
 PASS_RESPONSE_RAW = frozenset(h.encode() for h in PASS_RESPONSE)
 SKIP_STATUSES = {404, 409, 410}
 SERVED_BY = "X-ArtStore-Storage-Element"
-# The bearer token for one SE: bound to it alone by token exchange (DESIGN §10).
+# The bearer token for one SE: bound to it alone by token exchange (architecture §10).
 TokenFor = Callable[[StorageElementRef], Awaitable[str]]
 _RANK = {"online": 0, "degraded": 1}
 

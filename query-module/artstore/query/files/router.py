@@ -1,4 +1,4 @@
-"""``/api/v1/files/{id}``: metadata and downloads (files:read) (DESIGN §8)."""
+"""``/api/v1/files/{id}``: metadata and downloads (files:read) (architecture §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Signed links: created with files:read, served without a bearer token (DESIGN §8)."""
+"""Signed links: created with files:read, served without a bearer token (architecture §8)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_EXPIRES_IN = 604800  # 7 days (DESIGN §8)
+MAX_EXPIRES_IN = 604800  # 7 days (architecture §8)
 
 
 class LinkRequest(BaseModel):

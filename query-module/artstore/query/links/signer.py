@@ -1,4 +1,4 @@
-"""Signed download links: HMAC-SHA256 over (file id, expiry), base64url (DESIGN §8).
+"""Signed download links: HMAC-SHA256 over (file id, expiry), base64url (architecture §8).
 
 Token bytes: version (1) | file id (16, UUID bytes) | expiry (8, Unix seconds, big
 endian) | HMAC-SHA256 of the first 25 bytes (32). Any changed byte breaks the MAC;

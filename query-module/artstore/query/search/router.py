@@ -24,7 +24,7 @@ Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
 async def search(
     state: State, _: Reader, body: Annotated[SearchRequest | None, Body()] = None
 ) -> SearchPage:
-    """Every filter of DESIGN §8; an empty body lists active files, newest first."""
+    """Every filter of architecture §8; an empty body lists active files, newest first."""
     return await service.search(state, body or SearchRequest())
 
 

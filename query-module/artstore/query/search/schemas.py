@@ -1,4 +1,4 @@
-"""API shapes of search and metadata: the SE's FileMetadata plus ``copies`` (DESIGN §8)."""
+"""API shapes of search and metadata: the SE's FileMetadata plus ``copies`` (architecture §8)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class SearchItem(FileItem):
 
     @model_serializer(mode="wrap")
     def _drop_absent_score(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # DESIGN §8: `score` appears only with `query`; other nulls (ttl_days) stay.
+        # architecture §8: `score` appears only with `query`; other nulls (ttl_days) stay.
         out: dict[str, Any] = handler(self)
         if out.get("score") is None:
             out.pop("score", None)

@@ -1,4 +1,4 @@
-"""attr.json (DESIGN §5.2): the one source of truth for a stored file's metadata."""
+"""attr.json (architecture §5.2): the one source of truth for a stored file's metadata."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Local-disk backend: blobs and attrs under ``files/YYYY/MM/DD/HH`` (DESIGN §5.1, §5.3).
+"""Local-disk backend: blobs and attrs under ``files/YYYY/MM/DD/HH`` (architecture §5.1, §5.3).
 
 Durability: a blob is written to ``tmp/`` and fsynced, its attr likewise; both are
 moved into the hour folder (blob first, the attr's move is the commit point) and the

@@ -1,11 +1,11 @@
-"""File-id and ownership policy of the storage element (DESIGN §10, issue 11 items 3, 9).
+"""File-id and ownership policy of the storage element (architecture §10, issue 11 items 3, 9).
 
 Three checks the routes make before a change, so the write path (files/upload.py,
 files/mutate.py) stays the same for every caller:
 
 - :func:`check_chosen_id`: a caller-chosen ``file_id`` needs a token acting for a service
   (``act``, token exchange) or ``storage:write``: 403 otherwise, without asking anything
-  (DESIGN §10). An acting user token's id that the catalog already knows (any SE, any
+  (architecture §10). An acting user token's id that the catalog already knows (any SE, any
   status: a tombstone keeps its id taken) is 409; service accounts and ``storage:write``
   may take any id (replicas, repair, restore). Without a catalog to ask, such an id is
   refused (fail closed): 503 while the catalog is unreachable (retry later), 403 when

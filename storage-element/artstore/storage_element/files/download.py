@@ -1,4 +1,4 @@
-"""Downloads: one Range, ETag and conditional requests, RFC 6266 file names (DESIGN §5.5)."""
+"""Downloads: one Range, ETag and conditional requests, RFC 6266 file names (architecture §5.5)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ queued: a worker thread stages it (temp files, one flush of the filesystem) whil
 journal makes the uploads' ``begin`` records durable, then a second call renames blob
 and attr of each (the attr is the commit point) and fsyncs each hour folder once.
 Uploads arriving meanwhile form the next group. Each file follows the single-file
-protocol (DESIGN §5.3), only the flushes are shared, so recovery treats both alike.
+protocol (architecture §5.3), only the flushes are shared, so recovery treats both alike.
 """
 
 from __future__ import annotations

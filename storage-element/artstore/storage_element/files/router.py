@@ -1,4 +1,4 @@
-"""HTTP routes of the files domain (DESIGN §5.5)."""
+"""HTTP routes of the files domain (architecture §5.5)."""
 
 from __future__ import annotations
 

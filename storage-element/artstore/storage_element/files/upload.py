@@ -1,4 +1,4 @@
-"""Upload use case: the write protocol of DESIGN §5.3, run by the FileStore.
+"""Upload use case: the write protocol of architecture §5.3, run by the FileStore.
 
 WAL begin -> stream into tmp/ while hashing -> fsync -> checks -> attr into tmp/ ->
 fsync -> link blob -> link attr (commit point) -> fsync folders -> WAL commit ->

@@ -1,4 +1,4 @@
-"""GC (DESIGN §5.5): temporary files past ``expires_at`` become expired; expired files
+"""GC (architecture §5.5): temporary files past ``expires_at`` become expired; expired files
 and tombstones older than ``SE_RECLAIM_AGE`` are removed (attr first, then blob), each
 step journaled by the FileStore."""
 

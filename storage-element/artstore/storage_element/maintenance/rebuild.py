@@ -1,4 +1,4 @@
-"""rebuild-index: this SE's catalog rows from its attr files alone (DESIGN §5.6).
+"""rebuild-index: this SE's catalog rows from its attr files alone (architecture §5.6).
 
 One pass, streamed (issue 7): the walk lists the attr files; a few threads read and
 decode them in chunks (``attr.row.decode_row``: the checks of ``decode``, cheaper) while

@@ -1,5 +1,5 @@
 """reconcile: attr files, blobs and catalog rows compared; the catalog fixed, damage
-reported and moved to quarantine (DESIGN §5.5)."""
+reported and moved to quarantine (architecture §5.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Maintenance routes (DESIGN §5.5): reconcile, rebuild-index, gc, status."""
+"""Maintenance routes (architecture §5.5): reconcile, rebuild-index, gc, status."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mode transitions (DESIGN §5.4)."""
+"""Mode transitions (architecture §5.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Modes and their transitions (DESIGN §5.4), persisted in ``mode.json``."""
+"""Modes and their transitions (architecture §5.4), persisted in ``mode.json``."""
 
 from __future__ import annotations
 

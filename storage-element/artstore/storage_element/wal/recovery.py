@@ -1,4 +1,4 @@
-"""Startup recovery (DESIGN §5.3): every journaled change becomes done or never-happened.
+"""Startup recovery (architecture §5.3): every journaled change becomes done or never-happened.
 
 A change without an outcome is decided by its kind's rule in ``store/changes.py`` (the
 table the write path names its steps from):
