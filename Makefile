@@ -28,8 +28,9 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 PYTEST_ARGS ?=
 UP_ARGS ?=
 # Line and branch coverage of lib/ and the four services, service processes included
-# ([tool.coverage.*] in pyproject.toml); the floor is what the whole suite reaches.
-COV_FAIL_UNDER ?= 85
+# ([tool.coverage.*] in pyproject.toml); the floor is what the whole suite reaches
+# (89.97 % of lines and branches when it was set, issue 14), rounded down.
+COV_FAIL_UNDER ?= 89
 COV_ARGS ?= --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FAIL_UNDER)
 LOCK_ARGS ?=
 

@@ -27,6 +27,7 @@ def admin(
     am.process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def admin_token(admin: AdminUnderTest) -> str:
+    # One per test: a session's token outlives its 15 minutes when the suite runs long.
     return admin.admin_token()
