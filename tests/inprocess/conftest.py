@@ -31,8 +31,8 @@ from artstore.query.settings import QMSettings
 from artstore.storage_element import main as se_main
 from artstore.storage_element.backends.memory import MemoryBackend
 from artstore.storage_element.main import create_app as create_se
-from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.state import SEState
 from tests.support.database import TestDatabase
 from tests.support.issuer import ALL_SCOPES, TestIssuer
 
@@ -93,8 +93,8 @@ class InProcessSE:
         return self.settings.id
 
     @property
-    def node(self) -> StorageNode:
-        node: StorageNode = self.app.state.node
+    def node(self) -> SEState:
+        node: SEState = self.app.state.node
         return node
 
 
@@ -115,11 +115,11 @@ def make_se(
     ) -> AsyncIterator[InProcessSE]:
         backend: Any = None if disk else MemoryBackend(total_bytes=MEMORY_BYTES)
 
-        def node(s: SESettings, engine: Any) -> StorageNode:
-            return StorageNode(s, engine, backend=backend)
+        def node(s: SESettings, engine: Any) -> SEState:
+            return SEState(s, engine, backend=backend)
 
         # The app factory builds its node in its lifespan; the memory backend goes in here.
-        monkeypatch.setattr(se_main, "StorageNode", node)
+        monkeypatch.setattr(se_main, "SEState", node)
         se_id = f"se-{uuid.uuid4().hex[:8]}"
         config = SESettings(
             id=se_id,

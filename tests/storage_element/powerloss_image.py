@@ -23,8 +23,8 @@ from typing import Any
 from artstore.storage_element import lifecycle
 from artstore.storage_element.layout import ATTR_SUFFIX
 from artstore.storage_element.maintenance.reconcile import reconcile
-from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.state import SEState
 from tests.storage_element.powerloss import FileState, Ledger
 
 
@@ -67,7 +67,7 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-async def _start_and_reconcile(node: StorageNode) -> dict[str, Any]:
+async def _start_and_reconcile(node: SEState) -> dict[str, Any]:
     tasks = await lifecycle.start(node)
     try:
         return await reconcile(node, deep=True)
@@ -75,7 +75,7 @@ async def _start_and_reconcile(node: StorageNode) -> dict[str, Any]:
         await lifecycle.stop(node, tasks)
 
 
-def recover(image: Path, mode: str) -> tuple[StorageNode, dict[str, Any]]:
+def recover(image: Path, mode: str) -> tuple[SEState, dict[str, Any]]:
     """SE startup on ``image`` (its ``data/``), then a deep reconcile; no catalog."""
     settings = SESettings(
         data_dir=image / "data",
@@ -86,7 +86,7 @@ def recover(image: Path, mode: str) -> tuple[StorageNode, dict[str, Any]]:
         reconcile_interval=0,
         scrub_bytes_per_sec=0,
     )
-    node = StorageNode(settings, None)
+    node = SEState(settings, None)
     return node, asyncio.run(_start_and_reconcile(node))
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from artstore.common.auth import Principal
 from artstore.storage_element import lifecycle
-from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.state import SEState
 from artstore.storage_element.uploads import service
 from artstore.storage_element.uploads.schemas import SessionCreate
 from artstore.storage_element.uploads.store import SessionStore
@@ -27,7 +27,7 @@ from artstore.storage_element.uploads.store import SessionStore
 ALICE = Principal(sub="alice", kind="user", name="alice", scopes=frozenset())
 
 
-def _node(tmp_path: Path) -> StorageNode:
+def _node(tmp_path: Path) -> SEState:
     settings = SESettings(
         data_dir=tmp_path / "data",
         mode="edit",
@@ -36,10 +36,10 @@ def _node(tmp_path: Path) -> StorageNode:
         reconcile_interval=0,
         scrub_bytes_per_sec=0,
     )
-    return StorageNode(settings, None)
+    return SEState(settings, None)
 
 
-async def _with_node(tmp_path: Path, check: Callable[[StorageNode], Awaitable[None]]) -> None:
+async def _with_node(tmp_path: Path, check: Callable[[SEState], Awaitable[None]]) -> None:
     node = _node(tmp_path)
     tasks = await lifecycle.start(node)
     try:
@@ -49,7 +49,7 @@ async def _with_node(tmp_path: Path, check: Callable[[StorageNode], Awaitable[No
 
 
 def test_a_create_in_progress_is_not_swept_by_another_create(tmp_path: Path) -> None:
-    async def check(node: StorageNode) -> None:
+    async def check(node: SEState) -> None:
         store = SessionStore(node.settings.data_dir)
         sid = str(uuid.uuid4())
         async with node.store.locks.hold(f"session:{sid}"):
@@ -75,7 +75,7 @@ def test_a_create_in_progress_is_not_swept_by_another_create(tmp_path: Path) -> 
 
 
 def test_never_committed_and_expired_sessions_are_still_swept(tmp_path: Path) -> None:
-    async def check(node: StorageNode) -> None:
+    async def check(node: SEState) -> None:
         store = SessionStore(node.settings.data_dir)
         store.root.mkdir(parents=True, exist_ok=True)
         crashed, expired = str(uuid.uuid4()), str(uuid.uuid4())

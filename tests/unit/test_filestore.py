@@ -23,8 +23,8 @@ from artstore.storage_element.files.mutate import delete_file, update_file
 from artstore.storage_element.files.schemas import FilePatch
 from artstore.storage_element.files.upload import UploadRequest, store_upload
 from artstore.storage_element.maintenance.reconcile import reconcile
-from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.state import SEState
 from artstore.storage_element.store.changes import CHANGES, UPLOAD
 from artstore.storage_element.store.errors import Collision, Deleted, ModeChanged, NoSpace
 from artstore.storage_element.store.locks import PublishGate
@@ -33,7 +33,7 @@ GiB = 1024**3
 PATH = "2026/01/02/03/same_alice_20260102T030405_00000000.bin"
 
 
-def _node(tmp_path: Path, backend: MemoryBackend, mode: str = "edit", **kw: object) -> StorageNode:
+def _node(tmp_path: Path, backend: MemoryBackend, mode: str = "edit", **kw: object) -> SEState:
     settings = SESettings.model_validate(
         {
             "id": "se-mem",
@@ -44,7 +44,7 @@ def _node(tmp_path: Path, backend: MemoryBackend, mode: str = "edit", **kw: obje
             **kw,
         }
     )
-    node = StorageNode(settings, None, backend=backend)
+    node = SEState(settings, None, backend=backend)
     node.journal.open_new_segment()
     return node
 
@@ -55,7 +55,7 @@ def backend() -> MemoryBackend:
 
 
 @pytest.fixture
-async def node(tmp_path: Path, backend: MemoryBackend) -> AsyncIterator[StorageNode]:
+async def node(tmp_path: Path, backend: MemoryBackend) -> AsyncIterator[SEState]:
     n = _node(tmp_path, backend)
     yield n
     await n.journal.close()
@@ -77,11 +77,11 @@ async def _body(*chunks: bytes) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _upload(node: StorageNode, data: bytes, file_id: str | None = None) -> Attr:
+async def _upload(node: SEState, data: bytes, file_id: str | None = None) -> Attr:
     return await store_upload(node, _request(file_id, len(data)), _body(data))
 
 
-def _assert_nothing_held(node: StorageNode) -> None:
+def _assert_nothing_held(node: SEState) -> None:
     assert node.capacity.reserved == 0
     assert node.store.claims == set()
     assert len(node.store.locks) == 0
@@ -98,7 +98,7 @@ def test_fault_steps_come_from_the_change_kinds_table() -> None:
 
 
 # -- create --------------------------------------------------------------------------------
-async def test_create_publishes_and_counts(node: StorageNode, backend: MemoryBackend) -> None:
+async def test_create_publishes_and_counts(node: SEState, backend: MemoryBackend) -> None:
     attr = await _upload(node, b"hello")
     assert attr.checksum == "sha256:" + hashlib.sha256(b"hello").hexdigest()
     assert backend.blobs[attr.storage_path] == b"hello"
@@ -111,7 +111,7 @@ async def test_create_publishes_and_counts(node: StorageNode, backend: MemoryBac
 
 
 async def test_concurrent_creates_of_one_id_exactly_one_wins(
-    node: StorageNode, backend: MemoryBackend
+    node: SEState, backend: MemoryBackend
 ) -> None:
     file_id = str(uuid.uuid4())
     bodies = [f"body {i}".encode() * (i + 1) for i in range(16)]
@@ -127,9 +127,7 @@ async def test_concurrent_creates_of_one_id_exactly_one_wins(
     _assert_nothing_held(node)
 
 
-async def test_publish_never_overwrites_a_taken_name(
-    node: StorageNode, backend: MemoryBackend
-) -> None:
+async def test_publish_never_overwrites_a_taken_name(node: SEState, backend: MemoryBackend) -> None:
     async def create(data: bytes) -> None:
         fid = str(uuid.uuid4())
         async with node.store.create(fid, PATH, announced=len(data)) as c:
@@ -166,7 +164,7 @@ async def test_publish_never_overwrites_a_taken_name(
     _assert_nothing_held(node)
 
 
-async def test_a_failed_create_leaves_nothing(node: StorageNode, backend: MemoryBackend) -> None:
+async def test_a_failed_create_leaves_nothing(node: SEState, backend: MemoryBackend) -> None:
     with pytest.raises(ChecksumMismatch):
         await store_upload(node, _request(None, 3, "0" * 64), _body(b"abc"))
     assert backend.blobs == backend.attrs == backend.tmp == {}
@@ -204,7 +202,7 @@ async def test_reservation_and_claim_released_when_the_undo_raises(tmp_path: Pat
     await node.journal.close()
 
 
-async def test_no_room_for_the_announced_size(node: StorageNode) -> None:
+async def test_no_room_for_the_announced_size(node: SEState) -> None:
     with pytest.raises(NoSpace) as caught:
         async with node.store.create(str(uuid.uuid4()), PATH, announced=200 * GiB):
             pytest.fail("created beyond the capacity")
@@ -213,7 +211,7 @@ async def test_no_room_for_the_announced_size(node: StorageNode) -> None:
 
 
 # -- replace, reclaim, quarantine ---------------------------------------------------------------
-async def test_replace_writes_new_versions_until_deleted(node: StorageNode) -> None:
+async def test_replace_writes_new_versions_until_deleted(node: SEState) -> None:
     attr = await _upload(node, b"data")
     updated = await update_file(node, attr.file_id, FilePatch(description="v2"))
     assert (updated.version, updated.description) == (2, "v2")
@@ -226,7 +224,7 @@ async def test_replace_writes_new_versions_until_deleted(node: StorageNode) -> N
 
 
 async def test_reclaim_keeps_a_copy_that_changed_since_it_was_judged(
-    node: StorageNode, backend: MemoryBackend
+    node: SEState, backend: MemoryBackend
 ) -> None:
     attr = await _upload(node, b"data")
     await delete_file(node, attr.file_id)
@@ -240,9 +238,7 @@ async def test_reclaim_keeps_a_copy_that_changed_since_it_was_judged(
     assert (node.capacity.file_count, node.capacity.used_bytes) == (0, 0)
 
 
-async def test_quarantine_rechecks_under_the_lock(
-    node: StorageNode, backend: MemoryBackend
-) -> None:
+async def test_quarantine_rechecks_under_the_lock(node: SEState, backend: MemoryBackend) -> None:
     attr = await _upload(node, b"data")
 
     async def fine() -> bool:

@@ -16,7 +16,7 @@ from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.maintenance import gc, scrub
 from artstore.storage_element.maintenance.reconcile import reconcile
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 from artstore.storage_element.wal.recovery import SHOWN_SET_ASIDE, RecoveryReport, resolve
 
 log = logging.getLogger("artstore.storage_element")
@@ -24,7 +24,7 @@ log = logging.getLogger("artstore.storage_element")
 CHECKPOINT_INTERVAL = 60.0
 
 
-def _scan(node: StorageNode) -> None:
+def _scan(node: SEState) -> None:
     """Fill the id index and the space counters from one walk of ``files/``."""
     used = count = 0
     for rel, size in node.backend.walk():
@@ -37,7 +37,7 @@ def _scan(node: StorageNode) -> None:
     node.capacity.file_count = count
 
 
-async def start(node: StorageNode) -> list[asyncio.Task[None]]:
+async def start(node: SEState) -> list[asyncio.Task[None]]:
     s = node.settings
     await asyncio.to_thread(node.backend.prepare)
     await asyncio.to_thread(os.makedirs, s.wal_dir, exist_ok=True)
@@ -79,7 +79,7 @@ async def start(node: StorageNode) -> list[asyncio.Task[None]]:
     ]
 
 
-def _note_set_aside(node: StorageNode, report: RecoveryReport) -> None:
+def _note_set_aside(node: SEState, report: RecoveryReport) -> None:
     state = node.maintenance.recovery
     state.set_aside = len(report.set_aside)
     state.set_aside_total = report.set_aside_total
@@ -104,7 +104,7 @@ async def _every(interval: float, job: str, run: Callable[[], Awaitable[dict[str
             log.exception("periodic %s failed", job)
 
 
-async def _checkpoint_forever(node: StorageNode) -> None:
+async def _checkpoint_forever(node: SEState) -> None:
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL)
         try:
@@ -113,7 +113,7 @@ async def _checkpoint_forever(node: StorageNode) -> None:
             log.exception("journal checkpoint failed")
 
 
-async def stop(node: StorageNode, tasks: list[asyncio.Task[None]]) -> None:
+async def stop(node: SEState, tasks: list[asyncio.Task[None]]) -> None:
     tasks = [*tasks, *node.tasks]
     for task in tasks:
         task.cancel()
@@ -133,7 +133,7 @@ def _probe_writable(path: str) -> None:
         os.unlink(probe)
 
 
-def health_checks(node: StorageNode) -> dict[str, HealthCheck]:
+def health_checks(node: SEState) -> dict[str, HealthCheck]:
     async def backend() -> CheckResult:
         if isinstance(node.backend, S3Backend):
             # The blobs live in the bucket: ask it (the local tmp/ says nothing about it).

@@ -17,8 +17,8 @@ from artstore.storage_element.info.router import router as info_router
 from artstore.storage_element.maintenance.router import router as maintenance_router
 from artstore.storage_element.metrics import NodeCollector
 from artstore.storage_element.modes.router import router as modes_router
-from artstore.storage_element.node import StorageNode
 from artstore.storage_element.settings import SESettings
+from artstore.storage_element.state import SEState
 from artstore.storage_element.uploads.router import router as uploads_router
 
 
@@ -37,7 +37,7 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
         engine = (
             make_engine(settings.database_url, pre_ping=False) if settings.database_url else None
         )
-        node = StorageNode(settings, engine)
+        node = SEState(settings, engine)
         app.state.node = node
         app.state.health_checks = lifecycle.health_checks(node)
         collector = NodeCollector(node)

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 P = "artstore_storage_element_"
 
 
 class NodeCollector(Collector):
-    def __init__(self, node: StorageNode) -> None:
+    def __init__(self, node: SEState) -> None:
         self.node = node
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:

@@ -29,14 +29,14 @@ from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, Forbidden, ServiceUnavailable, ValidationFailed
 from artstore.common.text import check_text
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 HISTORY_FIELDS = ("uploaded_by", "uploaded_at", "finalized_by", "finalized_at")
 _NAME_FIELDS = ("uploaded_by", "finalized_by")
 MAX_NAME_BYTES = 256
 
 
-async def check_chosen_id(node: StorageNode, principal: Principal, file_id: str | None) -> None:
+async def check_chosen_id(node: SEState, principal: Principal, file_id: str | None) -> None:
     """Refuse a chosen id someone else's file already has (see the module doc)."""
     if file_id is None:
         return
@@ -99,7 +99,7 @@ def refuse_form_history(name: str) -> None:
         )
 
 
-async def require_owner(node: StorageNode, principal: Principal, file_id: str) -> None:
+async def require_owner(node: SEState, principal: Principal, file_id: str) -> None:
     """403 unless ``principal`` may change ``file_id`` (read before the change:
     ``uploaded_by`` never changes). An unknown id passes: the change answers 404."""
     if ownership.acts_on_any_file(principal):

@@ -20,7 +20,7 @@ from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, InvalidRange
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 # Positions past any file's size: more digits than that are "huge", not parsed (int()
@@ -173,9 +173,7 @@ class BlobBody:
         self.lock = threading.RLock()
 
     @classmethod
-    async def open(
-        cls, node: StorageNode, attr: Attr, p: Plan, chunk: int
-    ) -> tuple[BlobBody, bytes]:
+    async def open(cls, node: SEState, attr: Attr, p: Plan, chunk: int) -> tuple[BlobBody, bytes]:
         """Open the range and read its first chunk in one thread hop (errors here are
         still ordinary error answers: nothing has been sent)."""
         whole = p.start == 0 and p.length == attr.size

@@ -9,11 +9,11 @@ from typing import Any
 from artstore.common.errors import ValidationFailed
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.files.schemas import FilePatch
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 from artstore.storage_element.store.changes import DELETE, EXPIRE, UPDATE
 
 
-async def update_file(node: StorageNode, file_id: str, patch: FilePatch) -> Attr:
+async def update_file(node: SEState, file_id: str, patch: FilePatch) -> Attr:
     node.modes.require("update")
     changes: dict[str, Any] = patch.model_dump(exclude_none=True)
     if not changes:
@@ -25,12 +25,12 @@ async def update_file(node: StorageNode, file_id: str, patch: FilePatch) -> Attr
     return await node.store.replace(file_id, UPDATE, lambda _old: changes)
 
 
-async def delete_file(node: StorageNode, file_id: str) -> Attr:
+async def delete_file(node: SEState, file_id: str) -> Attr:
     node.modes.require("delete")
     return await node.store.replace(file_id, DELETE, lambda _old: {"status": "deleted"})
 
 
-async def expire_file(node: StorageNode, file_id: str, at: datetime) -> Attr:
+async def expire_file(node: SEState, file_id: str, at: datetime) -> Attr:
     """GC's first step for a temporary file past ``expires_at`` (any mode: it is upkeep).
 
     ``at`` is GC's clock: the reclaim age counts from it.

@@ -7,12 +7,12 @@ import logging
 
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.files")
 
 
-async def metadata(node: StorageNode, file_id: str) -> Attr:
+async def metadata(node: SEState, file_id: str) -> Attr:
     repo = node.catalog.repo
     if repo is not None and node.catalog.reachable and not node.catalog.owes(file_id):
         try:
@@ -26,7 +26,7 @@ async def metadata(node: StorageNode, file_id: str) -> Attr:
 
 
 async def list_files(
-    node: StorageNode, statuses: list[str], limit: int, offset: int
+    node: SEState, statuses: list[str], limit: int, offset: int
 ) -> tuple[list[Attr], int]:
     repo = node.catalog.repo
     if repo is not None and node.catalog.reachable and not node.catalog.owed:
@@ -39,9 +39,7 @@ async def list_files(
     return await asyncio.to_thread(_scan, node, statuses, limit, offset)
 
 
-def _scan(
-    node: StorageNode, statuses: list[str], limit: int, offset: int
-) -> tuple[list[Attr], int]:
+def _scan(node: SEState, statuses: list[str], limit: int, offset: int) -> tuple[list[Attr], int]:
     found = []
     for path in node.index.all_paths():
         attr = node.read_attr_sync(path)

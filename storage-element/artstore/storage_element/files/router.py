@@ -27,7 +27,7 @@ from artstore.storage_element.files.mutate import delete_file, update_file
 from artstore.storage_element.files.schemas import FileMetadata, FilePatch, ListStatus
 from artstore.storage_element.files.upload import UploadRequest, store_upload
 from artstore.storage_element.maintenance.quarantine import quarantine
-from artstore.storage_element.node import Node
+from artstore.storage_element.state import Node
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"])
 

@@ -24,7 +24,7 @@ from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
 from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.layout import clean_original_filename, hour_folder, storage_name
 from artstore.storage_element.modes.service import RETENTION_OF_MODE
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 # Re-exported: older imports find the attr-size check here.
 from artstore.storage_element.store.filestore import check_attr_size as check_attr_size
@@ -118,7 +118,7 @@ def _may_not_fit(fields: UploadFields, filename: str, content_type: str, uploade
     return _ATTR_FIXED_BYTES + _JSON_GROWTH * text > ATTR_MAX_BYTES
 
 
-async def store_upload(node: StorageNode, req: UploadRequest, body: AsyncIterator[bytes]) -> Attr:
+async def store_upload(node: SEState, req: UploadRequest, body: AsyncIterator[bytes]) -> Attr:
     """Check the request, then let the FileStore create the file: it claims the id
     (409 when taken, atomically), reserves the announced bytes, receives the body and
     publishes it (the commit point, under the mode gate); any failure undoes it all."""

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 from artstore.common.app import VERSION
 from artstore.contracts.se import Capacity, SEInfo, SEStatus
-from artstore.storage_element.node import Node, StorageNode
+from artstore.storage_element.state import Node, SEState
 
 router = APIRouter(prefix="/api/v1", tags=["info"])
 
 
-def node_status(node: StorageNode) -> SEStatus:
+def node_status(node: SEState) -> SEStatus:
     if not node.recovered or node.maintenance.rebuild.state == "running":
         return "maintenance"
     if node.catalog.enabled and not node.catalog.reachable:

@@ -11,12 +11,12 @@ from typing import Any
 
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.files.mutate import expire_file
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.gc")
 
 
-def _all_attrs(node: StorageNode) -> list[Attr]:
+def _all_attrs(node: SEState) -> list[Attr]:
     found = []
     for path in node.index.all_paths():
         attr = node.read_attr_sync(path)
@@ -25,7 +25,7 @@ def _all_attrs(node: StorageNode) -> list[Attr]:
     return found
 
 
-async def collect(node: StorageNode, now: datetime | None = None) -> dict[str, Any]:
+async def collect(node: SEState, now: datetime | None = None) -> dict[str, Any]:
     with node.maintenance.exclusive("gc"):
         now = now or datetime.now(UTC)
         reclaim_before = now - timedelta(seconds=node.settings.reclaim_age)
@@ -53,7 +53,7 @@ async def collect(node: StorageNode, now: datetime | None = None) -> dict[str, A
         return result
 
 
-async def reclaim(node: StorageNode, attr: Attr) -> int | None:
+async def reclaim(node: SEState, attr: Attr) -> int | None:
     """Remove one copy for good (the FileStore's reclaim). The attr read by the walk is
     judged again under the file's lock: None when it changed meanwhile (kept)."""
     judged = attr

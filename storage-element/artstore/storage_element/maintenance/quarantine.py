@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 
 async def quarantine(
-    node: StorageNode, storage_path: str, file_id: str | None, reason: str
+    node: SEState, storage_path: str, file_id: str | None, reason: str
 ) -> str | None:
     """Move ``storage_path``'s attr and blob into ``quarantine/`` and mark its catalog row.
 

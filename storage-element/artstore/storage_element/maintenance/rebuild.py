@@ -35,7 +35,7 @@ from artstore.storage_element.layout import ATTR_SUFFIX
 if TYPE_CHECKING:
     from artstore.storage_element.backends.base import Backend
     from artstore.storage_element.catalog.repository import CatalogRepository
-    from artstore.storage_element.node import StorageNode
+    from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.rebuild")
 
@@ -194,7 +194,7 @@ async def rebuild_offline(backend: Backend, database_url: str, se_id: str) -> Re
         await conn.close()
 
 
-def start_rebuild(node: StorageNode) -> str:
+def start_rebuild(node: SEState) -> str:
     """Start the online job (202); progress and outcome in maintenance status."""
     repo = node.catalog.repo
     if repo is None:

@@ -17,7 +17,7 @@ from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.maintenance.hashing import blob_sha256
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.reconcile")
 
@@ -50,7 +50,7 @@ class Report:
         }
 
 
-def _listing(node: StorageNode) -> tuple[list[str], dict[str, int]]:
+def _listing(node: SEState) -> tuple[list[str], dict[str, int]]:
     """(attr storage paths, blob path -> size) from one walk of the backend."""
     attrs, blobs = [], {}
     for rel, size in node.backend.walk():
@@ -71,7 +71,7 @@ def _file_id_of(raw: bytes) -> str | None:
     return value if isinstance(value, str) else None
 
 
-async def reconcile(node: StorageNode, deep: bool = False) -> dict[str, Any]:
+async def reconcile(node: SEState, deep: bool = False) -> dict[str, Any]:
     with node.maintenance.exclusive("reconcile"):
         report = Report(started_at=datetime.now(UTC))
         attr_paths, blobs = await asyncio.to_thread(_listing, node)
@@ -92,7 +92,7 @@ async def reconcile(node: StorageNode, deep: bool = False) -> dict[str, Any]:
 
 
 async def _check_copy(
-    node: StorageNode, path: str, blob_size: int | None, deep: bool, report: Report
+    node: SEState, path: str, blob_size: int | None, deep: bool, report: Report
 ) -> Attr | None:
     try:
         raw = await asyncio.to_thread(node.backend.read_attr, path)
@@ -132,7 +132,7 @@ async def _check_copy(
     return None
 
 
-async def _attr_still_bad(node: StorageNode, path: str) -> bool:
+async def _attr_still_bad(node: SEState, path: str) -> bool:
     try:
         raw = await asyncio.to_thread(node.backend.read_attr, path)
     except FileNotFoundError:
@@ -144,7 +144,7 @@ async def _attr_still_bad(node: StorageNode, path: str) -> bool:
     return False
 
 
-async def _still_damaged(node: StorageNode, path: str, judged: Attr, kind: str) -> bool:
+async def _still_damaged(node: SEState, path: str, judged: Attr, kind: str) -> bool:
     try:
         now = decode(await asyncio.to_thread(node.backend.read_attr, path))
     except (FileNotFoundError, BadAttr):
@@ -161,7 +161,7 @@ async def _still_damaged(node: StorageNode, path: str, judged: Attr, kind: str) 
 
 
 async def _check_orphans(
-    node: StorageNode, blobs: dict[str, int], attr_paths: set[str], report: Report
+    node: SEState, blobs: dict[str, int], attr_paths: set[str], report: Report
 ) -> None:
     for path in sorted(set(blobs) - attr_paths):
         moved = await node.store.quarantine(
@@ -171,7 +171,7 @@ async def _check_orphans(
             report.add("orphaned_blob", path, "quarantined")
 
 
-async def _still_orphan(node: StorageNode, path: str) -> bool:
+async def _still_orphan(node: SEState, path: str) -> bool:
     """Under the path's lock (an upload holds it from blob to attr): old enough to not be
     an upload between its two renames, and still without its attr."""
     mtime = await asyncio.to_thread(node.backend.blob_mtime, path)
@@ -180,7 +180,7 @@ async def _still_orphan(node: StorageNode, path: str) -> bool:
     return not await asyncio.to_thread(node.backend.attr_exists, path)
 
 
-async def _fix_catalog(node: StorageNode, good: dict[str, Attr], report: Report) -> None:
+async def _fix_catalog(node: SEState, good: dict[str, Attr], report: Report) -> None:
     repo = node.catalog.repo
     if repo is None:
         report.catalog = {"checked": False, "reason": "no catalog configured"}

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
 from artstore.storage_element.maintenance import gc, rebuild, reconcile
-from artstore.storage_element.node import Node
+from artstore.storage_element.state import Node
 
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 

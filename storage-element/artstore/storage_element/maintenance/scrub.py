@@ -11,18 +11,18 @@ from datetime import UTC, datetime
 
 from artstore.storage_element.fsutil import atomic_replace
 from artstore.storage_element.maintenance.hashing import blob_sha256
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.scrub")
 
 SAVE_EVERY_SECONDS = 5.0
 
 
-def _state_file(node: StorageNode) -> str:
+def _state_file(node: SEState) -> str:
     return str(node.layout.data_dir / "scrub.json")
 
 
-def load_position(node: StorageNode) -> None:
+def load_position(node: SEState) -> None:
     """Blocking: read where the last run stopped."""
     state = node.maintenance.scrub
     try:
@@ -37,7 +37,7 @@ def load_position(node: StorageNode) -> None:
     state.last_pass_at = datetime.fromisoformat(last) if last else None
 
 
-def _save(node: StorageNode) -> None:
+def _save(node: SEState) -> None:
     s = node.maintenance.scrub
     body = {
         "position": s.position,
@@ -51,7 +51,7 @@ def _save(node: StorageNode) -> None:
     atomic_replace(path, json.dumps(body).encode(), path.parent)
 
 
-async def scrub_pass(node: StorageNode) -> int:
+async def scrub_pass(node: SEState) -> int:
     """One pass from the saved position to the end; returns the files checked."""
     state = node.maintenance.scrub
     rate = node.settings.scrub_bytes_per_sec
@@ -74,7 +74,7 @@ async def scrub_pass(node: StorageNode) -> int:
     return checked
 
 
-async def _check(node: StorageNode, path: str, rate: int) -> None:
+async def _check(node: SEState, path: str, rate: int) -> None:
     attr = await asyncio.to_thread(node.read_attr_sync, path)
     if attr is None or await asyncio.to_thread(node.backend.blob_size, path) is None:
         return  # a bad attr was quarantined by the read; a missing blob is reconcile's
@@ -93,7 +93,7 @@ async def _check(node: StorageNode, path: str, rate: int) -> None:
         )
 
 
-async def scrub_forever(node: StorageNode) -> None:
+async def scrub_forever(node: SEState) -> None:
     if node.settings.scrub_bytes_per_sec <= 0:
         return
     while True:

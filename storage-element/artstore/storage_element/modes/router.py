@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.contracts.se import Mode
-from artstore.storage_element.node import Node
+from artstore.storage_element.state import Node
 
 router = APIRouter(prefix="/api/v1/mode", tags=["mode"])
 

@@ -17,7 +17,7 @@ from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
 from artstore.storage_element.files import access
 from artstore.storage_element.files.schemas import FileMetadata
-from artstore.storage_element.node import Node
+from artstore.storage_element.state import Node
 from artstore.storage_element.uploads import service
 from artstore.storage_element.uploads.schemas import Session, SessionCreate
 

@@ -35,7 +35,7 @@ from artstore.common.errors import (
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.files.upload import UploadRequest, _retention, store_upload
-from artstore.storage_element.node import StorageNode
+from artstore.storage_element.state import SEState
 from artstore.storage_element.store.errors import Collision
 from artstore.storage_element.uploads.schemas import SessionCreate
 from artstore.storage_element.uploads.store import SessionStore, utcnow
@@ -48,13 +48,13 @@ class SessionsNotSupported(ArtStoreError):
     status, code = 501, "NOT_SUPPORTED"
 
 
-def _session_locked(node: StorageNode, sid: str) -> AbstractAsyncContextManager[None]:
+def _session_locked(node: SEState, sid: str) -> AbstractAsyncContextManager[None]:
     """A session's own lock: completing one creates the file, which takes the file's
     lock (held by the FileStore, not re-entrant) inside it."""
     return node.store.locks.hold(f"session:{sid}")
 
 
-def store_of(node: StorageNode) -> SessionStore:
+def store_of(node: SEState) -> SessionStore:
     return SessionStore(node.settings.data_dir)
 
 
@@ -80,7 +80,7 @@ def _fields(pairs: list[Any], file_id: str) -> UploadFields:
     return fields
 
 
-async def create(node: StorageNode, principal: Principal, body: SessionCreate) -> dict[str, Any]:
+async def create(node: SEState, principal: Principal, body: SessionCreate) -> dict[str, Any]:
     s = node.settings
     if s.backend != "local":
         raise SessionsNotSupported(
@@ -131,7 +131,7 @@ async def create(node: StorageNode, principal: Principal, body: SessionCreate) -
     return session
 
 
-async def _sweep(node: StorageNode, store: SessionStore, now: datetime) -> None:
+async def _sweep(node: SEState, store: SessionStore, now: datetime) -> None:
     """Drop expired and never-committed sessions, each under its own lock: without it a
     concurrent create (no ``session.json`` until its commit point) lost its directory,
     and answered 500, or 201 with its data file gone (a 500 on the first append)."""
@@ -140,7 +140,7 @@ async def _sweep(node: StorageNode, store: SessionStore, now: datetime) -> None:
             await asyncio.to_thread(store.drop_if_stale, sid, now)
 
 
-async def _get(node: StorageNode, principal: Principal, sid: str) -> dict[str, Any]:
+async def _get(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
     store = store_of(node)
     session = await asyncio.to_thread(store.load, sid)
     if session is None:
@@ -153,12 +153,12 @@ async def _get(node: StorageNode, principal: Principal, sid: str) -> dict[str, A
     return session
 
 
-async def status(node: StorageNode, principal: Principal, sid: str) -> dict[str, Any]:
+async def status(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
     return await _get(node, principal, sid)
 
 
 async def append(
-    node: StorageNode,
+    node: SEState,
     principal: Principal,
     sid: str,
     offset: int,
@@ -208,7 +208,7 @@ async def append(
     return session
 
 
-async def abort(node: StorageNode, principal: Principal, sid: str) -> None:
+async def abort(node: SEState, principal: Principal, sid: str) -> None:
     store = store_of(node)
     async with _session_locked(node, sid):
         await _get(node, principal, sid)
@@ -217,7 +217,7 @@ async def abort(node: StorageNode, principal: Principal, sid: str) -> None:
         await node.journal.commit(txn, owes_catalog=False)
 
 
-async def complete(node: StorageNode, principal: Principal, sid: str) -> Attr:
+async def complete(node: SEState, principal: Principal, sid: str) -> Attr:
     """The finished session becomes a normal stored file (the usual write protocol), then
     the session goes. Repeating it after success answers the stored file."""
     store = store_of(node)
@@ -254,9 +254,7 @@ async def complete(node: StorageNode, principal: Principal, sid: str) -> Attr:
     return attr
 
 
-async def _data(
-    node: StorageNode, store: SessionStore, sid: str, length: int
-) -> AsyncIterator[bytes]:
+async def _data(node: SEState, store: SessionStore, sid: str, length: int) -> AsyncIterator[bytes]:
     chunks = store.read_chunks(sid, length, node.settings.io_chunk_bytes)
     while (data := await asyncio.to_thread(next, chunks, b"")) != b"":
         yield data

@@ -1,6 +1,6 @@
 """The storage element's parts, wired once at start and shared by every request.
 
-``StorageNode`` only wires: every durable change of a file goes through ``store``
+``SEState`` only wires: every durable change of a file goes through ``store``
 (the FileStore); the few delegations below keep older call sites working.
 """
 
@@ -36,7 +36,7 @@ from artstore.storage_element.wal.journal import Journal
 log = logging.getLogger("artstore.storage_element")
 
 
-class StorageNode:
+class SEState:
     def __init__(
         self, settings: SESettings, engine: AsyncEngine | None, backend: Backend | None = None
     ) -> None:
@@ -106,9 +106,9 @@ class StorageNode:
 
 
 # async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).
-async def get_node(request: Request) -> StorageNode:
-    node: StorageNode = request.app.state.node
+async def get_node(request: Request) -> SEState:
+    node: SEState = request.app.state.node
     return node
 
 
-Node = Annotated[StorageNode, Depends(get_node)]
+Node = Annotated[SEState, Depends(get_node)]
