@@ -11,6 +11,7 @@ from typing import Any
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import Unreachable
 from artstore.common.se_tokens import ExchangeRefused
+from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.state import IngesterState, SeAuth, history_params
@@ -81,14 +82,14 @@ async def copy_to(
     file_id = str(meta["file_id"])
     upload_headers = {
         "Content-Type": str(meta.get("content_type") or "application/octet-stream"),
-        "X-Checksum-SHA256": str(meta["checksum"]).removeprefix("sha256:"),
+        CHECKSUM_HEADER: str(meta["checksum"]).removeprefix("sha256:"),
         "Content-Length": str(meta["size"]),
     }
     upload = Upload(
         upload_params(meta, retention, finalized),
         upload_headers,
         int(meta["size"]),
-        upload_headers["X-Checksum-SHA256"],
+        upload_headers[CHECKSUM_HEADER],
         as_service=True,
     )
     no_room: frozenset[str] = frozenset()

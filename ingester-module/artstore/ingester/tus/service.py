@@ -25,6 +25,7 @@ from artstore.common.text import (
     check_metadata,
     check_tags,
 )
+from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import IngesterState, SeAuth
@@ -158,7 +159,7 @@ async def append(
 ) -> Progress:
     headers = await ing.acting_for(principal)(se) | {"Content-Type": "application/octet-stream"}
     if chunk_sha256:
-        headers["X-Checksum-SHA256"] = chunk_sha256
+        headers[CHECKSUM_HEADER] = chunk_sha256
     if length is not None:
         headers["Content-Length"] = str(length)
     try:

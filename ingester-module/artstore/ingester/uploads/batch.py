@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from artstore.common.auth import Principal
 from artstore.common.errors import ArtStoreError, FileTooLarge, ValidationFailed
 from artstore.common.multipart import Event, Field, FileStart
+from artstore.contracts.se import FILE_PART
 from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.parts import PartBody
@@ -60,8 +61,8 @@ async def store_batch(
             files += 1
             part = PartBody(events)
             name = event.filename or "file"
-            if event.name != "file":
-                items.append(_failed(name, _bad("each file part must be named 'file'")))
+            if event.name != FILE_PART:
+                items.append(_failed(name, _bad(f"each file part must be named '{FILE_PART}'")))
             elif event.error is not None:  # its filename or content type is not valid text
                 items.append(_failed(name, event.error))
             elif refused is not None:

@@ -8,6 +8,7 @@ import binascii
 import re
 
 from artstore.common.errors import ValidationFailed
+from artstore.contracts.se import CHECKSUM_HEADER, CONTENT_DIGEST_HEADER
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -26,7 +27,7 @@ def announced_sha256(content_digest: str | None, x_checksum: str | None) -> str 
     """The hex SHA-256 the client announced, or None."""
     if x_checksum:
         if not _HEX64.match(x_checksum.strip()):
-            raise ValidationFailed("X-Checksum-SHA256 must be 64 hex digits")
+            raise ValidationFailed(f"{CHECKSUM_HEADER} must be 64 hex digits")
         return x_checksum.strip().lower()
     for item in (content_digest or "").split(","):
         algo, _, value = item.strip().partition("=")
@@ -34,8 +35,8 @@ def announced_sha256(content_digest: str | None, x_checksum: str | None) -> str 
             continue
         value = value.strip()
         if not (len(value) > 2 and value.startswith(":") and value.endswith(":")):
-            raise ValidationFailed("Content-Digest sha-256 must be :base64:")
-        return _b64_sha256(value[1:-1], "Content-Digest sha-256")
+            raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} sha-256 must be :base64:")
+        return _b64_sha256(value[1:-1], f"{CONTENT_DIGEST_HEADER} sha-256")
     return None
 
 

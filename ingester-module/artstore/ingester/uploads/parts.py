@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 from artstore.common.errors import ValidationFailed
 from artstore.common.multipart import Event, Field, FileData, FileEnd, FileStart
+from artstore.contracts.se import FILE_PART
 
 
 class PartBody:
@@ -41,12 +42,14 @@ async def single_file(
         if isinstance(event, Field):
             apply(event.name, event.value)
         elif isinstance(event, FileStart):
-            if event.name != "file":
-                raise ValidationFailed("the file part must be named 'file'")
+            if event.name != FILE_PART:
+                raise ValidationFailed(f"the file part must be named '{FILE_PART}'")
             start = event
             break
     if start is None:
-        raise ValidationFailed("multipart body has no 'file' part", details={"field": "file"})
+        raise ValidationFailed(
+            f"multipart body has no '{FILE_PART}' part", details={"field": FILE_PART}
+        )
 
     async def body() -> AsyncIterator[bytes]:
         part = PartBody(events)

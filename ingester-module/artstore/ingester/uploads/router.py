@@ -10,6 +10,7 @@ from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import FileTooLarge, ValidationFailed
 from artstore.common.multipart import MultipartReader, boundary_of
 from artstore.common.text import check_media_type, decode_query
+from artstore.contracts.se import CHECKSUM_HEADER, CONTENT_DIGEST_HEADER
 from artstore.ingester.state import IngesterDep
 from artstore.ingester.uploads.batch import capped, store_batch
 from artstore.ingester.uploads.digest import announced_sha256
@@ -30,9 +31,9 @@ _FIELDS: tuple[tuple[str, dict[str, Any], str], ...] = (
     ("ttl_days", {"type": "integer", "minimum": 1, "maximum": 3650}, "temporary only"),
 )
 _CHECKSUM_HEADERS: list[dict[str, Any]] = [
-    {"name": "X-Checksum-SHA256", "in": "header", "required": False,
+    {"name": CHECKSUM_HEADER, "in": "header", "required": False,
      "schema": {"type": "string"}, "description": "hex SHA-256 the file must have"},
-    {"name": "Content-Digest", "in": "header", "required": False,
+    {"name": CONTENT_DIGEST_HEADER, "in": "header", "required": False,
      "schema": {"type": "string"}, "description": "RFC 9530, sha-256=:<base64>:"},
 ]  # fmt: skip
 _MULTIPART_DOC: dict[str, Any] = {
@@ -98,7 +99,7 @@ def content_length(request: Request) -> int | None:
 
 def expected_checksum(request: Request) -> str | None:
     return announced_sha256(
-        request.headers.get("content-digest"), request.headers.get("x-checksum-sha256")
+        request.headers.get(CONTENT_DIGEST_HEADER), request.headers.get(CHECKSUM_HEADER)
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from artstore.common.auth import Principal
+from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
 from artstore.ingester.state import IngesterState, history_params
@@ -45,7 +46,7 @@ async def store(
     # the uploader: the id is the ingester's choice (architecture §10, replication/fanout.py).
     headers = {"Content-Type": _content_type(incoming.content_type)}
     if incoming.expected_sha256:
-        headers["X-Checksum-SHA256"] = incoming.expected_sha256
+        headers[CHECKSUM_HEADER] = incoming.expected_sha256
     body = Replay(source, ing.settings.retry_buffer_bytes)
     length, size_hint = incoming.length, incoming.size_hint
     if length is None and ing.settings.retry_buffer_bytes > 0:

@@ -16,6 +16,7 @@ from artstore.common.text import (
     parse_metadata,
     parse_tags,
 )
+from artstore.contracts.se import CHECKSUM_HEADER, CONTENT_DIGEST_HEADER
 
 # A form/query field longer than this is refused before it is parsed (a metadata JSON
 # or a tags array within it is then checked item by item).
@@ -82,7 +83,7 @@ def expected_checksum(content_digest: str | None, x_checksum: str | None) -> str
     """The hex SHA-256 a client announced (RFC 9530 Content-Digest or X-Checksum-SHA256)."""
     if x_checksum:
         if not _HEX64.match(x_checksum.strip()):
-            raise ValidationFailed("X-Checksum-SHA256 must be 64 hex digits")
+            raise ValidationFailed(f"{CHECKSUM_HEADER} must be 64 hex digits")
         return x_checksum.strip().lower()
     if content_digest:
         for item in content_digest.split(","):
@@ -91,12 +92,12 @@ def expected_checksum(content_digest: str | None, x_checksum: str | None) -> str
                 continue
             value = value.strip()
             if not (value.startswith(":") and value.endswith(":")):
-                raise ValidationFailed("Content-Digest sha-256 must be :base64:")
+                raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} sha-256 must be :base64:")
             try:
                 digest = base64.b64decode(value[1:-1], validate=True)
             except (binascii.Error, ValueError):
-                raise ValidationFailed("Content-Digest sha-256 is not base64") from None
+                raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} sha-256 is not base64") from None
             if len(digest) != 32:
-                raise ValidationFailed("Content-Digest sha-256 has the wrong length")
+                raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} sha-256 has the wrong length")
             return digest.hex()
     return None

@@ -21,6 +21,7 @@ from artstore.common.multipart import (
 )
 from artstore.common.pagination import Page, Pagination
 from artstore.common.text import check_media_type, decode_query
+from artstore.contracts.se import CHECKSUM_HEADER, CONTENT_DIGEST_HEADER, FILE_PART
 from artstore.storage_element.files import access, download, queries
 from artstore.storage_element.files.fields import UploadFields, expected_checksum
 from artstore.storage_element.files.mutate import delete_file, update_file
@@ -106,7 +107,7 @@ async def upload_file(
     for name, value in params:
         fields.apply(name, value)
     expected = expected_checksum(
-        request.headers.get("content-digest"), request.headers.get("x-checksum-sha256")
+        request.headers.get(CONTENT_DIGEST_HEADER), request.headers.get(CHECKSUM_HEADER)
     )
     content_type = request.headers.get("content-type", "application/octet-stream")
     length = _content_length(request)
@@ -142,12 +143,14 @@ async def _multipart(
             access.refuse_form_history(event.name)
             fields.apply(event.name, event.value)
         elif isinstance(event, FileStart):
-            if event.name != "file":
-                raise ValidationFailed("the file part must be named 'file'")
+            if event.name != FILE_PART:
+                raise ValidationFailed(f"the file part must be named '{FILE_PART}'")
             start = event.check()  # its filename and content type are valid text
             break
     if start is None:
-        raise ValidationFailed("multipart body has no 'file' part", details={"field": "file"})
+        raise ValidationFailed(
+            f"multipart body has no '{FILE_PART}' part", details={"field": FILE_PART}
+        )
     if fields.filename is None:
         fields.filename = start.filename
 

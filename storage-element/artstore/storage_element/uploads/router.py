@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
+from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.storage_element.files import access
 from artstore.storage_element.files.schemas import FileMetadata
 from artstore.storage_element.state import Node
@@ -60,9 +61,9 @@ async def append(
     principal: Writer,
     offset: Annotated[int, Query(ge=0, description="Where these bytes go")],
 ) -> Session:
-    expected = request.headers.get("x-checksum-sha256")
+    expected = request.headers.get(CHECKSUM_HEADER)
     if expected is not None and not _HEX64.match(expected):
-        raise ValidationFailed("X-Checksum-SHA256 must be 64 hex digits")
+        raise ValidationFailed(f"{CHECKSUM_HEADER} must be 64 hex digits")
     session = await service.append(
         node,
         principal,
