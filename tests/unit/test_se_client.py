@@ -33,6 +33,7 @@ from artstore.common.errors import (
 )
 from artstore.common.lean_http import UpstreamClient
 from artstore.common.se_client import Relayed, StorageElementClient, Unreachable, bearer
+from artstore.contracts.files import FileMetadata
 from tests.conftest import SEFactory
 from tests.support.issuer import TestIssuer
 from tests.support.process import free_port
@@ -71,12 +72,13 @@ async def test_edit_se_answers_map_to_their_errors(
     raw = {**auth, "Content-Type": "application/octet-stream"}
 
     stored = await c.upload(se, [("filename", "a.txt")], raw, _body(b"hello"))
-    fid = str(stored["file_id"])
+    assert isinstance(stored, FileMetadata) and stored.original_filename == "a.txt"
+    fid = stored.file_id
     meta = await c.get_file(se, fid, auth)
-    assert meta is not None and meta["size"] == 5
+    assert meta == stored and meta.size == 5
     assert await c.get_file(se, str(uuid.uuid4()), auth) is None  # 404: no copy here
     changed = await c.patch_file(se, fid, auth, {"description": "one"})
-    assert changed["description"] == "one"
+    assert changed.description == "one" and changed.file_id == fid
     assert await _drain(c.download(se, fid, auth, extra={"Range": "bytes=1-2"})) == b"el"
     status = await c.maintenance(se, "status", auth)
     assert isinstance(status, dict) and status
@@ -134,7 +136,7 @@ async def test_mode_answers_map_to_their_errors(
     stored = await c.upload(
         se, [("filename", "p"), ("retention_policy", "permanent")], raw, _body(b"p")
     )
-    _relayed(await _raised(c.delete_file(se, str(stored["file_id"]), auth)),
+    _relayed(await _raised(c.delete_file(se, stored.file_id, auth)),
              ModeNotAllowed, 409, "MODE_NOT_ALLOWED")  # fmt: skip
     _relayed(await _raised(c.transition_mode(se, {"target_mode": "edit"}, auth)),
              InvalidTransition, 409, "INVALID_TRANSITION")  # fmt: skip
@@ -183,6 +185,27 @@ async def test_5xx_and_codes_the_se_never_sends_here() -> None:
     err = await _error_for(400, b"not json")
     assert isinstance(err, Relayed) and (err.status, err.code) == (400, "UPSTREAM_ERROR")
     assert not isinstance(err, ValidationFailed)
+
+
+async def test_a_file_answer_of_another_shape_is_unreachable() -> None:
+    # A 200/201 that is not a file's metadata is not an SE's answer (a proxy's page, an
+    # SE of another version): UPSTREAM_UNAVAILABLE, never a 500.
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = 201 if request.method == "POST" else 200
+        return httpx.Response(status, json={"file_id": "f", "size": "many"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as h:
+        c = StorageElementClient(h)
+        url = "http://se.test"
+        for call in (
+            c.get_file(url, "f", {}),
+            c.upload(url, [], {}, _body(b"x")),
+            c.patch_file(url, "f", {}, {"description": "d"}),
+            c.complete_session(url, "s", {}),
+        ):
+            err = await _raised(call)
+            assert isinstance(err, Unreachable) and err.reason == "ValidationError"
+            assert err.status == 502 and err.details == {"url": url}
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from artstore.common.errors import ArtStoreError, NotFound, UpstreamUnavailable
 from artstore.common.lean_http import UpstreamClient, UpstreamError, UpstreamResponse
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client_errors import Relayed, Unreachable, error_of
+from artstore.contracts.files import FileMetadata
 from artstore.contracts.se import SEInfo
 
 __all__ = ["Opened", "Relayed", "StorageElementClient", "Unreachable", "bearer"]
@@ -132,6 +133,15 @@ class StorageElementClient:
             raise unreachable(se, TypeError())
         return data
 
+    @classmethod
+    def _file(cls, se: Target, data: Any) -> FileMetadata:
+        """A file's metadata as the SE answered it; another shape is not an SE's answer
+        (UPSTREAM_UNAVAILABLE, like an unreadable body)."""
+        try:
+            return FileMetadata.model_validate(data)
+        except ValueError as exc:
+            raise unreachable(se, exc) from exc
+
     # -- who the SE is ------------------------------------------------------------------
     async def info_document(self, se: Target) -> dict[str, Any]:
         """``GET /api/v1/info`` as the SE sent it (the admin keeps and shows it); an
@@ -176,7 +186,7 @@ class StorageElementClient:
         return status if isinstance(status, str) else None
 
     # -- files ----------------------------------------------------------------------------
-    async def get_file(self, se: Target, file_id: str, auth: Auth) -> dict[str, Any] | None:
+    async def get_file(self, se: Target, file_id: str, auth: Auth) -> FileMetadata | None:
         """``GET /api/v1/files/{id}``: the copy's metadata; None when the SE has none."""
         try:
             resp = await self._call(se, "GET", f"/api/v1/files/{file_id}", auth, ok=(200,))
@@ -184,7 +194,7 @@ class StorageElementClient:
             if exc.status == 404:
                 return None
             raise
-        return self._json(se, resp)
+        return self._file(se, self._json(se, resp))
 
     async def upload(
         self,
@@ -194,7 +204,7 @@ class StorageElementClient:
         body: AsyncIterator[bytes],
         *,
         on_start: Callable[[], None] | None = None,
-    ) -> dict[str, Any]:
+    ) -> FileMetadata:
         """``POST /api/v1/files`` (raw body, fields in the query): the stored copy's
         metadata. ``body`` is streamed; ``on_start`` is called once the connection is
         open and the head sent, just before the first chunk is pulled."""
@@ -220,17 +230,20 @@ class StorageElementClient:
             where, details = _where(se)
             text = auth_header.decode("latin-1") if auth_header is not None else None
             raise error_of(where, details, status, content, text)
-        data: dict[str, Any] = json.loads(content)
-        return data
+        try:
+            data = json.loads(content)
+        except ValueError as exc:
+            raise unreachable(se, exc) from exc
+        return self._file(se, data)
 
     async def patch_file(
         self, se: Target, file_id: str, auth: Auth, changes: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    ) -> FileMetadata:
         """``PATCH /api/v1/files/{id}`` (description, tags, metadata)."""
         resp = await self._call(
             se, "PATCH", f"/api/v1/files/{file_id}", auth, ok=(200,), json=dict(changes)
         )
-        return self._json(se, resp)
+        return self._file(se, self._json(se, resp))
 
     async def delete_file(
         self, se: Target, file_id: str, auth: Auth, *, accept: tuple[int, ...] = (204, 410)
@@ -312,12 +325,12 @@ class StorageElementClient:
         )
         return self._json(se, resp)
 
-    async def complete_session(self, se: Target, session_id: str, auth: Auth) -> dict[str, Any]:
+    async def complete_session(self, se: Target, session_id: str, auth: Auth) -> FileMetadata:
         """``POST /api/v1/uploads/{id}/complete``: the stored file's metadata."""
         resp = await self._call(
             se, "POST", f"/api/v1/uploads/{session_id}/complete", auth, ok=(201,)
         )
-        return self._json(se, resp)
+        return self._file(se, self._json(se, resp))
 
     async def cancel_session(self, se: Target, session_id: str, auth: Auth) -> None:
         """``DELETE /api/v1/uploads/{id}``."""

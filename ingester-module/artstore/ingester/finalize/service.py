@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from artstore.common import ownership
 from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
+from artstore.contracts.files import FileMetadata
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.schemas import StoredFile
@@ -32,24 +32,22 @@ log = logging.getLogger("artstore.ingester.finalize")
 async def finalize(ing: IngesterState, principal: Principal, file_id: str) -> StoredFile:
     auth = ing.acting_for(principal)
     found = await locate(ing, auth, file_id)
-    temps = [(se, m) for se, m in found if m.get("retention_policy") == "temporary"]
+    temps = [(se, m) for se, m in found if m.retention_policy == "temporary"]
     perms = [
-        (se, m)
-        for se, m in found
-        if m.get("retention_policy") == "permanent" and m.get("status") == "active"
+        (se, m) for se, m in found if m.retention_policy == "permanent" and m.status == "active"
     ]
-    source = next(((se, m) for se, m in temps if m.get("status") == "active"), None)
+    source = next(((se, m) for se, m in temps if m.status == "active"), None)
     if source is None:
         if perms:
             _require_owner(principal, perms[0][1], file_id)
             return StoredFile.from_copies([m for _, m in perms])  # finalized before (a retry)
-        if any(m.get("status") == "expired" for _, m in temps):
+        if any(m.status == "expired" for _, m in temps):
             raise FileGone(f"file {file_id} has expired", details={"file_id": file_id})
         raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
     source_se, meta = source
     # Before anything is written: the temporary copy's uploader (who never changes).
     _require_owner(principal, meta, file_id)
-    differ = [se.storage_id for se, m in perms if m.get("checksum") != meta.get("checksum")]
+    differ = [se.storage_id for se, m in perms if m.checksum != meta.checksum]
     if differ:
         raise Conflict(
             "a permanent copy with other content already has this id",
@@ -64,20 +62,21 @@ async def finalize(ing: IngesterState, principal: Principal, file_id: str) -> St
     return StoredFile.from_copies([m for _, m in perms])
 
 
-def _require_owner(principal: Principal, meta: dict[str, Any], file_id: str) -> None:
+def _require_owner(principal: Principal, meta: FileMetadata, file_id: str) -> None:
     """A ``user`` finalizes only their own files (architecture §10); the ingester checks it
     itself because the copies and the clean-up go with its own account."""
-    ownership.require_owner(principal, str(meta.get("uploaded_by", "")), file_id)
+    ownership.require_owner(principal, meta.uploaded_by, file_id)
 
 
 def _finalized(
-    principal: Principal, perms: list[tuple[StorageElementRef, dict[str, Any]]]
+    principal: Principal, perms: list[tuple[StorageElementRef, FileMetadata]]
 ) -> tuple[str, str]:
     """Who finalizes, and when: a retry keeps what its first attempt's copies say, so
     every permanent copy tells the same history."""
     for _, m in perms:
-        if m.get("finalized_by") and m.get("finalized_at"):
-            return str(m["finalized_by"]), str(m["finalized_at"])
+        if m.finalized_by and m.finalized_at:
+            # As the SE wrote it (its JSON), so the new copies state the same text.
+            return m.finalized_by, m.model_dump(mode="json")["finalized_at"]
     return principal.sub, datetime.now(UTC).isoformat()
 
 

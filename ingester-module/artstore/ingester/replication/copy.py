@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import Unreachable
 from artstore.common.se_tokens import ExchangeRefused
+from artstore.contracts.files import FileMetadata
 from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
@@ -19,11 +19,11 @@ from artstore.ingester.state import IngesterState, SeAuth, history_params
 
 async def locate(
     ing: IngesterState, auth: SeAuth, file_id: str
-) -> list[tuple[StorageElementRef, dict[str, Any]]]:
+) -> list[tuple[StorageElementRef, FileMetadata]]:
     """Every copy of ``file_id`` on an SE the registry lists as readable (any status).
     An SE that cannot be asked is skipped: the ingester keeps no catalog of its own."""
 
-    async def ask(se: StorageElementRef) -> tuple[StorageElementRef, dict[str, Any]] | None:
+    async def ask(se: StorageElementRef) -> tuple[StorageElementRef, FileMetadata] | None:
         try:
             meta = await ing.se.get_file(se, file_id, await auth(se))
         except (Unreachable, ExchangeRefused):
@@ -44,57 +44,59 @@ async def download(
 
 
 def upload_params(
-    meta: dict[str, Any], retention: str, finalized: tuple[str, str] | None = None
+    meta: FileMetadata, retention: str, finalized: tuple[str, str] | None = None
 ) -> list[tuple[str, str]]:
     """The fields of a copy of ``meta``: its id, content fields and history (the original
     uploader and upload time; ``finalized`` (by, at), else what ``meta`` already has)."""
-    by, at = finalized or (meta.get("finalized_by"), meta.get("finalized_at"))
+    # The times as the SE wrote them (its JSON): every copy states the same text.
+    said = meta.model_dump(mode="json", include={"uploaded_at", "finalized_at"})
+    by, at = finalized or (meta.finalized_by, said.get("finalized_at"))
     params = [
-        ("file_id", str(meta["file_id"])),
+        ("file_id", meta.file_id),
         ("retention_policy", retention),
-        ("filename", str(meta["original_filename"])),
-        *history_params(str(meta["uploaded_by"]), str(meta["uploaded_at"]), by, at),
+        ("filename", meta.original_filename),
+        *history_params(meta.uploaded_by, said["uploaded_at"], by, at),
     ]
-    if meta.get("description"):
-        params.append(("description", str(meta["description"])))
-    params += [("tags", str(tag)) for tag in meta.get("tags") or []]
-    if meta.get("metadata"):
-        params.append(("metadata", json.dumps(meta["metadata"])))
+    if meta.description:
+        params.append(("description", meta.description))
+    params += [("tags", tag) for tag in meta.tags]
+    if meta.metadata:
+        params.append(("metadata", json.dumps(meta.metadata)))
     return params
 
 
 async def copy_to(
     ing: IngesterState,
     source_se: StorageElementRef,
-    meta: dict[str, Any],
+    meta: FileMetadata,
     count: int,
     auth: SeAuth,
     *,
     retention: str = "permanent",
     avoid: frozenset[str] = frozenset(),
     finalized: tuple[str, str] | None = None,
-) -> list[tuple[StorageElementRef, dict[str, Any]]]:
+) -> list[tuple[StorageElementRef, FileMetadata]]:
     """``count`` new copies of the file ``meta`` describes (read from ``source_se`` with
     ``auth``) on SEs of ``retention``'s kind other than ``avoid``; each SE verifies
     the known checksum on what it receives. The copies are written with the ingester's
     own account and keep ``meta``'s uploader and upload time (``finalized``: who made
     the file permanent, and when)."""
-    file_id = str(meta["file_id"])
+    file_id = meta.file_id
     upload_headers = {
-        "Content-Type": str(meta.get("content_type") or "application/octet-stream"),
-        CHECKSUM_HEADER: str(meta["checksum"]).removeprefix("sha256:"),
-        "Content-Length": str(meta["size"]),
+        "Content-Type": meta.content_type or "application/octet-stream",
+        CHECKSUM_HEADER: meta.checksum.removeprefix("sha256:"),
+        "Content-Length": str(meta.size),
     }
     upload = Upload(
         upload_params(meta, retention, finalized),
         upload_headers,
-        int(meta["size"]),
+        meta.size,
         upload_headers[CHECKSUM_HEADER],
         as_service=True,
     )
     no_room: frozenset[str] = frozenset()
     while True:
-        targets = choose(ing, retention, count, int(meta["size"]), exclude=avoid, no_room=no_room)
+        targets = choose(ing, retention, count, meta.size, exclude=avoid, no_room=no_room)
         # A new download for every attempt: any attempt may be repeated elsewhere.
         source = Replay(download(ing, source_se, file_id, auth), 0, restartable=True)
         try:

@@ -32,6 +32,7 @@ from artstore.common.errors import (
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import Relayed, Unreachable
 from artstore.common.se_tokens import ExchangeRefused
+from artstore.contracts.files import FileMetadata
 from artstore.ingester.state import IngesterState
 
 log = logging.getLogger("artstore.ingester.replication")
@@ -133,7 +134,7 @@ class Upload:
 
 @dataclass
 class FanOut:
-    copies: list[tuple[StorageElementRef, dict[str, Any]]]
+    copies: list[tuple[StorageElementRef, FileMetadata]]
     sha256: str
     size: int
 
@@ -144,7 +145,7 @@ class _Leg:
     queue: asyncio.Queue[bytes | None]
     started: bool = False
     dead: bool = False
-    task: asyncio.Task[dict[str, Any]] | None = field(default=None, repr=False)
+    task: asyncio.Task[FileMetadata] | None = field(default=None, repr=False)
 
     def die(self) -> None:
         """Nobody reads this queue any more: empty it so a pump waiting to put wakes up,
@@ -165,7 +166,7 @@ async def _send_to(
     body: AsyncIterator[bytes],
     start: Callable[[], None],
     touched: Callable[[], bool],
-) -> dict[str, Any]:
+) -> FileMetadata:
     """One SE upload; its 201 answer, or the SE's failure as our error (``BeforeBody``
     while nothing of the source was read). What ``body`` raises passes through as is."""
     headers = upload.headers
@@ -182,7 +183,7 @@ async def _send_to(
 
 async def _leg(
     ing: IngesterState, leg: _Leg, upload: Upload, changed: asyncio.Event, touched: list[bool]
-) -> dict[str, Any]:
+) -> FileMetadata:
     def start() -> None:
         leg.started = True
         changed.set()
@@ -230,7 +231,7 @@ async def fan_out(
 class _Sent:
     """What one attempt came to, whichever way it was sent."""
 
-    copies: list[tuple[StorageElementRef, dict[str, Any]]]
+    copies: list[tuple[StorageElementRef, FileMetadata]]
     failed: list[tuple[StorageElementRef, BaseException]]
     source_error: BaseException | None  # the source failed (size, bad body, client gone)
     touched: bool
@@ -262,7 +263,7 @@ async def _one(ing: IngesterState, se: StorageElementRef, source: Replay, upload
             source_error = exc
             raise
 
-    copies: list[tuple[StorageElementRef, dict[str, Any]]] = []
+    copies: list[tuple[StorageElementRef, FileMetadata]] = []
     failed: list[tuple[StorageElementRef, BaseException]] = []
     try:
         copies.append((se, await _send_to(ing, se, upload, body(), _nothing, lambda: touched)))
@@ -389,7 +390,7 @@ async def _conclude(ing: IngesterState, source: Replay, upload: Upload, got: _Se
     bad = [
         se.storage_id
         for se, meta in copies
-        if meta.get("checksum") != f"sha256:{sha}" or meta.get("size") != size
+        if meta.checksum != f"sha256:{sha}" or meta.size != size
     ]
     if bad:
         stranded = await cleanup(ing, copies)
@@ -401,7 +402,7 @@ async def _conclude(ing: IngesterState, source: Replay, upload: Upload, got: _Se
 
 
 async def cleanup(
-    ing: IngesterState, copies: list[tuple[StorageElementRef, dict[str, Any]]]
+    ing: IngesterState, copies: list[tuple[StorageElementRef, FileMetadata]]
 ) -> list[dict[str, str]]:
     """Remove copies of a failed multi-copy upload. Temporary copies (edit SEs) are
     deleted with the ingester's own account. An rw SE refuses every delete by design
@@ -409,7 +410,7 @@ async def cleanup(
     error details and the log."""
     stranded: list[dict[str, str]] = []
     for se, meta in copies:
-        file_id = str(meta.get("file_id"))
+        file_id = meta.file_id
         deleted = False
         if se.mode == "edit":
             with contextlib.suppress(ArtStoreError):

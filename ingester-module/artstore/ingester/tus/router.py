@@ -29,7 +29,7 @@ def _headers(p: service.Progress | None = None) -> dict[str, str]:
         if p.expires_at is not None and p.file is None:
             out["Upload-Expires"] = protocol.http_date(p.expires_at)
         if p.file is not None:
-            out["X-File-ID"] = str(p.file["file_id"])
+            out["X-File-ID"] = p.file.file_id
     return out
 
 

@@ -25,6 +25,7 @@ from artstore.common.text import (
     check_metadata,
     check_tags,
 )
+from artstore.contracts.files import FileMetadata
 from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.copy import copy_to, locate
@@ -38,7 +39,7 @@ class Progress:
     offset: int
     length: int
     expires_at: datetime | None
-    file: dict[str, Any] | None = None  # set once the upload has become a stored file
+    file: FileMetadata | None = None  # set once the upload has become a stored file
 
 
 def _first(meta: dict[str, str], *keys: str) -> tuple[str, str] | None:
@@ -131,12 +132,12 @@ async def progress(
     session = await ing.se.session(se, file_id, headers)
     if session is None:
         stored = await ing.se.get_file(se, file_id, headers)
-        if stored is None or stored.get("uploaded_by") != principal.sub:
+        if stored is None or stored.uploaded_by != principal.sub:
             raise NotFound("upload not found", details={"file_id": file_id})
-        if stored.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
+        if stored.retention_policy == "permanent" and ing.settings.replicas > 1:
             # A replica copy that failed after completion is made up for here.
             await _replicate(ing, se, stored, auth)
-        return Progress(int(stored["size"]), int(stored["size"]), None, stored)
+        return Progress(stored.size, stored.size, None, stored)
     p = Progress(
         int(session["offset"]),
         int(session["length"]),
@@ -178,22 +179,20 @@ async def append(
 
 async def complete(
     ing: IngesterState, principal: Principal, se: StorageElementRef, file_id: str
-) -> dict[str, Any]:
+) -> FileMetadata:
     """Store the finished upload on its SE, then (permanent files) make the other
     replicas from that copy."""
     auth = ing.acting_for(principal)
     meta = await ing.se.complete_session(se, file_id, await auth(se))
-    if meta.get("retention_policy") == "permanent" and ing.settings.replicas > 1:
+    if meta.retention_policy == "permanent" and ing.settings.replicas > 1:
         await _replicate(ing, se, meta, auth)
     return meta
 
 
 async def _replicate(
-    ing: IngesterState, se: StorageElementRef, meta: dict[str, Any], auth: SeAuth
+    ing: IngesterState, se: StorageElementRef, meta: FileMetadata, auth: SeAuth
 ) -> None:
-    have = [
-        s for s, m in await locate(ing, auth, str(meta["file_id"])) if m.get("status") == "active"
-    ]
+    have = [s for s, m in await locate(ing, auth, meta.file_id) if m.status == "active"]
     need = ing.settings.replicas - len(have)
     if need > 0:
         await copy_to(ing, se, meta, need, auth, avoid=frozenset(s.storage_id for s in have))

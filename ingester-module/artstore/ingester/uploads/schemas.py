@@ -6,15 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from artstore.common.files import FileWithCopies
+from artstore.common.files import FileMetadata, FileWithCopies
 
 
 class StoredFile(FileWithCopies):
     """``FileMetadata`` of the first copy, plus every copy (SE answers carry both)."""
 
     @classmethod
-    def from_copies(cls, copies: list[dict[str, Any]]) -> StoredFile:
-        return cls.of(copies[0], copies)
+    def from_copies(cls, copies: list[FileMetadata]) -> StoredFile:
+        return cls.of_copies(copies[0], copies)
 
 
 class ItemError(BaseModel):
