@@ -27,7 +27,6 @@ class SEs:
 @pytest.fixture(scope="module")
 def ses(
     admin: AdminUnderTest,
-    admin_token: str,
     issuer: TestIssuer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SEs]:
@@ -37,7 +36,7 @@ def ses(
         StorageElementUnderTest(root, issuer, admin.db.url, mode, env).start()
         for mode in ("edit", "edit", "rw")
     ]
-    with admin.client(admin_token) as c:
+    with admin.client(admin.admin_token()) as c:
         for node in nodes:
             r = c.post("/api/v1/storage-elements", json={"url": node.url})
             assert r.status_code == 201, r.text

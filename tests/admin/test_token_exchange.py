@@ -17,9 +17,9 @@ ACCESS = "urn:ietf:params:oauth:token-type:access_token"
 
 
 @pytest.fixture(scope="module")
-def fake(admin: AdminUnderTest, admin_token: str) -> Iterator[FakeSE]:
+def fake(admin: AdminUnderTest) -> Iterator[FakeSE]:
     se = FakeSE()
-    with admin.client(admin_token) as c:
+    with admin.client(admin.admin_token()) as c:
         r = c.post("/api/v1/storage-elements", json={"url": se.url})
     assert r.status_code == 201, r.text
     yield se
