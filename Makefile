@@ -29,8 +29,9 @@ PYTEST_ARGS ?=
 UP_ARGS ?=
 # Line and branch coverage of lib/ and the four services, service processes included
 # ([tool.coverage.*] in pyproject.toml); the floor is what the whole suite reaches
-# (89.97 % of lines and branches when it was set, issue 14), rounded down.
-COV_FAIL_UNDER ?= 89
+# (89.97 % and 89.65 % of lines and branches in two runs, issue 14), minus one point for
+# what service processes killed with SIGKILL never write.
+COV_FAIL_UNDER ?= 88
 COV_ARGS ?= --cov --cov-report=term:skip-covered --cov-fail-under=$(COV_FAIL_UNDER)
 LOCK_ARGS ?=
 
