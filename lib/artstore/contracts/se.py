@@ -22,6 +22,9 @@ RETENTION_POLICIES: Final[tuple[RetentionPolicy, ...]] = ("temporary", "permanen
 # ``Content-Digest`` is accepted as well).
 CHECKSUM_HEADER: Final = "X-Checksum-SHA256"
 CONTENT_DIGEST_HEADER: Final = "Content-Digest"
+# Sent with a download (any value): stream the bytes, never answer with a 307 to a
+# presigned URL (SE_S3_PRESIGNED_DOWNLOADS); the query module sends it when it must relay.
+NO_REDIRECT_HEADER: Final = "X-ArtStore-No-Redirect"
 
 # Upload fields (``POST /api/v1/files``: multipart form parts or query parameters; the
 # ingester takes the same names). The bytes are the multipart part ``file``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -15,6 +16,12 @@ from artstore.storage_element.layout import MAX_S3_PREFIX_BYTES
 
 GiB = 1024**3
 MiB = 1024**2
+MAX_PRESIGNED_TTL = 7 * 86400  # SigV4 presigned URLs cannot live longer
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 class SESettings(ServiceSettings):
@@ -79,7 +86,25 @@ class SESettings(ServiceSettings):
     s3_secret_access_key: str = Field("", description="S3 secret key")
     s3_part_size: int = Field(8 * MiB, description="Multipart upload part size, bytes (>= 5 MiB)")
     s3_presigned_downloads: bool = Field(
-        False, description="Answer downloads with a redirect to a presigned URL"
+        False,
+        description=(
+            "s3 backend only: answer GET downloads (whole or one Range) with a 307 to a"
+            " presigned S3 URL instead of streaming (bytes are then not re-hashed on the way"
+            " out); refused at start on the local backend"
+        ),
+    )
+    s3_presigned_ttl: int = Field(
+        300,
+        ge=1,
+        le=MAX_PRESIGNED_TTL,
+        description="Seconds a presigned download URL stays valid (1..604800, SigV4's limit)",
+    )
+    s3_public_endpoint: str = Field(
+        "",
+        description=(
+            "S3 endpoint URL put in presigned download URLs (the address clients reach S3"
+            " at); empty = `SE_S3_ENDPOINT_URL`"
+        ),
     )
     gc_interval: float = Field(3600, description="Seconds between GC runs; 0 = only on request")
     reclaim_age: float = Field(
@@ -124,6 +149,14 @@ class SESettings(ServiceSettings):
         if self.s3_prefix and (not self.s3_prefix.endswith("/") or self.s3_prefix[0] == "/"):
             # "se-1" would also list "se-10/...": a prefix is a folder, never a name start.
             raise ValueError("SE_S3_PREFIX must end with '/' and not start with it (e.g. se-1/)")
+        if self.s3_presigned_downloads and self.backend != "s3":
+            # Refused rather than ignored: a local disk has no URL a client could be sent to.
+            raise ValueError(
+                "SE_S3_PRESIGNED_DOWNLOADS=true needs SE_BACKEND=s3 (a local-disk SE has"
+                " nothing to presign); unset it or use the s3 backend"
+            )
+        if self.s3_public_endpoint and not _is_http_url(self.s3_public_endpoint):
+            raise ValueError("SE_S3_PUBLIC_ENDPOINT must be an http:// or https:// URL")
         if len(self.s3_prefix.encode()) > MAX_S3_PREFIX_BYTES:
             # Keys are prefix + hour folder + storage name + ".attr.json" <= 1024 bytes.
             raise ValueError(f"SE_S3_PREFIX is longer than {MAX_S3_PREFIX_BYTES} bytes (UTF-8)")

@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint
 from artstore.storage_element.backends.s3_owner import claim
+from artstore.storage_element.backends.s3_presign import make_presigner
 from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
 from artstore.storage_element.layout import ATTR_SUFFIX, Layout, safe_relative
 from artstore.storage_element.settings import SESettings
@@ -177,9 +178,6 @@ class S3Backend:
     def __init__(self, settings: SESettings, layout: Layout) -> None:
         if settings.s3_part_size < MIN_PART_SIZE:
             raise ValueError(f"SE_S3_PART_SIZE must be at least {MIN_PART_SIZE} bytes")
-        if settings.s3_presigned_downloads:
-            # Refused rather than ignored: a setting that silently does nothing misleads.
-            raise ValueError("SE_S3_PRESIGNED_DOWNLOADS is not implemented yet")
         self.layout = layout
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
@@ -188,6 +186,10 @@ class S3Backend:
         self.storage_id = settings.id
         self.s3 = make_client(settings)
         self._probe = make_client(settings, probe=True)
+        # Downloads answered with a presigned URL (files/download.py); None = streamed.
+        self.presigner = (
+            make_presigner(settings, self.blob_key) if settings.s3_presigned_downloads else None
+        )
 
     # -- keys ---------------------------------------------------------------------------
     def blob_key(self, storage_path: str) -> str:

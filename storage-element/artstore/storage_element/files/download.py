@@ -18,8 +18,10 @@ from starlette.types import Receive, Scope, Send
 
 from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, InvalidRange
+from artstore.contracts.se import NO_REDIRECT_HEADER
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
+from artstore.storage_element.backends.s3_presign import presigner_of
 from artstore.storage_element.state import SEState
 
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
@@ -139,6 +141,39 @@ def response_headers(attr: Attr, p: Plan) -> dict[str, str]:
     if p.status == 206:
         headers["Content-Range"] = f"bytes {p.start}-{p.start + p.length - 1}/{attr.size}"
     return headers
+
+
+# Validators S3 would compare against its own (MD5-based ETag, its own Last-Modified):
+# a request carrying one is streamed by the SE, which compares them with the file's.
+_S3_WOULD_JUDGE = ("if-range", "if-match", "if-unmodified-since")
+
+
+async def presigned_redirect(
+    node: SEState, attr: Attr, p: Plan, method: str, headers: Headers
+) -> Response | None:
+    """A 307 to a presigned S3 URL for this download, or None to stream it.
+
+    Only after every check of an ordinary download (mode, status, expiry, quarantine,
+    Range, conditional requests): 304 and 416 are the SE's. Streamed instead: HEAD (the
+    SE answers it, no bytes), a caller that asks for it (``NO_REDIRECT_HEADER``), a
+    Range the SE ignored (several ranges, bad syntax: S3 might read it otherwise) and
+    the validators in ``_S3_WOULD_JUDGE``.
+    """
+    presigner = presigner_of(node.backend)
+    if presigner is None or method != "GET" or p.status not in (200, 206):
+        return None
+    if NO_REDIRECT_HEADER.lower() in headers or any(h in headers for h in _S3_WOULD_JUDGE):
+        return None
+    if p.status == 200 and "range" in headers:
+        return None
+    url = await asyncio.to_thread(
+        presigner.url,
+        attr.storage_path,
+        disposition=content_disposition(attr.original_filename),
+        content_type=attr.content_type,
+    )
+    # no-store: the URL expires, so neither the client nor a proxy may keep this answer.
+    return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
 
 
 class CorruptBlob(Exception):

@@ -213,6 +213,9 @@ async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Rea
     headers = download.response_headers(attr, plan)
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
+    redirect = await download.presigned_redirect(node, attr, plan, request.method, request.headers)
+    if redirect is not None:
+        return redirect
     body, first = await download.BlobBody.open(node, attr, plan, node.settings.io_chunk_bytes)
 
     async def quarantine_copy() -> None:
