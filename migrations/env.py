@@ -25,8 +25,9 @@ def _url() -> str:
     return str(url)
 
 
-# Schemas the migrations create; anything else in the database is not ours to compare.
-SCHEMAS = frozenset({"catalog", "admin"})
+# Schemas whose tables are in our metadata; anything else in the database (Alembic's
+# version table, procrastinate's schema: migration 0008) is not ours to compare.
+SCHEMAS = frozenset({"catalog", "admin", "jobs"})
 
 
 def _ours(obj: object, name: str | None, type_: str, reflected: bool, _: object) -> bool:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from artstore.contracts import admin_tables, catalog
+from artstore.contracts import admin_tables, catalog, jobs
 from artstore.contracts.metadata import metadata
 
-__all__ = ["admin_tables", "catalog", "metadata"]
+__all__ = ["admin_tables", "catalog", "jobs", "metadata"]

@@ -1,0 +1,1 @@
+"""The job worker (``artstore serve worker``): runs background jobs from the queue."""
