@@ -41,6 +41,8 @@ ACCOUNT_SCOPES: dict[str, list[str]] = {
     "ingester": ["files:read", "files:write", "files:delete", "storage:read", "storage:write"],
     "query": ["files:read", "storage:read", "storage:write"],
     "storage-element": ["storage:read"],
+    # The job worker: SE maintenance and repair copies (SE-bound tokens), the registry.
+    "worker": ["files:read", "files:write", "storage:read", "storage:write", "admin:read"],
 }
 
 

@@ -96,7 +96,7 @@ class AMSettings(ServiceSettings):
         "`AM_BOOTSTRAP_CREDENTIALS_FILE` (never logged; then change it)",
     )
     bootstrap_service_accounts: str = Field(
-        "ingester,query,storage-element",
+        "ingester,query,storage-element,worker",
         description="Service accounts created at first start (comma-separated; their "
         "secrets are written to `AM_BOOTSTRAP_CREDENTIALS_FILE`, never logged)",
     )
