@@ -72,6 +72,13 @@ class Opened:
     lean: UpstreamResponse | None = None
     resp: httpx.Response | None = None
 
+    def header(self, name: str) -> str | None:
+        """One header of the answer (e.g. a presigned download's ``Location``)."""
+        if self.lean is not None:
+            value = self.lean.header(name.lower().encode())
+            return None if value is None else value.decode("latin-1")
+        return None if self.resp is None else self.resp.headers.get(name)
+
     async def aclose(self) -> None:
         if self.lean is not None:
             self.lean.close()

@@ -75,6 +75,12 @@ class QMSettings(ServiceSettings):
     search_timeout: float = Field(
         10.0, description="Statement timeout of one search query, seconds", gt=0
     )
+    pass_download_redirects: bool = Field(
+        True,
+        description="Pass an SE's 307 to a presigned S3 URL (`SE_S3_PRESIGNED_DOWNLOADS`) on "
+        "to the client (downloads and signed links); false = ask the SE to stream and relay "
+        "the bytes as for any other SE",
+    )
 
     @model_validator(mode="after")
     def _defaults(self) -> QMSettings:

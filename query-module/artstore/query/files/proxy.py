@@ -7,6 +7,11 @@ included (401, 403, 416, 304), is the SE's and is passed through with its header
 Once the body flows, a broken upstream ends the response short: the client sees an
 incomplete transfer (Content-Length) rather than bytes from a different source.
 
+An SE with presigned downloads answers a GET with a 307 to a presigned S3 URL: with
+``QM_PASS_DOWNLOAD_REDIRECTS`` (default) that redirect is the answer (the client fetches
+the bytes from S3; nothing is proxied). Without it the SE is asked to stream
+(``NO_REDIRECT_HEADER``) and its bytes are relayed as always.
+
 SEs on ``http://`` are read with :mod:`artstore.common.lean_http` (the shared lean
 keep-alive client) and relayed by :class:`RelayResponse`, one ASGI body message per piece
 read from the socket; other URLs (``https://``) go through the shared httpx client.
@@ -30,6 +35,7 @@ from artstore.common.lean_http import UpstreamResponse
 from artstore.common.registry import StorageElementRef, StorageRegistry
 from artstore.common.se_client import StorageElementClient, Unreachable, bearer
 from artstore.common.se_tokens import ExchangeRefused
+from artstore.contracts.se import NO_REDIRECT_HEADER
 from artstore.query.state import QueryState
 
 log = logging.getLogger("artstore.query.download")
@@ -118,6 +124,13 @@ class RelayResponse(Response):
             up.close()  # no-op once the answer was read to its end (then it is pooled)
 
 
+def _redirect(location: str, se: StorageElementRef) -> Response:
+    """The SE's 307 to a presigned URL, for the client to follow (no bytes pass here).
+    no-store: the URL expires, so the answer must not be kept."""
+    headers = {"Location": location, "Cache-Control": "no-store", SERVED_BY: se.storage_id}
+    return Response(status_code=307, headers=headers)
+
+
 def _lean_answer(resp: UpstreamResponse, method: str, se: StorageElementRef) -> Response:
     raw = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() in PASS_RESPONSE_RAW]
     raw.append((SERVED_BY.lower().encode(), se.storage_id.encode()))
@@ -138,6 +151,9 @@ async def download(
     token_for: TokenFor,
 ) -> Response:
     passed = {k: v for k, v in request_headers.items() if k.lower() in PASS_REQUEST}
+    redirects = state.settings.pass_download_redirects
+    if not redirects:
+        passed[NO_REDIRECT_HEADER] = "1"
     tried: list[dict[str, Any]] = []
     gone = False
     refs = ordered(copies, state.registry)
@@ -158,7 +174,12 @@ async def download(
                         reason)  # fmt: skip
             continue
         status = opened.status_code
-        if status >= 500 or status in SKIP_STATUSES:
+        if status == 307 and redirects and (location := opened.header("location")):
+            await opened.aclose()
+            return _redirect(location, se)
+        # A redirect we may not pass on (or one without a target) fails this copy.
+        redirected = 300 <= status < 400 and status != 304
+        if status >= 500 or status in SKIP_STATUSES or redirected:
             await opened.aclose()
             gone = gone or status == 410
             state.metrics.copy_failures.labels(str(status)).inc()
