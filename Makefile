@@ -8,7 +8,8 @@
 #                    embedded PostgreSQL); CI runs this
 #   make test-fast   the in-process tier only (-m "not process"): no service processes, no coverage
 #   make test-powerloss  the power-loss suite at a larger count (POWERLOSS_CUTS, POWERLOSS_SEED)
-#   make system-deps the system packages the tests need (libfuse3 for powerfs; root, Debian)
+#   make system-deps the system packages the tests need (libfuse3 for powerfs, iproute2 for
+#                    the network-namespace tests; root, Debian)
 #   make lint        ruff
 #   make typecheck   mypy (strict)
 #   make lock        re-resolve requirements.lock with uv (LOCK_ARGS=--upgrade to upgrade)
@@ -66,13 +67,20 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not process" $(PYTEST_ARGS)
 
 # The power-loss suite mounts tests/support/powerfs through libfuse3 (mfusepy is its
-# binding). Installed only when missing, and only as root on a Debian-like machine.
+# binding); the partition tests need `ip` (iproute2). Installed only when missing, and
+# only as root on a Debian-like machine.
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q 'libfuse3\.so' || ! command -v fusermount3 >/dev/null; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get install -y --no-install-recommends fuse3 libfuse3-3 \
 			|| { apt-get update && apt-get install -y --no-install-recommends fuse3 libfuse3-3; }; \
 		else echo "system-deps: install fuse3 and libfuse3-3 (as root)" >&2; exit 1; fi; fi
+	@# tests/support/netns.py makes hosts of their own with `ip netns` (issue 15).
+	@if ! command -v ip >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get install -y --no-install-recommends iproute2 \
+			|| { apt-get update && apt-get install -y --no-install-recommends iproute2; }; \
+		else echo "system-deps: install iproute2 (as root)" >&2; exit 1; fi; fi
 
 test-powerloss: $(STAMP) system-deps
 	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_SNAPSHOTS=$${POWERLOSS_SNAPSHOTS:-1200} POWERLOSS_ALL_STEPS=1 $(BIN)/python -m pytest -n 2 --dist loadfile \

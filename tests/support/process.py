@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -22,24 +23,42 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """``artstore serve <service>`` as a child process with its own environment."""
+    """``artstore serve <service>`` as a child process with its own environment.
 
-    def __init__(self, service: str, env: dict[str, str], port: int, log_path: Path) -> None:
+    ``host``, when given, is the address it listens on and is reached at (else its own
+    host setting, reached at 127.0.0.1); ``wrap`` is a command the
+    service runs under, which must exec it (``ip netns exec NAME``: tests/support/netns.py),
+    so that the child's pid is the service's own.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        *,
+        host: str | None = None,
+        wrap: Sequence[str] = (),
+    ) -> None:
         self.service = service
         self.env = env
         self.port = port
         self.log_path = log_path
+        self.host = host
+        self.wrap = list(wrap)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host or '127.0.0.1'}:{self.port}"
 
     def start(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
         env = {**os.environ, **self.env, **(extra_env or {})}
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [
+                *self.wrap,
                 sys.executable,
                 "-m",
                 "artstore.cli.main",
@@ -47,6 +66,7 @@ class ServiceProcess:
                 self.service,
                 "--port",
                 str(self.port),
+                *(["--host", self.host] if self.host else []),
             ],
             env=env,
             stdout=log,

@@ -12,9 +12,11 @@ from sqlalchemy.engine import make_url
 class CuttableProxy:
     __test__ = False
 
-    def __init__(self, upstream: tuple[str, int] | str) -> None:
+    def __init__(self, upstream: tuple[str, int] | str, listen: str = "127.0.0.1") -> None:
         self.upstream = upstream  # (host, port) or a Unix socket path
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        # ``listen``: another address than loopback, e.g. the host's end of a network
+        # namespace's veth (tests/support/netns.py), where the namespace reaches it.
+        self._listener = socket.create_server((listen, 0))
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         self.open = True
@@ -24,6 +26,10 @@ class CuttableProxy:
     @property
     def port(self) -> int:
         return int(self._listener.getsockname()[1])
+
+    @property
+    def address(self) -> str:
+        return str(self._listener.getsockname()[0])
 
     def _connect_upstream(self) -> socket.socket:
         if isinstance(self.upstream, str):

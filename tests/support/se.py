@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -68,7 +69,12 @@ class StorageElementUnderTest:
         mode: str,
         env: dict[str, str] | None = None,
         backend: SEBackend | None = None,
+        *,
+        host: str | None = None,
+        wrap: Sequence[str] = (),
     ) -> None:
+        """``host`` and ``wrap``: see :class:`ServiceProcess` (an SE in a network
+        namespace, tests/support/netns.py)."""
         self.id = f"se-{uuid.uuid4().hex[:8]}"
         self.data_dir = root / self.id
         self.issuer = issuer
@@ -97,7 +103,12 @@ class StorageElementUnderTest:
         }
         root.mkdir(parents=True, exist_ok=True)
         self.process = ServiceProcess(
-            "storage-element", base_env, free_port(), root / f"{self.id}.log"
+            "storage-element",
+            base_env,
+            free_port(),
+            root / f"{self.id}.log",
+            host=host,
+            wrap=wrap,
         )
 
     @property
