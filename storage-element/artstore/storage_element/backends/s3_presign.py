@@ -13,11 +13,15 @@ own configured with that endpoint; presigning is local computation, no request i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from artstore.storage_element.settings import SESettings
 
+log = logging.getLogger("artstore.storage_element.presign")
 # What a presigned GET makes S3 answer with besides the bytes: the SE's own values.
 CACHE_CONTROL = "private, no-transform"
 
@@ -31,9 +35,10 @@ class Presigner:
         self.key_of = key_of
         self.ttl = ttl
 
-    def url(self, storage_path: str, *, disposition: str, content_type: str) -> str:
-        """The presigned URL of the blob at ``storage_path`` (blocking only when the
-        credential chain must refresh: call it in a worker thread)."""
+    def url(self, storage_path: str, *, disposition: str, content_type: str) -> str | None:
+        """The presigned URL of the blob at ``storage_path``; None when none can be made
+        (no credentials: the download is streamed instead of failing). Blocking only when
+        the credential chain must refresh: call it in a worker thread."""
         params = {
             "Bucket": self.bucket,
             "Key": self.key_of(storage_path),
@@ -41,11 +46,14 @@ class Presigner:
             "ResponseContentType": content_type,
             "ResponseCacheControl": CACHE_CONTROL,
         }
-        return str(
-            self._client.generate_presigned_url(
+        try:
+            url = self._client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=self.ttl, HttpMethod="GET"
             )
-        )
+        except BotoCoreError as exc:
+            log.warning("cannot presign a download of %s (%s); streaming it", storage_path, exc)
+            return None
+        return str(url)
 
 
 def make_presigner(settings: SESettings, key_of: Callable[[str], str]) -> Presigner:

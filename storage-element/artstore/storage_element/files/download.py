@@ -172,6 +172,8 @@ async def presigned_redirect(
         disposition=content_disposition(attr.original_filename),
         content_type=attr.content_type,
     )
+    if url is None:
+        return None
     # no-store: the URL expires, so neither the client nor a proxy may keep this answer.
     return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
 
