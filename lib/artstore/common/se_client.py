@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -25,7 +26,8 @@ from artstore.common.lean_http import UpstreamClient, UpstreamError, UpstreamRes
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client_errors import Relayed, Unreachable, error_of
 from artstore.contracts.files import FileMetadata
-from artstore.contracts.se import SEInfo
+from artstore.contracts.quarantine import QuarantinePage
+from artstore.contracts.se import NO_REDIRECT_HEADER, SEInfo
 
 __all__ = ["Opened", "Relayed", "StorageElementClient", "Unreachable", "bearer"]
 
@@ -264,10 +266,12 @@ class StorageElementClient:
         self, se: Target, file_id: str, auth: Auth, *, extra: Auth | None = None
     ) -> AsyncIterator[bytes]:
         """``GET /api/v1/files/{id}/download`` as a stream (the request goes when the
-        stream is first read); ``extra``: Range or conditional headers."""
+        stream is first read); ``extra``: Range or conditional headers. The SE streams
+        even with presigned downloads on (a service copying bytes wants them verified)."""
         url = f"{_base(se)}/api/v1/files/{file_id}/download"
+        headers = {**auth, **(extra or {}), NO_REDIRECT_HEADER: "1"}
         try:
-            async with self.http.stream("GET", url, headers={**auth, **(extra or {})}) as resp:
+            async with self.http.stream("GET", url, headers=headers) as resp:
                 if resp.status_code == 404:
                     raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
                 if resp.status_code not in (200, 206):
@@ -371,5 +375,35 @@ class StorageElementClient:
             auth,
             ok=(200, 202),
             params=dict(params or {}),
+        )
+        return self._json(se, resp)
+
+    # -- quarantine (architecture §5.5) ---------------------------------------------------
+    async def quarantine(
+        self, se: Target, auth: Auth, *, limit: int = 100, offset: int = 0
+    ) -> QuarantinePage:
+        """``GET /api/v1/maintenance/quarantine``: one page of the SE's quarantined items;
+        another shape is not an SE's answer (UPSTREAM_UNAVAILABLE)."""
+        resp = await self._call(
+            se,
+            "GET",
+            "/api/v1/maintenance/quarantine",
+            auth,
+            ok=(200,),
+            params={"limit": str(limit), "offset": str(offset)},
+        )
+        try:
+            return QuarantinePage.model_validate(self._json(se, resp))
+        except ValueError as exc:
+            raise unreachable(se, exc) from exc
+
+    async def purge_quarantined(self, se: Target, item: str, auth: Auth) -> dict[str, Any]:
+        """``DELETE /api/v1/maintenance/quarantine/{item}``: what the SE removed."""
+        resp = await self._call(
+            se,
+            "DELETE",
+            f"/api/v1/maintenance/quarantine/{quote(item, safe='')}",
+            auth,
+            ok=(200,),
         )
         return self._json(se, resp)
