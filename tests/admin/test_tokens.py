@@ -310,7 +310,15 @@ def test_bootstrap_accounts_exist(admin: AdminUnderTest, grant: str) -> None:
 
 def test_swagger_authorize_uses_the_token_endpoint(admin: AdminUnderTest) -> None:
     schema = httpx.get(f"{admin.url}/openapi.json").json()
-    (scheme,) = schema["components"]["securitySchemes"].values()
+    schemes = schema["components"]["securitySchemes"]
+    assert set(schemes) == {"OAuth2", "BearerToken"}  # fetched, or pasted (issue 17)
+    assert schemes["BearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": schemes["BearerToken"]["description"],
+    }
+    scheme = schemes["OAuth2"]
     assert scheme["type"] == "oauth2"
     flows = scheme["flows"]
     assert set(flows) == {"password", "clientCredentials"}
@@ -321,7 +329,8 @@ def test_swagger_authorize_uses_the_token_endpoint(admin: AdminUnderTest) -> Non
         headers={
             "Origin": "http://127.0.0.1:8010",
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization",
+            # what Swagger UI's token request really asks for (issue 17)
+            "Access-Control-Request-Headers": "authorization,x-requested-with",
         },
     )
     assert preflight.status_code == 200

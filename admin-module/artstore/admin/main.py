@@ -145,7 +145,14 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            # What Swagger UI's token request sends (X-Requested-With, Accept: issue 17).
+            allow_headers=[
+                "Accept",
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "X-Requested-With",
+            ],
             expose_headers=["X-Request-ID"],
         )
     for router in (

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from artstore.common.auth import TOKEN_PATH, JwksCache, TokenVerifier
+from artstore.common.docs import docs_router
 from artstore.common.errors import install_error_handlers
 from artstore.common.health import health_router
 from artstore.common.limits import DEFAULT_MAX_BODY_BYTES, BodyLimitMiddleware
@@ -71,6 +72,11 @@ def create_service_app(
         # Our figures are Prometheus (observability.py); FastAPI's OpenTelemetry hooks
         # would only ask, on every request, whether a provider was configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Swagger UI from the service's own files (docs.py), never a CDN; ReDoc has no
+        # such files and is off rather than a blank page.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         **kwargs,
     )
     metrics = Metrics(service)
@@ -86,12 +92,14 @@ def create_service_app(
     # Added last, so outermost: a refused body still gets a request id and its metrics.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health_router(service, VERSION))
+    app.include_router(docs_router(title))
     _point_authorize_at_admin(app, settings.admin_url.rstrip("/") + TOKEN_PATH)
     return app
 
 
 def _point_authorize_at_admin(app: FastAPI, token_url: str) -> None:
-    """Swagger's Authorize button must get its token from the admin, wherever it runs;
+    """Swagger's Authorize button must get its token from the admin, wherever it runs
+    (its OAuth2 flows; the HTTP bearer scheme beside them takes a pasted token, auth.py);
     and the document states the errors as they are answered (:func:`_document_errors`)."""
     plain_openapi = app.openapi
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Protocol
 import httpx
 from fastapi import Depends, Request
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
-from fastapi.security import OAuth2
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
 
@@ -258,6 +258,14 @@ _oauth2 = OAuth2(
     description="Access token from the admin module (sent as `Authorization: Bearer`)",
     auto_error=False,
 )
+# The same header, documented a second way: Swagger's Authorize then has a field where a
+# token obtained elsewhere (the CLI, curl) is pasted. Either scheme is enough.
+_pasted = HTTPBearer(
+    scheme_name="BearerToken",
+    bearerFormat="JWT",
+    description="An access token from the admin module, pasted as it is",
+    auto_error=False,
+)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -269,8 +277,11 @@ def bearer_token(authorization: str | None) -> str:
 
 
 async def current_principal(
-    request: Request, authorization: Annotated[str | None, Depends(_oauth2)]
+    request: Request,
+    authorization: Annotated[str | None, Depends(_oauth2)],
+    _documents_bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_pasted)],
 ) -> Principal:
+    # One verification whatever the scheme: both name the one Authorization header.
     verifier: TokenVerifier = request.app.state.token_verifier
     return await verifier.verify(bearer_token(authorization))
 
