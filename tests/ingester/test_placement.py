@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -106,18 +107,33 @@ def test_unreachable_se_is_skipped(system: System, user_token: str) -> None:
         system.unregister(se)
 
 
-def test_too_few_rw_ses_for_the_replicas_is_503(system: System, user_token: str) -> None:
+def test_one_rw_se_takes_a_permanent_file_alone(system: System, user_token: str) -> None:
+    # IG_REPLICAS defaults to 2, but with one rw SE online the policy is one copy
+    # (under-replicated: the job worker adds the second when another rw SE appears).
     rw = system.add_se("rw")
-    ig = system.start_ingester(IG_REPLICAS="2")
+    ig = system.start_ingester()
     status, body = _put(ig.url, user_token, b"abc", retention_policy="permanent")
-    assert status == 503, body
-    assert rw.attrs() == []
-    # A temporary file needs one copy only and is not affected... but there is no edit SE.
+    assert status == 201, body
+    assert [c["storage_element_id"] for c in body["copies"]] == [rw.id]  # type: ignore[union-attr]
+    assert len(rw.attrs()) == 1
+    # A temporary file needs an edit SE, and there is none.
     status, body = _put(ig.url, user_token, b"abc")
     assert status == 503, body
+    # A second rw SE: the default now writes two copies.
+    rw2 = system.add_se("rw")
+    deadline = time.monotonic() + 20  # the ingester re-reads the registry every second
+    while True:
+        status, body = _put(ig.url, user_token, b"two", retention_policy="permanent")
+        assert status == 201, body
+        copies = {c["storage_element_id"] for c in body["copies"]}  # type: ignore[union-attr]
+        if len(copies) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert copies == {rw.id, rw2.id}
     ig.stop()
-    system.unregister(rw)
-    rw.process.stop()
+    for se in (rw, rw2):
+        system.unregister(se)
+        se.process.stop()
 
 
 def test_se_full_behind_the_ingesters_back_507_then_the_next_se(

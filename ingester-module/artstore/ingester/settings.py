@@ -53,7 +53,12 @@ class IGSettings(ServiceSettings):
         "most_free", description="Which SE takes a file: most_free or fill_first"
     )
     replicas: int = Field(
-        1, description="Copies of each permanent file, on distinct rw SEs", ge=1, le=10
+        2,
+        description="Copies of each permanent file, on distinct rw SEs, when that many rw "
+        "SEs are online (else one per online rw SE: the file is under-replicated until the "
+        "job worker adds copies, docs/repair.md); temporary files have one copy",
+        ge=1,
+        le=10,
     )
     max_file_size: int = Field(10 * GiB, description="Largest accepted file, bytes (413 above)")
     batch_max_files: int = Field(100, description="Most files in one batch request", ge=1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated
 
 import httpx
@@ -66,25 +65,6 @@ class IngesterState:
 
 # The Authorization header to send to one SE.
 SeAuth = Callable[[StorageElementRef], Awaitable[dict[str, str]]]
-
-
-def history_params(
-    uploaded_by: str,
-    uploaded_at: datetime | str,
-    finalized_by: str | None = None,
-    finalized_at: datetime | str | None = None,
-) -> list[tuple[str, str]]:
-    """The query fields that make an SE record the original uploader (and finalizer) on
-    a copy the ingester writes with its own service account; an SE honours them from a
-    service account only (storage_element/files/access.py)."""
-
-    def text(at: datetime | str) -> str:
-        return at.isoformat() if isinstance(at, datetime) else at
-
-    out = [("uploaded_by", uploaded_by), ("uploaded_at", text(uploaded_at))]
-    if finalized_by is not None and finalized_at is not None:
-        out += [("finalized_by", finalized_by), ("finalized_at", text(finalized_at))]
-    return out
 
 
 async def get_ingester(request: Request) -> IngesterState:

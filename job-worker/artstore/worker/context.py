@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 import procrastinate
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artstore.common.registry import StorageRegistry
@@ -32,6 +33,8 @@ class JobContext:
     admin_http: httpx.AsyncClient
     # True once a cancel was asked for this run (POST /api/v1/jobs/{id}/cancel).
     abort_check: Callable[[], bool]
+    # The worker's Prometheus registry (its /metrics): jobs add their own figures to it.
+    metrics_registry: CollectorRegistry | None = None
 
     async def se_token(self, storage_id: str) -> str:
         """A token of the worker's own service account bound to one SE (token exchange,

@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.jobs_run = Counter(
             "artstore_worker_jobs_run_total",
             "Job runs this worker started, by kind",

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from artstore.common.settings import ServiceSettings
+from artstore.worker.repair.settings import RepairSettings
 
 
 def _cron(value: str) -> str:
@@ -18,7 +19,7 @@ def _cron(value: str) -> str:
     return value
 
 
-class WorkerSettings(ServiceSettings):
+class WorkerSettings(ServiceSettings, RepairSettings):
     model_config = SettingsConfigDict(
         env_prefix="WK_", env_file=".env", extra="ignore", populate_by_name=True
     )

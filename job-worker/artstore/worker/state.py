@@ -49,4 +49,5 @@ class WorkerState:
             se_tokens=self.se_tokens,
             admin_http=self.admin_http,
             abort_check=abort_check,
+            metrics_registry=self.metrics.registry,
         )

@@ -22,6 +22,7 @@ from artstore.common.auth import Principal
 from artstore.common.errors import Conflict, FileGone, NotFound
 from artstore.common.registry import StorageElementRef
 from artstore.contracts.files import FileMetadata
+from artstore.ingester.placement.service import copies_wanted
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.schemas import StoredFile
@@ -53,7 +54,7 @@ async def finalize(ing: IngesterState, principal: Principal, file_id: str) -> St
             "a permanent copy with other content already has this id",
             details={"file_id": file_id, "storage_element_ids": differ},
         )
-    need = ing.settings.replicas - len(perms)
+    need = copies_wanted(ing, "permanent") - len(perms)
     if need > 0:
         avoid = frozenset(se.storage_id for se, _ in perms)
         finalized = _finalized(principal, perms)

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from artstore.common.errors import ArtStoreError, StorageFull
 from artstore.common.registry import KIND_MODE, StorageElementRef
+from artstore.contracts.copies import wanted_copies
 from artstore.ingester.state import IngesterState
 
 log = logging.getLogger("artstore.ingester.placement")
@@ -29,6 +30,15 @@ def ordered(ses: list[StorageElementRef], strategy: str) -> list[StorageElementR
     if strategy == "fill_first":
         return sorted(ses, key=lambda se: se.storage_id)
     return sorted(ses, key=lambda se: (-se.available_bytes, se.storage_id))
+
+
+def copies_wanted(ing: IngesterState, retention: str) -> int:
+    """Copies of a ``retention`` file (architecture §10): ``IG_REPLICAS`` of a permanent
+    file while that many ``rw`` SEs are online, else one per online rw SE; a file stored
+    with fewer is under-replicated and the job worker adds the rest when more rw SEs
+    appear (docs/repair.md)."""
+    rw_online = len(ing.registry.writable("permanent"))
+    return wanted_copies(retention, rw_online, ing.settings.replicas)
 
 
 def choose(

@@ -4,17 +4,17 @@ streamed from one SE to others under the same file id, with its metadata."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import Unreachable
 from artstore.common.se_tokens import ExchangeRefused
+from artstore.contracts.copies import copy_params
 from artstore.contracts.files import FileMetadata
 from artstore.contracts.se import CHECKSUM_HEADER
 from artstore.ingester.placement.service import choose
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import IngesterState, SeAuth, history_params
+from artstore.ingester.state import IngesterState, SeAuth
 
 
 async def locate(
@@ -43,28 +43,6 @@ async def download(
         yield chunk
 
 
-def upload_params(
-    meta: FileMetadata, retention: str, finalized: tuple[str, str] | None = None
-) -> list[tuple[str, str]]:
-    """The fields of a copy of ``meta``: its id, content fields and history (the original
-    uploader and upload time; ``finalized`` (by, at), else what ``meta`` already has)."""
-    # The times as the SE wrote them (its JSON): every copy states the same text.
-    said = meta.model_dump(mode="json", include={"uploaded_at", "finalized_at"})
-    by, at = finalized or (meta.finalized_by, said.get("finalized_at"))
-    params = [
-        ("file_id", meta.file_id),
-        ("retention_policy", retention),
-        ("filename", meta.original_filename),
-        *history_params(meta.uploaded_by, said["uploaded_at"], by, at),
-    ]
-    if meta.description:
-        params.append(("description", meta.description))
-    params += [("tags", tag) for tag in meta.tags]
-    if meta.metadata:
-        params.append(("metadata", json.dumps(meta.metadata)))
-    return params
-
-
 async def copy_to(
     ing: IngesterState,
     source_se: StorageElementRef,
@@ -88,7 +66,7 @@ async def copy_to(
         "Content-Length": str(meta.size),
     }
     upload = Upload(
-        upload_params(meta, retention, finalized),
+        copy_params(meta, retention, finalized),
         upload_headers,
         meta.size,
         upload_headers[CHECKSUM_HEADER],

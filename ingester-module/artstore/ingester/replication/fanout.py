@@ -127,7 +127,7 @@ class Upload:
     sha256: str | None = None
     # Sent with the ingester's own token bound to each SE (``IngesterState.service_headers``;
     # ``headers`` then carry no Authorization): the copy is written for the uploader
-    # named in ``params`` (state.history_params), under an id the ingester chose
+    # named in ``params`` (contracts.copies.history_params), under an id the ingester chose
     # (architecture §10: only services state history or reuse ids).
     as_service: bool = False
 

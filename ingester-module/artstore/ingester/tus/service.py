@@ -27,7 +27,7 @@ from artstore.common.text import (
 )
 from artstore.contracts.files import FileMetadata
 from artstore.contracts.se import CHECKSUM_HEADER
-from artstore.ingester.placement.service import choose
+from artstore.ingester.placement.service import choose, copies_wanted
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import IngesterState, SeAuth
 from artstore.ingester.tus.protocol import TusChecksumMismatch, tags_of
@@ -134,7 +134,7 @@ async def progress(
         stored = await ing.se.get_file(se, file_id, headers)
         if stored is None or stored.uploaded_by != principal.sub:
             raise NotFound("upload not found", details={"file_id": file_id})
-        if stored.retention_policy == "permanent" and ing.settings.replicas > 1:
+        if copies_wanted(ing, stored.retention_policy) > 1:
             # A replica copy that failed after completion is made up for here.
             await _replicate(ing, se, stored, auth)
         return Progress(stored.size, stored.size, None, stored)
@@ -184,7 +184,7 @@ async def complete(
     replicas from that copy."""
     auth = ing.acting_for(principal)
     meta = await ing.se.complete_session(se, file_id, await auth(se))
-    if meta.retention_policy == "permanent" and ing.settings.replicas > 1:
+    if copies_wanted(ing, meta.retention_policy) > 1:
         await _replicate(ing, se, meta, auth)
     return meta
 
@@ -193,7 +193,7 @@ async def _replicate(
     ing: IngesterState, se: StorageElementRef, meta: FileMetadata, auth: SeAuth
 ) -> None:
     have = [s for s, m in await locate(ing, auth, meta.file_id) if m.status == "active"]
-    need = ing.settings.replicas - len(have)
+    need = copies_wanted(ing, meta.retention_policy) - len(have)
     if need > 0:
         await copy_to(ing, se, meta, need, auth, avoid=frozenset(s.storage_id for s in have))
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from artstore.common.auth import Principal
+from artstore.contracts.copies import history_params
 from artstore.contracts.se import CHECKSUM_HEADER
-from artstore.ingester.placement.service import choose
+from artstore.ingester.placement.service import choose, copies_wanted
 from artstore.ingester.replication.fanout import Replay, TryElsewhere, Upload, fan_out
-from artstore.ingester.state import IngesterState, history_params
+from artstore.ingester.state import IngesterState
 from artstore.ingester.uploads.fields import IngestFields
 from artstore.ingester.uploads.schemas import StoredFile
 
@@ -40,7 +41,7 @@ async def store(
     """Place and write every copy of one file; 201-ready metadata, or an ArtStoreError."""
     fields = incoming.fields
     fields.check()
-    count = ing.settings.replicas if fields.retention_policy == "permanent" else 1
+    count = copies_wanted(ing, fields.retention_policy)
     file_id = incoming.file_id or str(uuid.uuid4())
     # Every copy goes with the ingester's own token (as_service), naming the caller as
     # the uploader: the id is the ingester's choice (architecture §10, replication/fanout.py).

@@ -22,6 +22,7 @@ F = TypeVar("F", bound=JobFn)
 TASK_MODULES: tuple[str, ...] = (
     "artstore.worker.tasks.se",
     "artstore.worker.tasks.prune",
+    "artstore.worker.repair.tasks",
 )
 
 
