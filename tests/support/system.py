@@ -161,6 +161,31 @@ class System:
         proc.start()
         return proc
 
+    def worker_env(self, port: int, **env: str) -> dict[str, str]:
+        creds = self.credentials("worker")
+        return {
+            **self.trust_env,
+            "DATABASE_URL": self.db.url,
+            "WK_PORT": str(port),
+            "WK_CLIENT_ID": creds["client_id"],
+            "WK_CLIENT_SECRET": creds["client_secret"],
+            "WK_REGISTRY_POLL_INTERVAL": "1",
+            "LOG_FORMAT": "json",
+            **env,
+        }
+
+    def start_worker(self, **env: str) -> ServiceProcess:
+        """A job worker on a free port; returns once its queue worker runs (``WK_*``
+        schedules as given: an empty cron string switches one off)."""
+        port = free_port()
+        proc = ServiceProcess(
+            "worker", self.worker_env(port, **env), port, self.root / f"worker-{port}.log"
+        )
+        self.processes.append(proc)
+        proc.start()
+        wait_ready(proc)
+        return proc
+
     def stop(self) -> None:
         for proc in reversed(self.processes):
             proc.stop()

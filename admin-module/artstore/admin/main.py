@@ -22,6 +22,7 @@ from artstore.admin.auth.throttle import LoginThrottle
 from artstore.admin.bootstrap import bootstrap
 from artstore.admin.events import Events
 from artstore.admin.files.router import router as files_router
+from artstore.admin.jobs.router import router as jobs_router
 from artstore.admin.keys.crypto import load_key_encryption
 from artstore.admin.keys.router import router as keys_router
 from artstore.admin.keys.service import KeyStore
@@ -38,6 +39,7 @@ from artstore.common.db import make_engine, make_sessionmaker
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
 from artstore.common.settings import refuse_weak_secrets
+from artstore.jobs.queue import make_queue
 
 log = logging.getLogger("artstore.admin")
 
@@ -108,9 +110,12 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         app.state.health_checks = _health_checks(state)
         poll: asyncio.Task[None] | None = None
         checkpoints: asyncio.Task[None] | None = None
+        queue = make_queue(settings.database_url, pool_size=2)
         try:
             await _start_keys(keys)
             await bootstrap(state)
+            await queue.open_async()
+            state.jobs_queue = queue
             poll = asyncio.create_task(Poller(state).run(), name="se-poller")
             checkpoints = asyncio.create_task(audit_checkpoint.run(state), name="audit-cp")
             state.revocations.start()
@@ -126,6 +131,8 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
                 checkpoints.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await checkpoints
+            if state.jobs_queue is not None:
+                await queue.close_async()
             await http.aclose()
             await events.close()
             await engine.dispose()
@@ -164,6 +171,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         se_router,
         files_router,
         audit_router,
+        jobs_router,
     ):
         app.include_router(router)
     return app

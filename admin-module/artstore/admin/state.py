@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
+import procrastinate
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -33,6 +34,8 @@ class AdminState:
     # (auth/revocations.py): set in the lifespan, before the first request.
     throttle: LoginThrottle | None = None
     revocations: RevocationFeed | None = None
+    # The job queue (cancel, retry: artstore.jobs): opened in the lifespan.
+    jobs_queue: procrastinate.App | None = None
 
 
 # async: FastAPI runs a plain ``def`` dependency on its thread pool (a hop per request).

@@ -35,6 +35,11 @@ class WorkerSettings(ServiceSettings, RepairSettings):
         description="Used when `WK_CLIENT_ID` is empty: the admin's "
         "`bootstrap-credentials.json`, whose `worker` entry is taken",
     )
+    extra_task_modules: str = Field(
+        "",
+        description="More modules with `@job` functions to run (comma-separated, importable "
+        "names): jobs outside this package",
+    )
     concurrency: int = Field(4, description="Jobs this worker runs at once", ge=1, le=64)
     registry_poll_interval: float = Field(
         10.0, description="Seconds between reads of the admin's SE registry", gt=0
@@ -47,8 +52,10 @@ class WorkerSettings(ServiceSettings, RepairSettings):
         description="When `se.reconcile` runs on every SE (cron, UTC); empty = never",
     )
     scrub_cron: str = Field(
-        "23 */6 * * *",
-        description="When `se.scrub` runs on every SE (cron, UTC); empty = never",
+        "",
+        description="When `se.scrub` runs on every SE (cron, UTC); empty = never (each SE "
+        "scrubs continuously by itself: `SE_SCRUB_BYTES_PER_SEC`; an SE scrub endpoint for "
+        "this job is not there yet, docs/jobs.md)",
     )
     repair_scan_cron: str = Field(
         "*/10 * * * *", description="When `repair.scan` runs (cron, UTC); empty = never"

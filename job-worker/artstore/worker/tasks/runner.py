@@ -21,14 +21,15 @@ log = logging.getLogger("artstore.worker.jobs")
 ERROR_MAX = 4000
 
 
-def load_jobs() -> dict[str, JobSpec]:
-    for module in TASK_MODULES:
+def load_jobs(extra: str = "") -> dict[str, JobSpec]:
+    names = [*TASK_MODULES, *(m.strip() for m in extra.split(",") if m.strip())]
+    for module in names:
         importlib.import_module(module)
     return dict(JOBS)
 
 
 def register_jobs(state: WorkerState) -> None:
-    for spec in load_jobs().values():
+    for spec in load_jobs(state.settings.extra_task_modules).values():
         state.queue.task(
             name=spec.kind,
             queue=spec.queue,

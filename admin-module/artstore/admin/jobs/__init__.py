@@ -1,0 +1,1 @@
+"""Background jobs: their history, cancel and retry (architecture §10)."""
