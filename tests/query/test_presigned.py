@@ -5,6 +5,8 @@ query module passes it on (downloads and signed links) unless
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 import uuid
@@ -17,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from artstore.client import ChecksumMismatchError, Client, ClientConfig
 from tests.support.database import TestDatabase
 from tests.support.process import ServiceProcess
 from tests.support.se import S3_CAPACITY, StorageElementUnderTest
@@ -199,7 +202,30 @@ def test_refusals_are_never_redirects(ps: PresignedSystem) -> None:
         assert gone.status_code == 410 and "location" not in gone.headers
 
 
-def test_quarantined_copy_is_404_not_a_redirect(ps: PresignedSystem) -> None:
+def test_artstore_client_verifies_and_resumes_through_the_redirect(
+    ps: PresignedSystem, tmp_path: Path
+) -> None:
+    fid = ps.upload(ps.se)
+    with ps.client(ps.query) as c:  # the 307 carries the file's SHA-256 ETag (S3 has its own)
+        redirect = c.get(f"/api/v1/files/{fid}/download")
+    assert redirect.status_code == 307
+    assert redirect.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
+    config = ClientConfig(query_url=ps.query.url, token=ps.token)
+    with Client(config) as client:
+        got = client.download(fid, tmp_path / "whole.pdf")
+        assert got.sha256 == hashlib.sha256(DATA).hexdigest() and got.resumed_from == 0
+        assert (tmp_path / "whole.pdf").read_bytes() == DATA
+        # A part left by an interrupted download (its ETag the one the 307 gave):
+        # resumed with Range + If-Range, which the SE streams itself.
+        dest = tmp_path / "resumed.pdf"
+        dest.with_name("resumed.pdf.part").write_bytes(DATA[:100_000])
+        meta = {"file_id": fid, "etag": redirect.headers["etag"], "total": len(DATA)}
+        dest.with_name("resumed.pdf.part.json").write_text(json.dumps(meta))
+        again = client.download(fid, dest)
+        assert again.resumed_from == 100_000 and dest.read_bytes() == DATA
+
+
+def test_quarantined_copy_is_404_not_a_redirect(ps: PresignedSystem, tmp_path: Path) -> None:
     fid = ps.upload(ps.se)
     s3 = ps.seaweed.client()
     prefix = ps.se_prefix
@@ -211,6 +237,12 @@ def test_quarantined_copy_is_404_not_a_redirect(ps: PresignedSystem) -> None:
     spoiled = bytearray(s3.get_object(Bucket=ps.seaweed.bucket, Key=key)["Body"].read())
     spoiled[7] ^= 0xFF
     s3.put_object(Bucket=ps.seaweed.bucket, Key=key, Body=bytes(spoiled))
+    # Before the scrubber finds it, S3 hands out the rotten bytes (the trade-off of
+    # presigned downloads): artstore.client refuses them by the 307's SHA-256 ETag.
+    config = ClientConfig(query_url=ps.query.url, token=ps.token)
+    with Client(config) as client, pytest.raises(ChecksumMismatchError):
+        client.download(fid, tmp_path / "rotten.pdf")
+    assert not (tmp_path / "rotten.pdf").exists()
     with ps.se.client("storage:write") as c:
         deep = c.post("/api/v1/maintenance/reconcile", params={"deep": "true"})
         assert deep.status_code == 200, deep.text

@@ -38,6 +38,7 @@ def _redirect(c: httpx.Client, file_id: str, **headers: str) -> str:
     r = c.get(f"/api/v1/files/{file_id}/download", headers=headers)
     assert r.status_code == 307, r.text
     assert r.headers["cache-control"] == "no-store"
+    assert r.headers["etag"] == f'"{sha256_hex(DATA)}"'  # the file's, not S3's MD5 one
     assert r.content == b""
     return str(r.headers["location"])
 

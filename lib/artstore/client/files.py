@@ -239,6 +239,11 @@ class PartialDownload:
     def begin(self, response: httpx.Response) -> None:
         """Open the part for this answer: append on 206, start over on 200."""
         etag = response.headers.get("etag")
+        for hop in response.history:
+            # A presigned redirect (issue 16): S3 answers with its own ETag; the file's
+            # SHA-256 one came on the 307, and verifying and resuming need that one.
+            if len(etag_sha256(hop.headers.get("etag")) or "") == 64:
+                etag = hop.headers["etag"]
         if response.status_code == 206 and self.offset > 0:
             start, total = _content_range(response.headers.get("content-range"))
             if start != self.offset:

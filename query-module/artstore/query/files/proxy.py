@@ -124,10 +124,13 @@ class RelayResponse(Response):
             up.close()  # no-op once the answer was read to its end (then it is pooled)
 
 
-def _redirect(location: str, se: StorageElementRef) -> Response:
+def _redirect(location: str, etag: str | None, se: StorageElementRef) -> Response:
     """The SE's 307 to a presigned URL, for the client to follow (no bytes pass here).
-    no-store: the URL expires, so the answer must not be kept."""
+    no-store: the URL expires, so the answer must not be kept; the SE's ETag (the
+    file's SHA-256) goes along: S3's answer will carry its own."""
     headers = {"Location": location, "Cache-Control": "no-store", SERVED_BY: se.storage_id}
+    if etag:
+        headers["ETag"] = etag
     return Response(status_code=307, headers=headers)
 
 
@@ -175,8 +178,9 @@ async def download(
             continue
         status = opened.status_code
         if status == 307 and redirects and (location := opened.header("location")):
+            etag = opened.header("etag")
             await opened.aclose()
-            return _redirect(location, se)
+            return _redirect(location, etag, se)
         # A redirect we may not pass on (or one without a target) fails this copy.
         redirected = 300 <= status < 400 and status != 304
         if status >= 500 or status in SKIP_STATUSES or redirected:

@@ -175,7 +175,10 @@ async def presigned_redirect(
     if url is None:
         return None
     # no-store: the URL expires, so neither the client nor a proxy may keep this answer.
-    return Response(status_code=307, headers={"Location": url, "Cache-Control": "no-store"})
+    # ETag: S3 answers with its own (MD5-based); ours lets a client verify the SHA-256
+    # of what S3 sent and resume with If-Range (artstore.client does both).
+    answer = {"Location": url, "Cache-Control": "no-store", "ETag": etag_of(attr)}
+    return Response(status_code=307, headers=answer)
 
 
 class CorruptBlob(Exception):
