@@ -4,7 +4,6 @@ list's filters and the API's refusals."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,10 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from artstore.common.db import make_engine
-from artstore.jobs.defer import defer_job
-from artstore.jobs.queue import make_queue
 from tests.support.database import ROOT, TestDatabase
+from tests.support.jobs import defer as defer_run
 from tests.support.process import ServiceProcess
 from tests.support.se import StorageElementUnderTest
 from tests.support.system import System, wait_ready
@@ -100,21 +97,7 @@ def test_scheduled_gc_is_recorded_with_the_se_answer_and_survives_restarts(
 
 
 def defer(system: System, kind: str, **args: Any) -> int:
-    """Queue a job as the admin or a schedule does (artstore.jobs.defer)."""
-
-    async def go() -> int:
-        queue = make_queue(system.db.url, pool_size=1)
-        engine = make_engine(system.db.url, pool_size=1)
-        await queue.open_async()
-        try:
-            run_id = await defer_job(queue, engine, kind, args=args, requested_by="test")
-        finally:
-            await queue.close_async()
-            await engine.dispose()
-        assert run_id is not None
-        return run_id
-
-    return asyncio.run(go())
+    return defer_run(system.db.url, kind, **args)
 
 
 def run_of(system: System, run_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import typer
 
 from artstore.cli import runtime
 from artstore.cli.app import ArtStoreTyper
-from artstore.cli.commands import admin, audit, auth, files, se
+from artstore.cli.commands import admin, audit, auth, files, jobs, se
 
 # ArtStoreTyper turns every failure into one `error: ... (CODE)` line (see app.py).
 app = ArtStoreTyper(
@@ -54,6 +54,7 @@ files.register(app)
 audit.register(app)
 app.add_typer(se.app, name="se")
 app.add_typer(admin.app, name="admin")
+app.add_typer(jobs.app, name="jobs")
 
 
 def _installed_service(name: str) -> str:

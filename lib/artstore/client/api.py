@@ -19,6 +19,7 @@ from artstore.client.models import (
     AuditVerify,
     FileMetadata,
     GcResult,
+    JobRun,
     Link,
     Me,
     ModeChange,
@@ -242,3 +243,25 @@ def list_audit(filters: Mapping[str, Any]) -> Call[Page[AuditEntry]]:
 
 def verify_audit() -> Call[AuditVerify]:
     return Call("GET", "admin", "/api/v1/audit/verify", model(AuditVerify), timeout=600)
+
+
+# -- jobs ---------------------------------------------------------------------------------
+JOBS_PATH = "/api/v1/jobs"
+
+
+def list_jobs(filters: Mapping[str, Any]) -> Call[Page[JobRun]]:
+    return Call("GET", "admin", JOBS_PATH, page(JobRun), params=_clean(filters))
+
+
+def get_job(job_id: int) -> Call[JobRun]:
+    return Call("GET", "admin", f"{JOBS_PATH}/{int(job_id)}", model(JobRun))
+
+
+def cancel_job(job_id: int) -> Call[JobRun]:
+    return Call("POST", "admin", f"{JOBS_PATH}/{int(job_id)}/cancel", model(JobRun),
+                idempotent=False)  # fmt: skip
+
+
+def retry_job(job_id: int) -> Call[JobRun]:
+    return Call("POST", "admin", f"{JOBS_PATH}/{int(job_id)}/retry", model(JobRun),
+                idempotent=False)  # fmt: skip

@@ -34,6 +34,7 @@ from artstore.client.models import (
     DownloadResult,
     FileMetadata,
     GcResult,
+    JobRun,
     Link,
     Me,
     ModeChange,
@@ -302,6 +303,19 @@ class Client:
     def verify_audit(self) -> AuditVerify:
         return self.call(api.verify_audit())
 
+    # -- jobs ---------------------------------------------------------------------------
+    def jobs(self, **filters: Any) -> Page[JobRun]:
+        return self.call(api.list_jobs(filters))
+
+    def job(self, job_id: int) -> JobRun:
+        return self.call(api.get_job(job_id))
+
+    def cancel_job(self, job_id: int) -> JobRun:
+        return self.call(api.cancel_job(job_id))
+
+    def retry_job(self, job_id: int) -> JobRun:
+        return self.call(api.retry_job(job_id))
+
 
 def _find(
     fetch: Callable[[int], Page[M]], key: str, names: Callable[[M], list[str]], what: str
@@ -456,6 +470,18 @@ class AsyncClient:
 
     async def verify_audit(self) -> AuditVerify:
         return await self.call(api.verify_audit())
+
+    async def jobs(self, **filters: Any) -> Page[JobRun]:
+        return await self.call(api.list_jobs(filters))
+
+    async def job(self, job_id: int) -> JobRun:
+        return await self.call(api.get_job(job_id))
+
+    async def cancel_job(self, job_id: int) -> JobRun:
+        return await self.call(api.cancel_job(job_id))
+
+    async def retry_job(self, job_id: int) -> JobRun:
+        return await self.call(api.retry_job(job_id))
 
 
 __all__ = ["AsyncClient", "Client", "is_uuid"]

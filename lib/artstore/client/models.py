@@ -173,6 +173,24 @@ class AuditEntry(Model):
     hash: str = ""
 
 
+class JobRun(Model):
+    id: int
+    kind: str
+    state: str
+    storage_element_id: str | None = None
+    target: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    queued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    requested_by: str | None = None
+    abort_requested: datetime | None = None
+    retry_of: int | None = None
+
+
 class AuditVerify(Model):
     ok: bool
     entries_checked: int
