@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,7 +37,9 @@ def info_for(storage_id: str, mode: str = "edit") -> dict[str, Any]:
 class FakeSE:
     __test__ = False
 
-    def __init__(self, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, info: dict[str, Any] | None = None, *, answer_after: float = 0.0) -> None:
+        """``answer_after``: seconds to wait (body read) before the 503 of a request other
+        than info/ready: an upload fails only after the other copies of it are stored."""
         self.id = f"fake-{uuid.uuid4().hex[:8]}"
         self.info = info or info_for(self.id)
         self.info["storage_id"] = self.id
@@ -71,6 +74,8 @@ class FakeSE:
                 auth = self.headers.get("Authorization") or ""
                 with fake._lock:
                     fake.captured.append((self.command, path, auth))
+                if answer_after:
+                    time.sleep(answer_after)
                 self._answer(503, {"error": {"code": "SERVICE_UNAVAILABLE", "message": "fake"}})
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_HEAD = do_PUT = _any

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import case, delete, exists, func, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,6 +36,12 @@ def _guarded_upsert() -> Any:
     stmt = insert(files)
     update: dict[str, Any] = {c: stmt.excluded[c] for c in ATTR_COLUMNS if c != "file_id"}
     update["synced_at"] = func.now()
+    # A copy at another path is a new copy of the file (a repair or restore after the
+    # old one was quarantined): its row is no longer quarantined. The same path keeps
+    # the mark (an owed update of the copy that was quarantined since).
+    same_copy = files.c.storage_path == stmt.excluded.storage_path
+    update["quarantined_at"] = case((same_copy, files.c.quarantined_at), else_=None)
+    update["quarantine_reason"] = case((same_copy, files.c.quarantine_reason), else_=None)
     return stmt.on_conflict_do_update(
         index_elements=[files.c.storage_element_id, files.c.file_id],
         set_=update,
