@@ -25,7 +25,7 @@ pytestmark = pytest.mark.process
 SCHEDULES = {
     "WK_GC_CRON": "* * * * *",
     "WK_RECONCILE_CRON": "",
-    "WK_SCRUB_CRON": "",
+    "WK_SCRUB_CRON": "* * * * *",
     "WK_REPAIR_SCAN_CRON": "",
     "WK_PRUNE_CRON": "",
     "WK_STALLED_SECONDS": "3",
@@ -78,8 +78,20 @@ def test_scheduled_gc_is_recorded_with_the_se_answer_and_survives_restarts(
     assert run["summary"]["storage_element_id"] == se.id
     assert {"expired", "reclaimed", "bytes_freed"} <= set(run["summary"]["result"])
 
+    # se.scrub asked the SE for a pass and waited for its end (the SE's own pass at
+    # start was the first).
+    scrub = wait_for(
+        "a succeeded se.scrub run",
+        lambda: jobs(system, kind="se.scrub", storage_element_id=se.id, state="succeeded").json()[
+            "items"
+        ],
+    )[0]
+    assert scrub["summary"]["result"]["passes"] >= 2
+    assert scrub["summary"]["result"]["last_pass_at"] is not None
+
     metrics = httpx.get(f"{worker.url}/metrics", timeout=5).text
     assert 'artstore_worker_jobs_ended_total{kind="se.gc",state="succeeded"}' in metrics
+    assert 'artstore_worker_jobs_run_total{kind="se.scrub"}' in metrics
 
     worker.stop()
     system.admin.process.stop()
@@ -123,6 +135,7 @@ def start_worker(system: System, **env: str) -> ServiceProcess:
         **{
             **SCHEDULES,
             "WK_GC_CRON": "",
+            "WK_SCRUB_CRON": "",
             "WK_EXTRA_TASK_MODULES": "tests.worker.jobs_for_tests",
             "WK_LOST_CHECK_CRON": "* * * * * */2",
             "PYTHONPATH": str(ROOT),

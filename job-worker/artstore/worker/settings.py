@@ -52,10 +52,10 @@ class WorkerSettings(ServiceSettings, RepairSettings):
         description="When `se.reconcile` runs on every SE (cron, UTC); empty = never",
     )
     scrub_cron: str = Field(
-        "",
-        description="When `se.scrub` runs on every SE (cron, UTC); empty = never (each SE "
-        "scrubs continuously by itself: `SE_SCRUB_BYTES_PER_SEC`; an SE scrub endpoint for "
-        "this job is not there yet, docs/jobs.md)",
+        "23 2 * * *",
+        description="When `se.scrub` asks every SE for a scrub pass and waits for its end "
+        "(cron, UTC); empty = never (each SE still scrubs by itself, "
+        "`SE_SCRUB_PASS_INTERVAL`)",
     )
     repair_scan_cron: str = Field(
         "*/10 * * * *", description="When `repair.scan` runs (cron, UTC); empty = never"

@@ -4,6 +4,7 @@ whose bytes no longer match their checksum. Its position survives restarts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -71,6 +72,7 @@ async def scrub_pass(node: SEState) -> int:
     state.position = ""
     state.last_pass_at = datetime.now(UTC)
     await asyncio.to_thread(_save, node)
+    state.passes += 1
     return checked
 
 
@@ -101,4 +103,8 @@ async def scrub_forever(node: SEState) -> None:
             await scrub_pass(node)
         except Exception:
             log.exception("scrub pass failed; retrying later")
-        await asyncio.sleep(node.settings.scrub_pass_interval)
+        # Until the next pass is due, or one is asked for (POST /maintenance/scrub).
+        wake = node.maintenance.scrub.wake
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), node.settings.scrub_pass_interval)
+        wake.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ class ScrubState:
     files_checked: int = 0
     mismatches: int = 0
     last_pass_at: datetime | None = None
+    # Passes completed since this start; a caller of POST /maintenance/scrub waits for
+    # it to grow (the job worker's se.scrub).
+    passes: int = 0
+    # Set by POST /maintenance/scrub: the scrubber stops waiting for its next pass.
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
