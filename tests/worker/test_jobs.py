@@ -281,3 +281,37 @@ def test_filters_pagination_and_refusals(system: System) -> None:
         assert c.post(f"/api/v1/jobs/{some_id}/cancel").status_code == 403
     user = system.user_token(["user"])
     assert jobs(system, token=user).status_code == 403
+
+
+def test_prune_deletes_ended_runs_older_than_the_history_days(
+    system: System, tmp_path: Path
+) -> None:
+    old_ids = [defer(system, "test.fail", message=f"old {i}") for i in range(3)]
+    kept = defer(system, "test.fail", message="recent")
+    waiting = defer(system, "test.wait", started=str(tmp_path / "s"), release=str(tmp_path / "r"))
+    # Ended long ago (and one still queued as long: never pruned while not ended).
+    system.admin.sql(
+        "UPDATE jobs.runs SET state = 'failed', finished_at = now() - interval '40 days',"
+        " queued_at = now() - interval '41 days' WHERE id = ANY($1::bigint[])",
+        old_ids,
+    )
+    system.admin.sql(
+        "UPDATE jobs.runs SET state = 'failed', finished_at = now() WHERE id = $1", kept
+    )
+    system.admin.sql(
+        "UPDATE jobs.runs SET queued_at = now() - interval '41 days' WHERE id = $1", waiting
+    )
+    worker = start_worker(system, WK_HISTORY_DAYS="30")
+    try:
+        with system.admin.client(system.admin_token()) as c:
+            c.post(f"/api/v1/jobs/{waiting}/cancel")  # not run by this worker
+        run = ended(system, defer(system, "jobs.prune"))
+        assert run["state"] == "succeeded", run
+        assert run["summary"]["runs_deleted"] >= 3 and run["summary"]["history_days"] == 30
+        with system.admin.client(system.admin_token()) as c:
+            for old in old_ids:
+                assert c.get(f"/api/v1/jobs/{old}").status_code == 404
+            assert c.get(f"/api/v1/jobs/{kept}").status_code == 200
+            assert c.get(f"/api/v1/jobs/{waiting}").status_code == 200
+    finally:
+        worker.stop()
