@@ -235,7 +235,7 @@ def test_reconcile_reports_hand_made_damage_exactly(
     quarantined = sorted(p.name for p in (se.data_dir / "quarantine").rglob("*") if p.is_file())
     assert any(n.startswith("stray_old.bin") for n in quarantined)
     assert (hour / "stray_young.bin").exists()  # inside the grace window: left alone
-    assert len([n for n in quarantined if name[flipped] in n]) == 2  # blob and attr kept
+    assert len([n for n in quarantined if name[flipped] in n]) == 3  # blob, attr and reason kept
     rows = _rows(database, se.id)
     for fid in (flipped, truncated, no_blob, grown):
         assert rows[fid]["quarantined_at"] is not None, fid

@@ -27,7 +27,7 @@ class QuarantineItem(BaseModel):
     path: str  # the storage path the copy had
     reason: str  # "unknown" for entries moved before reasons were recorded
     quarantined_at: datetime
-    size: int = Field(ge=0, le=BIGINT_MAX)  # bytes held: blob and attr
+    size: int = Field(ge=0, le=BIGINT_MAX)  # bytes held (blob, attr, reason): a purge frees them
 
 
 class QuarantinePage(BaseModel):

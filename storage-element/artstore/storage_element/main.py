@@ -14,6 +14,7 @@ from artstore.common.db import make_engine
 from artstore.storage_element import lifecycle
 from artstore.storage_element.files.router import router as files_router
 from artstore.storage_element.info.router import router as info_router
+from artstore.storage_element.maintenance.quarantine_router import router as quarantine_router
 from artstore.storage_element.maintenance.router import router as maintenance_router
 from artstore.storage_element.metrics import NodeCollector
 from artstore.storage_element.modes.router import router as modes_router
@@ -65,5 +66,6 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
     app.include_router(files_router)
     app.include_router(modes_router)
     app.include_router(maintenance_router)
+    app.include_router(quarantine_router)
     app.include_router(uploads_router)
     return app

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from artstore.storage_element.backends.quarantine_entries import QuarantinedEntry
 
 FaultPoint = Callable[[str], None]
 
@@ -119,8 +122,27 @@ class Backend(Protocol):
 
     def open_reader(self, storage_path: str, start: int, length: int) -> BlobReader: ...
 
-    def quarantine(self, storage_path: str) -> str:
-        """Move the attr and the blob of ``storage_path`` aside (never delete); return where."""
+    def quarantine(self, storage_path: str, info: bytes | None = None) -> str:
+        """Move the attr and the blob of ``storage_path`` aside (never delete), then
+        store ``info`` (why, which file) beside them; return where."""
+        ...
+
+    def quarantine_entries(self) -> Iterator[QuarantinedEntry]:
+        """Every quarantined entry, in one stable order, listed lazily (never all at
+        once: a quarantine may hold many)."""
+        ...
+
+    def quarantined_entry(self, entry: str) -> QuarantinedEntry | None:
+        """That entry, or None when nothing of it is stored."""
+        ...
+
+    def read_quarantined(self, entry: str, suffix: str) -> bytes | None:
+        """The bytes of ``<entry><suffix>`` (its attr or its info), None when absent."""
+        ...
+
+    def purge_quarantined(self, entry: str) -> int:
+        """Remove the entry for good: blob, attr, then info (the last, so a purge cut
+        short still lists its reason); return the bytes removed."""
         ...
 
     def walk(self) -> Iterator[tuple[str, int]]:

@@ -17,10 +17,15 @@ import hashlib
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
+from artstore.storage_element.backends.quarantine_entries import (
+    INFO_SUFFIX,
+    QuarantinedEntry,
+    group,
+    new_entry,
+)
 from artstore.storage_element.fsutil import (
     FileSystemFlush,
     FlushMode,
@@ -30,7 +35,7 @@ from artstore.storage_element.fsutil import (
     write_file,
     write_file_durable,
 )
-from artstore.storage_element.layout import ATTR_SUFFIX, Layout
+from artstore.storage_element.layout import ATTR_SUFFIX, Layout, safe_relative
 
 
 def move_noreplace(src: Path, dst: Path) -> None:
@@ -276,9 +281,9 @@ class LocalBackend:
     def open_reader(self, storage_path: str, start: int, length: int) -> LocalBlobReader:
         return LocalBlobReader(self.layout.blob_path(storage_path), start, length)
 
-    def quarantine(self, storage_path: str) -> str:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        dest = self.layout.quarantine_dir / f"{storage_path}.{stamp}"
+    def quarantine(self, storage_path: str, info: bytes | None = None) -> str:
+        entry = new_entry(storage_path)
+        dest = self.layout.quarantine_dir / entry
         makedirs_durable(dest.parent)
         for src, suffix in (
             (self.layout.attr_path(storage_path), ATTR_SUFFIX),
@@ -287,8 +292,64 @@ class LocalBackend:
             if src.exists():
                 os.rename(src, Path(f"{dest}{suffix}"))
                 fsync_dir(src.parent)
+        if info is not None:
+            write_file_durable(Path(f"{dest}{INFO_SUFFIX}"), info)
         fsync_dir(dest.parent)
         return str(dest)
+
+    def _quarantine_path(self, entry: str, suffix: str = "") -> Path:
+        return self.layout.quarantine_dir / (safe_relative(entry) + suffix)
+
+    def quarantine_entries(self) -> Iterator[QuarantinedEntry]:
+        yield from self._entries_below(str(self.layout.quarantine_dir), "")
+
+    def _entries_below(self, folder: str, rel: str) -> Iterator[QuarantinedEntry]:
+        """One folder at a time: its entries in name order, then its subfolders'."""
+        try:
+            with os.scandir(folder) as it:
+                listing = sorted(it, key=lambda e: e.name)
+        except FileNotFoundError:
+            return
+        files = [
+            (rel + e.name, e.stat(follow_symlinks=False).st_size)
+            for e in listing
+            if e.is_file(follow_symlinks=False)
+        ]
+        yield from group(files)
+        for e in listing:
+            if e.is_dir(follow_symlinks=False):
+                yield from self._entries_below(e.path, f"{rel}{e.name}/")
+
+    def quarantined_entry(self, entry: str) -> QuarantinedEntry | None:
+        sizes: dict[str, int | None] = {}
+        for suffix in ("", ATTR_SUFFIX, INFO_SUFFIX):
+            try:
+                sizes[suffix] = self._quarantine_path(entry, suffix).stat().st_size
+            except (FileNotFoundError, NotADirectoryError):
+                sizes[suffix] = None
+        if all(v is None for v in sizes.values()):
+            return None
+        return QuarantinedEntry(entry, sizes[""], sizes[ATTR_SUFFIX], sizes[INFO_SUFFIX])
+
+    def read_quarantined(self, entry: str, suffix: str) -> bytes | None:
+        try:
+            return self._quarantine_path(entry, suffix).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    def purge_quarantined(self, entry: str) -> int:
+        freed = 0
+        for suffix in ("", ATTR_SUFFIX, INFO_SUFFIX):
+            path = self._quarantine_path(entry, suffix)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if remove_if_exists(path):
+                freed += size
+        if freed:
+            fsync_dir(self._quarantine_path(entry).parent)
+        return freed
 
     def walk(self) -> Iterator[tuple[str, int]]:
         root = str(self.layout.files_dir)

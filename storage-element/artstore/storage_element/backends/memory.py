@@ -16,7 +16,15 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
+from artstore.storage_element.backends.quarantine_entries import (
+    INFO_SUFFIX,
+    QuarantinedEntry,
+    group,
+    new_entry,
+)
 from artstore.storage_element.layout import ATTR_SUFFIX, safe_relative
+
+_Q = "quarantine/"
 
 
 def _exists(path: str) -> FileExistsError:
@@ -68,6 +76,7 @@ class MemoryBackend:
         self.mtimes: dict[str, float] = {}
         self.tmp: dict[str, bytearray] = {}
         self.quarantined: dict[str, bytes] = {}
+        self.quarantine_info: dict[str, bytes] = {}  # entry -> its info document
         self.total_bytes = total_bytes
 
     # -- setup ---------------------------------------------------------------------------
@@ -173,16 +182,53 @@ class MemoryBackend:
                 raise FileNotFoundError(storage_path) from None
         return MemoryBlobReader(blob[start : start + length])
 
-    def quarantine(self, storage_path: str) -> str:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        dest = f"quarantine/{storage_path}.{stamp}"
+    def quarantine(self, storage_path: str, info: bytes | None = None) -> str:
+        entry = new_entry(storage_path)
+        dest = f"{_Q}{entry}"
         with self.lock:
             if storage_path in self.attrs:
                 self.quarantined[dest + ATTR_SUFFIX] = self.attrs.pop(storage_path)
             if storage_path in self.blobs:
                 self.quarantined[dest] = self.blobs.pop(storage_path)
                 self.mtimes.pop(storage_path, None)
+            if info is not None:  # apart: ``quarantined`` holds what was moved
+                self.quarantine_info[entry] = info
         return f"memory://{dest}"
+
+    def _quarantine_listing(self) -> list[tuple[str, int]]:
+        with self.lock:
+            names = [(k[len(_Q) :], len(v)) for k, v in self.quarantined.items()]
+            names += [(e + INFO_SUFFIX, len(v)) for e, v in self.quarantine_info.items()]
+        return sorted(names)
+
+    def quarantine_entries(self) -> Iterator[QuarantinedEntry]:
+        yield from group(self._quarantine_listing())
+
+    def quarantined_entry_parts(self, entry: str) -> dict[str, bytes]:
+        with self.lock:
+            parts = {s: self.quarantined.get(f"{_Q}{entry}{s}") for s in ("", ATTR_SUFFIX)}
+            parts[INFO_SUFFIX] = self.quarantine_info.get(entry)
+        return {s: v for s, v in parts.items() if v is not None}
+
+    def quarantined_entry(self, entry: str) -> QuarantinedEntry | None:
+        parts = self.quarantined_entry_parts(entry)
+        if not parts:
+            return None
+        sizes = {s: len(v) for s, v in parts.items()}
+        return QuarantinedEntry(
+            entry, sizes.get(""), sizes.get(ATTR_SUFFIX), sizes.get(INFO_SUFFIX)
+        )
+
+    def read_quarantined(self, entry: str, suffix: str) -> bytes | None:
+        return self.quarantined_entry_parts(entry).get(suffix)
+
+    def purge_quarantined(self, entry: str) -> int:
+        with self.lock:
+            freed = sum(len(v) for v in self.quarantined_entry_parts(entry).values())
+            for s in ("", ATTR_SUFFIX):
+                self.quarantined.pop(f"{_Q}{entry}{s}", None)
+            self.quarantine_info.pop(entry, None)
+        return freed
 
     def walk(self) -> Iterator[tuple[str, int]]:
         with self.lock:

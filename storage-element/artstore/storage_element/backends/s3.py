@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -40,6 +39,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from artstore.storage_element.backends.base import BlobWriter, FaultPoint
+from artstore.storage_element.backends.quarantine_entries import (
+    INFO_SUFFIX,
+    QuarantinedEntry,
+    group,
+    new_entry,
+)
 from artstore.storage_element.backends.s3_owner import claim
 from artstore.storage_element.backends.s3_presign import make_presigner
 from artstore.storage_element.fsutil import fsync_dir, makedirs_durable
@@ -334,10 +339,10 @@ class S3Backend:
             raise
         return S3BlobReader(answer["Body"], length)
 
-    def quarantine(self, storage_path: str) -> str:
+    def quarantine(self, storage_path: str, info: bytes | None = None) -> str:
         """Copy aside, then delete: S3 has no rename, and nothing may be lost."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        dest = f"{self.prefix}{QUARANTINE}{safe_relative(storage_path)}.{stamp}"
+        entry = new_entry(storage_path)
+        dest = self._quarantine_key(entry)
         for src, suffix in (
             (self.attr_key(storage_path), ATTR_SUFFIX),
             (self.blob_key(storage_path), ""),
@@ -348,7 +353,52 @@ class S3Backend:
             # CopyObject would be refused.
             self.s3.copy({"Bucket": self.bucket, "Key": src}, self.bucket, dest + suffix)
             self.s3.delete_object(Bucket=self.bucket, Key=src)
+        if info is not None:
+            self.s3.put_object(Bucket=self.bucket, Key=dest + INFO_SUFFIX, Body=info)
         return f"s3://{self.bucket}/{dest}"
+
+    def _quarantine_key(self, entry: str, suffix: str = "") -> str:
+        return f"{self.prefix}{QUARANTINE}{safe_relative(entry)}{suffix}"
+
+    def quarantine_entries(self) -> Iterator[QuarantinedEntry]:
+        # Keys come in UTF-8 order, one page at a time: an entry's parts are adjacent.
+        start = f"{self.prefix}{QUARANTINE}"
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=start)
+        yield from group(
+            (str(obj["Key"])[len(start) :], int(obj["Size"]))
+            for page in pages
+            for obj in page.get("Contents", [])
+        )
+
+    def quarantined_entry(self, entry: str) -> QuarantinedEntry | None:
+        heads = {
+            s: self._head(self._quarantine_key(entry, s)) for s in ("", ATTR_SUFFIX, INFO_SUFFIX)
+        }
+        if all(h is None for h in heads.values()):
+            return None
+        size = {s: None if h is None else int(h["ContentLength"]) for s, h in heads.items()}
+        return QuarantinedEntry(entry, size[""], size[ATTR_SUFFIX], size[INFO_SUFFIX])
+
+    def read_quarantined(self, entry: str, suffix: str) -> bytes | None:
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self._quarantine_key(entry, suffix))
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        with answer["Body"] as body:
+            return bytes(body.read())
+
+    def purge_quarantined(self, entry: str) -> int:
+        freed = 0
+        for suffix in ("", ATTR_SUFFIX, INFO_SUFFIX):
+            key = self._quarantine_key(entry, suffix)
+            head = self._head(key)
+            if head is None:
+                continue
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+            freed += int(head["ContentLength"])
+        return freed
 
     def walk(self) -> Iterator[tuple[str, int]]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import case, delete, exists, func, select, text
+from sqlalchemy import and_, case, delete, exists, func, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,8 +38,13 @@ def _guarded_upsert() -> Any:
     update["synced_at"] = func.now()
     # A copy at another path is a new copy of the file (a repair or restore after the
     # old one was quarantined): its row is no longer quarantined. The same path keeps
-    # the mark (an owed update of the copy that was quarantined since).
-    same_copy = files.c.storage_path == stmt.excluded.storage_path
+    # the mark (an owed update of the copy that was quarantined since), unless its attr
+    # was written after the mark: a new copy that got the old name (same second, same
+    # uploader) is no damage record either.
+    same_copy = and_(
+        files.c.storage_path == stmt.excluded.storage_path,
+        stmt.excluded.updated_at <= files.c.quarantined_at,
+    )
     update["quarantined_at"] = case((same_copy, files.c.quarantined_at), else_=None)
     update["quarantine_reason"] = case((same_copy, files.c.quarantine_reason), else_=None)
     return stmt.on_conflict_do_update(
@@ -140,6 +145,22 @@ class CatalogRepository:
             update_(files)
             .where(files.c.storage_element_id == self.se_id, files.c.storage_path == storage_path)
             .values(quarantined_at=func.now(), quarantine_reason=reason)
+            .returning(files.c.file_id)
+        )
+        async with self.engine.begin() as conn:
+            file_id = (await conn.execute(stmt)).scalar()
+        return str(file_id) if file_id is not None else None
+
+    async def delete_quarantined(self, storage_path: str) -> str | None:
+        """Drop the row still marked quarantined for the copy at ``storage_path`` (a
+        purge); a row that is healthy again (restored) stays. Its file id, if any."""
+        stmt = (
+            delete(files)
+            .where(
+                files.c.storage_element_id == self.se_id,
+                files.c.storage_path == storage_path,
+                files.c.quarantined_at.is_not(None),
+            )
             .returning(files.c.file_id)
         )
         async with self.engine.begin() as conn:

@@ -1,7 +1,30 @@
-"""Moving a damaged copy aside: never deleted, its catalog row marked (the FileStore)."""
+"""Quarantine (architecture §5.5): moving a damaged copy aside, listing what was moved,
+and purging it for good.
+
+Quarantined bytes are never served and never counted as a copy; they wait for an
+operator (``GET``/``DELETE /api/v1/maintenance/quarantine``). Listing walks the backend
+lazily and keeps one page: a quarantine of 100k entries is counted, not loaded.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import uuid
+
+from artstore.common.errors import ValidationFailed
+from artstore.common.pagination import PageParams
+from artstore.contracts.quarantine import QuarantineItem, QuarantinePage
+from artstore.storage_element.backends.base import Backend
+from artstore.storage_element.backends.quarantine_entries import (
+    INFO_SUFFIX,
+    BadItem,
+    QuarantinedEntry,
+    entry_of,
+    item_of,
+    read_info,
+)
+from artstore.storage_element.layout import ATTR_SUFFIX
 from artstore.storage_element.state import SEState
 
 
@@ -16,3 +39,68 @@ async def quarantine(
     """
     moved = await node.store.quarantine_held(storage_path, file_id, reason)
     return moved.file_id
+
+
+def _uuid(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def describe(backend: Backend, found: QuarantinedEntry) -> QuarantineItem:
+    """The item of one entry: its reason and file id from the info recorded with it,
+    else (an entry moved before reasons were kept) the id its attr names."""
+    info = read_info(backend.read_quarantined(found.entry, INFO_SUFFIX)) if found.has_info else {}
+    file_id = _uuid(info.get("file_id"))
+    if file_id is None and found.attr_size is not None:
+        attr = read_info(backend.read_quarantined(found.entry, ATTR_SUFFIX))
+        file_id = _uuid(attr.get("file_id"))
+    reason = info.get("reason")
+    return QuarantineItem(
+        item=item_of(found.entry),
+        file_id=file_id,
+        path=found.storage_path,
+        reason=reason if isinstance(reason, str) and reason else "unknown",
+        quarantined_at=found.quarantined_at,
+        size=found.size,
+    )
+
+
+def _page_sync(backend: Backend, page: PageParams) -> tuple[list[QuarantineItem], int]:
+    entries = backend.quarantine_entries()
+    skipped = sum(1 for _ in itertools.islice(entries, page.offset))
+    wanted = list(itertools.islice(entries, page.limit))
+    rest = sum(1 for _ in entries)  # counted as listed, never held
+    return [describe(backend, e) for e in wanted], skipped + len(wanted) + rest
+
+
+async def listing(node: SEState, page: PageParams) -> QuarantinePage:
+    items, total = await asyncio.to_thread(_page_sync, node.backend, page)
+    return QuarantinePage(
+        items=items,
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+        has_more=page.offset + len(items) < total,
+    )
+
+
+def parse_item(item: str) -> str:
+    """The entry of an item id; 400 for anything this SE could not have made."""
+    try:
+        return entry_of(item)
+    except BadItem:
+        raise ValidationFailed(
+            "malformed quarantine item id", details={"item": item[:100]}
+        ) from None
+
+
+async def purge(node: SEState, item: str) -> dict[str, object]:
+    """Purge one item (404 unknown). Allowed in every mode: quarantined bytes are no
+    copy and serve nothing, so removing them changes no file the mode protects."""
+    entry = parse_item(item)
+    found, freed = await node.store.purge_quarantined(entry)
+    return {"item": item, "path": found.storage_path, "bytes_freed": freed}

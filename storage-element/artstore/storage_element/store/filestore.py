@@ -10,16 +10,22 @@ commit point. Nothing else in the SE writes files, attrs or file journal entries
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from artstore.common.errors import AttrTooLarge
+from artstore.common.errors import AttrTooLarge, ServiceUnavailable
 from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BadAttr, decode
 from artstore.storage_element.backends.base import Backend
+from artstore.storage_element.backends.quarantine_entries import (
+    QuarantinedEntry,
+    info_document,
+)
 from artstore.storage_element.capacity import Capacity, Reservation
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS, CatalogSync
 from artstore.storage_element.faults import FaultInjector
@@ -102,7 +108,9 @@ class FileStore:
             return decode(raw)
         except BadAttr as exc:
             blob = self.backend.blob_size(storage_path) or 0
-            dest = self.backend.quarantine(storage_path)
+            reason = f"bad_attr: {exc}"
+            info = info_document(_id_in(raw), storage_path, reason, datetime.now(UTC))
+            dest = self.backend.quarantine(storage_path, info)
             self.index.discard(storage_path)
             self.capacity.stored(-(blob + len(raw)), files=-1)
             self.maintenance.quarantined += 1
@@ -281,8 +289,10 @@ class FileStore:
 
     async def quarantine_held(self, storage_path: str, file_id: str | None, reason: str) -> Moved:
         """Quarantine with the file's lock already held by the caller."""
-        size, had_attr = await asyncio.to_thread(self._stored, storage_path)
-        dest = await asyncio.to_thread(self.backend.quarantine, storage_path)
+        size, had_attr, attr_id = await asyncio.to_thread(self._stored, storage_path)
+        # Recorded with the entry: its reason outlives the process and the catalog row.
+        info = info_document(file_id or attr_id, storage_path, reason, datetime.now(UTC))
+        dest = await asyncio.to_thread(self.backend.quarantine, storage_path, info)
         self.index.discard(storage_path)
         self.capacity.stored(-size, files=-1 if had_attr else 0)
         self.maintenance.quarantined += 1
@@ -308,11 +318,53 @@ class FileStore:
                 log.warning("could not mark %s quarantined in the catalog: %s", storage_path, exc)
         return Moved(file_id, dest)
 
-    def _stored(self, storage_path: str) -> tuple[int, bool]:
-        """Bytes the copy takes, and whether it has an attr."""
+    def _stored(self, storage_path: str) -> tuple[int, bool, str | None]:
+        """Bytes the copy takes, whether it has an attr, and the file id it names."""
         blob = self.backend.blob_size(storage_path) or 0
         try:
-            attr = len(self.backend.read_attr(storage_path))
+            raw = self.backend.read_attr(storage_path)
         except FileNotFoundError:
-            return blob, False
-        return blob + attr, True
+            return blob, False, None
+        return blob + len(raw), True, _id_in(raw)
+
+    async def purge_quarantined(self, entry: str) -> tuple[QuarantinedEntry, int]:
+        """Remove a quarantined entry for good: its catalog row (the one still marked
+        quarantined for that copy), then its bytes. In that order, so that a failure
+        leaves the entry listed and a purge can be asked again (each step is
+        idempotent); no journal record is needed, since nothing served changes."""
+        async with self.locks.hold(f"quarantine:{entry}"):
+            found = await asyncio.to_thread(self.backend.quarantined_entry, entry)
+            if found is None:
+                raise NotFound("no such quarantined item")
+            repo = self.catalog.repo
+            if repo is not None:
+                try:
+                    await asyncio.wait_for(
+                        repo.delete_quarantined(found.storage_path),
+                        self.settings.catalog_timeout,
+                    )
+                except CATALOG_ERRORS as exc:
+                    raise ServiceUnavailable(
+                        "the catalog cannot be reached; nothing was purged"
+                    ) from exc
+            freed = await asyncio.to_thread(self.backend.purge_quarantined, entry)
+        log.warning(
+            "quarantined copy purged",
+            extra={"fields": {"entry": entry, "bytes": freed}},
+        )
+        return found, freed
+
+
+def _id_in(raw: bytes) -> str | None:
+    """The file id an attr names, read leniently: a damaged attr may still say it."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    fid = data.get("file_id") if isinstance(data, dict) else None
+    if not isinstance(fid, str):
+        return None
+    try:
+        return str(uuid.UUID(fid))
+    except ValueError:
+        return None
