@@ -133,7 +133,7 @@ def _user(admin: AdminUnderTest) -> tuple[str, str]:
 
 
 def test_discovery_lists_the_grant(admin: AdminUnderTest) -> None:
-    doc = httpx.get(f"{admin.url}/.well-known/openid-configuration", timeout=30).json()
+    doc = httpx.get(f"{admin.url}/.well-known/oauth-authorization-server", timeout=30).json()
     assert GRANT in doc["grant_types_supported"]
     assert "act" in doc["claims_supported"]
 

@@ -266,10 +266,11 @@ def test_change_password(admin: AdminUnderTest) -> None:
 
 
 def test_discovery_and_jwks(admin: AdminUnderTest) -> None:
-    conf = httpx.get(f"{admin.url}/.well-known/openid-configuration").json()
+    conf = httpx.get(f"{admin.url}/.well-known/oauth-authorization-server").json()
+    # The endpoints are named where clients reach them: under the public URL.
     assert conf["issuer"] == ISSUER
-    assert conf["token_endpoint"] == f"{admin.url}/api/v1/auth/token"
-    assert conf["jwks_uri"] == admin.jwks_url
+    assert conf["token_endpoint"] == f"{ISSUER}/api/v1/auth/token"
+    assert conf["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert set(conf["grant_types_supported"]) == {
         "password",
         "client_credentials",

@@ -42,6 +42,8 @@ ADMIN_PASSWORD = "bootstrap-admin-pw-123"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Where no request may go: the services read keys from StaticKeys, not from here.
 NOWHERE = "http://127.0.0.1:9"
+# The in-process admin's public URL: the `iss` of its tokens.
+ADMIN_ISSUER = "https://admin.inprocess.test"
 MEMORY_BYTES = 1 << 30  # the memory backend's "disk" size
 
 
@@ -199,7 +201,7 @@ async def admin(
         database_url=admin_db.url,
         admin_url=NOWHERE,
         redis_url=REDIS_URL,
-        jwt_issuer=ISSUER,
+        public_url=ADMIN_ISSUER,
         jwt_audience=AUDIENCE,
         data_dir=root / "data",
         key_encryption_key="test-kek-" + uuid.uuid4().hex,

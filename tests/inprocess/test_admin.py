@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.inprocess.conftest import ADMIN_PASSWORD, AUDIENCE, ISSUER, InProcessAdmin
+from tests.inprocess.conftest import ADMIN_ISSUER, ADMIN_PASSWORD, AUDIENCE, InProcessAdmin
 from tests.inprocess.helpers import assert_error
 
 TOKEN = "/api/v1/auth/token"
@@ -167,7 +167,11 @@ async def test_password_grant_claims_and_me(admin: InProcessAdmin) -> None:
     answer = r.json()
     assert answer["token_type"] == "Bearer" and "." not in answer["refresh_token"]
     claims = claims_of(answer["access_token"])
-    assert (claims["iss"], claims["aud"], claims["sub"]) == (ISSUER, AUDIENCE, user["username"])
+    assert (claims["iss"], claims["aud"], claims["sub"]) == (
+        ADMIN_ISSUER,
+        AUDIENCE,
+        user["username"],
+    )
     assert claims["roles"] == ["operator", "auditor"]
     me = await admin.client.get(
         "/api/v1/auth/me", headers={"Authorization": f"Bearer {answer['access_token']}"}
@@ -233,8 +237,8 @@ async def test_lockout_after_five_failures_and_unlock(admin: InProcessAdmin) -> 
 
 
 async def test_discovery_keys_and_rotation(admin: InProcessAdmin) -> None:
-    conf = (await admin.client.get("/.well-known/openid-configuration")).json()
-    assert conf["issuer"] == ISSUER
+    conf = (await admin.client.get("/.well-known/oauth-authorization-server")).json()
+    assert conf["issuer"] == ADMIN_ISSUER
     keys = (await admin.client.get("/.well-known/jwks.json")).json()["keys"]
     assert keys and all(k["alg"] == "RS256" and "d" not in k for k in keys)
     h = await admin.headers()

@@ -17,7 +17,9 @@ from tests.support.database import TestDatabase
 from tests.support.process import ServiceProcess, free_port
 
 ADMIN_PASSWORD = "bootstrap-admin-pw-123"
-ISSUER = "artstore-admin-test"
+# The admin as deployed behind a TLS proxy: its public URL (the issuer) is not the address
+# the tests reach it at (ADMIN_URL).
+ISSUER = "https://admin.artstore.test"
 AUDIENCE = "artstore"
 
 
@@ -31,7 +33,7 @@ class AdminUnderTest:
         base = {
             "DATABASE_URL": db.url,
             "ADMIN_URL": f"http://127.0.0.1:{port}",
-            "JWT_ISSUER": ISSUER,
+            "AM_PUBLIC_URL": ISSUER,
             "JWT_AUDIENCE": AUDIENCE,
             "AM_DATA_DIR": str(root / "data"),
             "AM_KEY_ENCRYPTION_KEY": "test-kek-" + uuid.uuid4().hex,

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import MIN_KEY_LENGTH, MIN_PASSWORD_LENGTH, ServiceSettings
+
+
+def check_issuer_url(url: str) -> str:
+    """An issuer identifier (RFC 8414 §2): an http(s) URL with a host and neither query
+    nor fragment; kept without its trailing slash, as tokens and metadata carry it."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"the issuer (AM_PUBLIC_URL) must be an http(s) URL with a host, not {url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"the issuer (AM_PUBLIC_URL) must have no query or fragment: {url!r}")
+    return url.strip().rstrip("/")
+
 
 # The browser origins of the system's own services as `artstore up` (and the compose
 # file) run them: their Swagger UI gets its token from the admin. Deployments with other
@@ -111,6 +126,13 @@ class AMSettings(ServiceSettings):
         "the other services); comma-separated, empty = none. Default: the services of "
         "`artstore up` on 127.0.0.1 and localhost",
     )
+    public_url: str = Field(
+        "",
+        description="The admin's URL as its clients reach it (behind a proxy: the proxy's "
+        "https URL): the token issuer (`iss`, the metadata's `issuer`) and the base of the "
+        "endpoints its OAuth metadata names; empty = `JWT_ISSUER` if set, else `ADMIN_URL`. "
+        "The other services' `JWT_ISSUER` must equal it",
+    )
     audit_checkpoint_interval: float = Field(
         60.0,
         description="Seconds between signed checkpoints of the audit chain's head "
@@ -124,7 +146,24 @@ class AMSettings(ServiceSettings):
             self.data_dir = Path(".artstore") / "admin"
         if self.bootstrap_credentials_file == Path(""):
             self.bootstrap_credentials_file = self.data_dir / "bootstrap-credentials.json"
+        # JWT_ISSUER says what the other services expect: given to the admin too (one
+        # shared setting), it is the public URL; told both, they must agree, or every
+        # token would be refused everywhere.
+        given = self.jwt_issuer if "jwt_issuer" in self.model_fields_set else ""
+        self.public_url = check_issuer_url(self.public_url or given or self.admin_url)
+        if given and given.rstrip("/") != self.public_url:
+            raise ValueError(
+                f"JWT_ISSUER ({self.jwt_issuer}) differs from the admin's issuer, "
+                f"AM_PUBLIC_URL ({self.public_url}): set one, or both alike"
+            )
+        self.jwt_issuer = self.public_url
+        self.model_fields_set.discard("jwt_issuer")
         return self
+
+    @property
+    def issuer(self) -> str:
+        """``iss`` of every token the admin signs (RFC 8414 issuer identifier)."""
+        return self.public_url
 
     def secrets_to_check(self) -> dict[str, tuple[str, int]]:
         """The configured secrets a placeholder or short value must not fill."""

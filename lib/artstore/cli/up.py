@@ -3,8 +3,8 @@
 PostgreSQL (embedded under ``<data_dir>/postgres`` unless ``DATABASE_URL`` is given),
 the migrations, then each service as its own process: the admin (8000), three local-disk
 storage elements (8010 edit, 8011 and 8012 rw) registered with the admin, the ingester
-(8020) and the query module (8030). Ctrl-C (or SIGTERM) stops everything; running it
-again reuses the data.
+(8020), the query module (8030) and the job worker (8040). Ctrl-C (or SIGTERM) stops
+everything; running it again reuses the data.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from artstore.cli.children import HOST, Child, UpError
 from artstore.cli.up_summary import print_summary
 
 DATABASE_NAME = "artstore"
-ADMIN_PORT, INGESTER_PORT, QUERY_PORT = 8000, 8020, 8030
+ADMIN_PORT, INGESTER_PORT, QUERY_PORT, WORKER_PORT = 8000, 8020, 8030, 8040
 STORAGE_ELEMENTS = (("se-edit-1", "edit", 8010), ("se-rw-1", "rw", 8011), ("se-rw-2", "rw", 8012))
-ISSUER = AUDIENCE = "artstore"
+AUDIENCE = "artstore"
 
 
 def _listening(port: int) -> bool:
@@ -71,7 +71,7 @@ def _common_env(database_url: str) -> dict[str, str]:
         "REDIS_URL": os.environ.get("REDIS_URL", ""),
         "ADMIN_URL": admin,
         "JWKS_URL": f"{admin}/.well-known/jwks.json",
-        "JWT_ISSUER": ISSUER,
+        # The issuer is the admin's URL: what every service derives from ADMIN_URL.
         "JWT_AUDIENCE": AUDIENCE,
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
         # A throwaway system on this machine: secrets a user exported for a quick try
@@ -132,6 +132,7 @@ def edge_children(root: Path, env: dict[str, str], creds: dict[str, Any]) -> lis
 
     ig_id, ig_secret = account("ingester")
     qm_id, qm_secret = account("query")
+    wk_id, wk_secret = account("worker")
     query_url = f"http://{HOST}:{QUERY_PORT}"
     return [
         Child(
@@ -161,6 +162,19 @@ def edge_children(root: Path, env: dict[str, str], creds: dict[str, Any]) -> lis
                 "QM_DATA_DIR": str(root / "query"),
             },
             root / "logs" / "query.log",
+        ),
+        Child(
+            "worker",
+            "job worker",
+            "worker",
+            WORKER_PORT,
+            {
+                **env,
+                "WK_PORT": str(WORKER_PORT),
+                "WK_CLIENT_ID": wk_id,
+                "WK_CLIENT_SECRET": wk_secret,
+            },
+            root / "logs" / "worker.log",
         ),
     ]
 
@@ -213,7 +227,13 @@ def run_up(data_dir: str, database_url: str) -> int:
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     children: list[Child] = []
     try:
-        ports = [ADMIN_PORT, *(p for _, _, p in STORAGE_ELEMENTS), INGESTER_PORT, QUERY_PORT]
+        ports = [
+            ADMIN_PORT,
+            *(p for _, _, p in STORAGE_ELEMENTS),
+            INGESTER_PORT,
+            QUERY_PORT,
+            WORKER_PORT,
+        ]
         busy = [p for p in ports if _listening(p)]
         if busy:
             raise UpError(f"ports already in use: {busy} (another `artstore up` running?)")

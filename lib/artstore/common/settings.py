@@ -8,9 +8,9 @@ A ``validation_alias`` wins over the prefix, which is how the shared names stay 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that were ever written in this repository as stand-ins (compose, manifests,
@@ -89,7 +89,12 @@ class ServiceSettings(BaseSettings):
         validation_alias="JWKS_URL",
         description="Where the token issuer's public keys are fetched",
     )
-    jwt_issuer: str = Field("artstore", validation_alias="JWT_ISSUER", description="Expected `iss`")
+    jwt_issuer: str = Field(
+        "",
+        validation_alias="JWT_ISSUER",
+        description="Expected `iss`: the admin's public URL (its `AM_PUBLIC_URL`); "
+        "empty = `ADMIN_URL`",
+    )
     jwt_audience: str = Field(
         "artstore", validation_alias="JWT_AUDIENCE", description="Expected `aud`"
     )
@@ -121,3 +126,12 @@ class ServiceSettings(BaseSettings):
         description="Development only: accept placeholder or short secrets (`artstore up` "
         "and the tests set it); off, a service refuses to start with one",
     )
+
+    @model_validator(mode="after")
+    def _derived_issuer(self) -> Self:
+        # The admin issues tokens under its public URL, which is ADMIN_URL unless it says
+        # otherwise (architecture §4): a service told nothing expects that.
+        if not self.jwt_issuer:
+            self.jwt_issuer = self.admin_url.rstrip("/")
+            self.model_fields_set.discard("jwt_issuer")  # derived, not given
+        return self

@@ -67,7 +67,7 @@ async def _sign(
         raise OAuthError("invalid_grant", "the subject token has expired")
     scope = " ".join(ordered(scopes))
     claims = TokenClaims(
-        iss=settings.jwt_issuer,
+        iss=settings.issuer,
         aud=storage_id,
         sub=subject.sub,
         # To the millisecond, as every token (service.py): revocations compare it.

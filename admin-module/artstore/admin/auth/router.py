@@ -1,4 +1,5 @@
-"""Token endpoint (RFC 6749), revocation (RFC 7009), discovery, me, change-password."""
+"""Token endpoint (RFC 6749), revocation (RFC 7009), metadata (RFC 8414), me,
+change-password."""
 
 from __future__ import annotations
 
@@ -157,23 +158,31 @@ async def revoke(request: Request, session: DbSession, state: State) -> Response
     return Response(status_code=200, headers=NO_STORE)
 
 
-@router.get("/.well-known/openid-configuration")
-async def openid_configuration(state: State) -> dict[str, Any]:
-    base = state.settings.admin_url.rstrip("/")
+@router.get("/.well-known/oauth-authorization-server")
+async def authorization_server_metadata(state: State) -> JSONResponse:
+    """RFC 8414 metadata. No OpenID discovery document: no ID tokens are issued, so
+    this server does not claim to be an OpenID provider (``scope=openid`` is refused)."""
+    return JSONResponse(metadata(state.settings.issuer), headers={"Cache-Control": "max-age=300"})
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    """Every URL is under the issuer (``AM_PUBLIC_URL``): where clients reach the admin."""
     return {
-        "issuer": state.settings.jwt_issuer,
-        "jwks_uri": f"{base}/.well-known/jwks.json",
-        "token_endpoint": f"{base}/api/v1/auth/token",
-        "revocation_endpoint": f"{base}/api/v1/auth/revoke",
-        "userinfo_endpoint": f"{base}/api/v1/auth/me",
-        "grant_types_supported": list(GRANTS),
+        "issuer": issuer,
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "token_endpoint": f"{issuer}/api/v1/auth/token",
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": f"{issuer}/api/v1/auth/revoke",
+        # RFC 7009 lets a client revoke its own tokens without authenticating to do so.
         "revocation_endpoint_auth_methods_supported": ["none"],
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "grant_types_supported": list(GRANTS),
+        # RFC 8414 makes this list required and non-empty, and generic clients check it;
+        # no grant here goes through an authorization endpoint, and "none" (OAuth 2.0
+        # Multiple Response Type Encoding Practices) is the type that issues nothing.
+        "response_types_supported": ["none"],
         "scopes_supported": list(ALL_SCOPES),
+        "service_documentation": f"{issuer}/docs",
+        # Not registered by RFC 8414 but read by clients that discover claims.
         "claims_supported": list(CLAIM_NAMES),
     }  # fmt: skip
 

@@ -25,6 +25,7 @@ from artstore.admin.settings import AMSettings
 from artstore.admin.users import repository as users_repo
 from artstore.admin.users import service as users
 from artstore.admin.users.repository import UserRow
+from artstore.common.auth import ALL_SCOPES
 from artstore.contracts.claims import TokenClaims
 
 
@@ -58,6 +59,19 @@ def _narrow(granted: frozenset[str], requested: str | None) -> frozenset[str]:
     if not requested:
         return granted
     wanted = frozenset(requested.split())
+    unknown = sorted(wanted - frozenset(ALL_SCOPES))
+    if unknown:
+        # Named in the answer, cut short: the request may carry anything at all.
+        named = " ".join(unknown[:5])[:200]
+        why = (
+            " (no ID tokens are issued: this server is not an OpenID provider)"
+            if "openid" in unknown
+            else ""
+        )
+        raise OAuthError(
+            "invalid_scope",
+            f"unknown scope: {named}{why}; the scopes are {' '.join(ALL_SCOPES)}",
+        )
     if not wanted <= granted:
         raise OAuthError("invalid_scope", f"not granted: {' '.join(ordered(wanted - granted))}")
     return wanted
@@ -93,7 +107,7 @@ class Grants:
         now = int(issued)
         scope = " ".join(ordered(scopes))
         claims = TokenClaims(
-            iss=self.settings.jwt_issuer,
+            iss=self.settings.issuer,
             aud=self.settings.jwt_audience,
             sub=sub,
             # To the millisecond (RFC 7519 allows fractions): a per-subject revocation
