@@ -3,6 +3,7 @@ in the catalog, and the per-file advisory lock."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -147,15 +148,22 @@ async def copies(conn: AsyncConnection, file_id: str) -> list[CopyRow]:
 
 
 @asynccontextmanager
-async def file_lock(engine: AsyncEngine, file_id: str) -> AsyncIterator[None]:
+async def file_lock(engine: AsyncEngine, file_id: str, poll: float = 0.25) -> AsyncIterator[None]:
     """Held while one file is repaired, by one worker at a time across every worker
     process: a PostgreSQL session advisory lock on a connection of its own. Waits for
-    a repair of the same file to end; a worker that dies releases it with its
-    connection."""
+    a repair of the same file to end (asked again every ``poll`` seconds: a blocking
+    lock would outlast the engine's statement timeout during a long copy); a worker
+    that dies releases it with its connection."""
     args = {"cls": LOCK_CLASS, "file_id": file_id}
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT pg_advisory_lock(:cls, hashtext(:file_id))"), args)
-        await conn.commit()
+        while True:
+            got = await conn.scalar(
+                text("SELECT pg_try_advisory_lock(:cls, hashtext(:file_id))"), args
+            )
+            await conn.commit()
+            if got:
+                break
+            await asyncio.sleep(poll)
         try:
             yield
         finally:
