@@ -1,7 +1,7 @@
 """``artstore up`` end to end: start the whole system, use it through the CLI (log in,
 upload a folder, search, download), Ctrl-C, start again on the same data.
 
-``up`` uses fixed ports (8000, 8010-8012, 8020, 8030), so this file's tests must not run
+``up`` uses fixed ports (8000, 8010-8012, 8020, 8030, 8040), so this file's tests must not run
 in parallel with another ``up``; xdist's ``loadfile`` keeps them on one worker.
 """
 
@@ -28,7 +28,7 @@ from artstore.cli.devdb import create_database, drop_database, with_database
 from tests.support.database import server_url
 
 ROOT = Path(__file__).resolve().parents[1]
-PORTS = (8000, 8010, 8011, 8012, 8020, 8030)
+PORTS = (8000, 8010, 8011, 8012, 8020, 8030, 8040)
 START_TIMEOUT = 240.0
 STOP_TIMEOUT = 60.0
 
@@ -174,6 +174,9 @@ def test_up_runs_the_whole_system_and_stops_cleanly(start_up: type[Up], tmp_path
     for log in (tmp_path / "data" / "logs").glob("*.log"):
         assert not any(s in log.read_text() for s in secrets), log
     assert httpx.get("http://127.0.0.1:8030/docs", timeout=30).status_code == 200
+    # The job worker runs its queue and reads the registry with its own account.
+    ready = httpx.get("http://127.0.0.1:8040/health/ready", timeout=30).json()
+    assert ready["checks"]["queue"]["status"] == "ok", ready
     cli("login", "--username", "admin", "--password", password)
     uploaded = json.loads(cli("upload", str(folder), "--permanent", "--tag", "paper", "--json"))
     ids = {item["original_filename"]: item["file_id"] for item in uploaded}

@@ -77,7 +77,7 @@ def test_compose_services_use_real_settings_and_ports() -> None:
             port = env.get(_port_setting(cls))
             assert port is not None and env.get("PORT") == port, name
         checked += 1
-    assert checked == 7  # migrate, admin, three SEs, ingester, query
+    assert checked == 8  # migrate, admin, three SEs, ingester, query, worker
 
 
 def _manifests() -> list[tuple[Path, dict[str, Any]]]:
@@ -134,11 +134,12 @@ def test_probes_ports_and_settings_are_real() -> None:
                 assert get["path"] in HEALTH_PATHS, (path, probe)
                 assert get["port"] in ports or get["port"] in ports.values(), (path, probe)
             checked.add(service)
-    assert checked == {"admin", "storage-element", "ingester", "query"}
+    assert checked == {"admin", "storage-element", "ingester", "query", "worker"}
 
 
 def test_config_maps_and_secrets_hold_only_real_settings() -> None:
-    known = set().union(*(_known(s)[0] for s in ("admin", "storage-element", "ingester", "query")))
+    services = ("admin", "storage-element", "ingester", "query", "worker")
+    known = set().union(*(_known(s)[0] for s in services))
     for path, doc in _manifests():
         if doc["kind"] in ("ConfigMap", "Secret") and doc["metadata"]["name"].startswith(
             "artstore"
@@ -156,6 +157,7 @@ SECRETS_OF = {
     "storage-element": {"DATABASE_URL"},
     "query": {"DATABASE_URL", "QM_LINK_SECRET", "QM_CLIENT_ID", "QM_CLIENT_SECRET"},
     "ingester": {"IG_CLIENT_ID", "IG_CLIENT_SECRET"},
+    "worker": {"DATABASE_URL", "WK_CLIENT_ID", "WK_CLIENT_SECRET"},
 }
 NEVER_ON_AN_SE = {"AM_KEY_ENCRYPTION_KEY", "QM_LINK_SECRET", "AM_BOOTSTRAP_ADMIN_PASSWORD"}
 

@@ -43,6 +43,7 @@ def print_summary(
         "artstore upload README.md --tag docs",
         "artstore search readme",
         "artstore download <file_id> -o copy.md",
+        "artstore jobs list   # background jobs: SE maintenance, repairs (docs/jobs.md)",
     ):
         _plain(console, line)
     console.print("\nor with curl:", style="bold")
