@@ -4,11 +4,16 @@ shows (issue 15)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import json
+import os
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,7 +21,6 @@ import pytest
 
 from tests.support.database import TestDatabase
 from tests.support.netns import (
-    GUARD_METRIC,
     POOL,
     STATE_DIR,
     Namespace,
@@ -25,6 +29,7 @@ from tests.support.netns import (
     namespaces,
     sweep_stale,
 )
+from tests.support.process import ServiceProcess
 from tests.support.system import System
 
 pytestmark = pytest.mark.process
@@ -186,12 +191,173 @@ def test_a_namespace_whose_maker_died_is_swept(system: System) -> None:
         assert pid not in namespace_pids(ns.name)
         se.process.proc.wait(10)
         routes = ip("route", "show", "table", "all")
-        assert str(ns.subnet) not in routes and f"metric {GUARD_METRIC}" not in routes
+        assert str(ns.subnet) not in routes  # nor the guard route
 
 
 def _dead_pid() -> int:
-    import subprocess
-
     done = subprocess.Popen(["true"])
     done.wait()
     return done.pid
+
+
+# -- (b) the files of a host that is gone get their copies back ---------------------------
+FILES = 30
+
+
+@pytest.fixture
+def own_system(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """A system of this test alone: the repair worker sees no other test's SEs or files."""
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    db = TestDatabase(f"{worker}_netns_repair")
+    sys_ = System(tmp_path_factory.mktemp("host-loss"), db)
+    yield sys_
+    sys_.stop()
+    db.drop()
+
+
+def upload_permanent(ingester: ServiceProcess, token: str, data: bytes, name: str) -> str:
+    r = httpx.put(
+        f"{ingester.url}/api/v1/files/upload",
+        params={"filename": name, "retention_policy": "permanent"},
+        content=data,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=120,
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["file_id"])
+
+
+def verified_copy(se: httpx.Client, file_id: str, digest: str) -> bool:
+    """The SE behind ``se`` serves the whole file (its own check of the stored SHA-256)
+    and the bytes that arrive hash to ``digest``."""
+    r = se.get(f"/api/v1/files/{file_id}/download")
+    if r.status_code == 404:
+        return False
+    assert r.status_code == 200, (str(se.base_url), file_id, r.text)
+    return hashlib.sha256(r.content).hexdigest() == digest
+
+
+def holders(readers: dict[str, httpx.Client], file_id: str, digest: str) -> set[str]:
+    """The SEs (by id, among ``readers``) that serve ``file_id`` verified."""
+    return {sid for sid, c in readers.items() if verified_copy(c, file_id, digest)}
+
+
+def live_copies(system: System, file_id: str) -> set[str]:
+    """SEs with a catalog row of ``file_id`` that is not quarantined."""
+    rows = system.admin.sql(
+        "SELECT storage_element_id FROM catalog.files"
+        " WHERE file_id = $1::uuid AND quarantined_at IS NULL",
+        file_id,
+    )
+    return {str(r["storage_element_id"]) for r in rows}
+
+
+def runs(system: System, kind: str) -> list[dict[str, Any]]:
+    with system.admin.client(system.admin_token()) as c:
+        r = c.get("/api/v1/jobs", params={"kind": kind, "limit": 1000})
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def wait_for(what: str, found: Callable[[], Any], limit: float = 180.0) -> Any:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if value := found():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"never: {what}")
+
+
+def scan_after(system: System, since: datetime, counts: Callable[[list[str]], bool]) -> Any:
+    """The summary of a repair.scan that started after ``since`` and whose counted SEs
+    satisfy ``counts``."""
+
+    def found() -> Any:
+        for run in runs(system, "repair.scan"):
+            started = run["started_at"]
+            if (
+                run["state"] == "succeeded"
+                and started is not None
+                and datetime.fromisoformat(started) > since
+                and counts(run["summary"]["counted_storage_elements"])
+            ):
+                return run["summary"]
+        return None
+
+    return wait_for("a repair scan", found)
+
+
+def test_b_a_cut_off_se_s_files_get_two_copies_back_and_keep_a_third_when_it_returns(
+    own_system: System, netns: MakeNamespace
+) -> None:
+    with contextlib.ExitStack() as stack:
+        _host_loss(own_system, netns, stack)
+
+
+def _host_loss(system: System, netns: MakeNamespace, stack: contextlib.ExitStack) -> None:
+    a, b = system.add_se("rw"), system.add_se("rw")
+    ns = netns()
+    lost = ns.add_se(system, "rw")
+    for se in (a, b, lost):
+        wait_status(system, se.id, "online")
+    ingester = system.start_ingester()  # IG_REPLICAS defaults to 2
+    token = system.user_token(["user"])
+    files: dict[str, str] = {}  # file_id -> SHA-256
+    for i in range(FILES):
+        data = os.urandom(1_000 + 7_919 * i)
+        files[upload_permanent(ingester, token, data, f"f{i}.bin")] = hashlib.sha256(
+            data
+        ).hexdigest()
+    assert all(len(live_copies(system, f)) == 2 for f in files)
+    on_lost = {f for f in files if lost.id in live_copies(system, f)}
+    assert on_lost  # placement spread the copies: the SE about to be lost holds some
+
+    # Repair scans every 5 s (a lost copy counts until the 2 s grace is over).
+    system.start_worker(
+        WK_REPAIR_SCAN_CRON="* * * * * */5",
+        WK_OFFLINE_GRACE_SECONDS="2",
+        WK_GC_CRON="",
+        WK_RECONCILE_CRON="",
+        WK_SCRUB_CRON="",
+        WK_PRUNE_CRON="",
+    )
+    cut_at = datetime.now(UTC)
+    ns.cut()
+    wait_status(system, lost.id, "offline")
+    summary = scan_after(system, cut_at, lambda counted: lost.id not in counted)
+    assert summary["unrecoverable"] == 0 and summary["wanted_permanent"] == 2
+
+    # Every file again has two copies on the SEs still reachable, each downloaded there
+    # and verified.
+    both = {a.id, b.id}
+    wait_for(
+        "every file on both reachable SEs",
+        lambda: all(live_copies(system, f) >= both for f in files),
+    )
+    readers = {se.id: stack.enter_context(se.client("files:read")) for se in (a, b, lost)}
+    reachable = {sid: readers[sid] for sid in both}
+    for file_id, digest in files.items():
+        assert holders(reachable, file_id, digest) == both, file_id
+    repairs = [r for r in runs(system, "repair.file") if r["state"] == "succeeded"]
+    copied = [r["summary"] for r in repairs if r["summary"]["copied_to"]]
+    assert sorted(s["file_id"] for s in copied) == sorted(on_lost)
+    assert all(s["result"] == "repaired" and set(s["copied_from"]) <= both for s in copied)
+    # Cut off, never stopped: the SE ran the whole time.
+    assert lost.process.proc is not None and lost.process.proc.poll() is None
+
+    # The host comes back with its copies. Repair only adds copies (the policy is a
+    # minimum, docs/repair.md): they are kept, and those files have three.
+    healed_at = datetime.now(UTC)
+    ns.heal()
+    wait_status(system, lost.id, "online")
+    summary = scan_after(system, healed_at, lambda counted: lost.id in counted)
+    assert summary["under_replicated"] == 0 and summary["deferred"] == 0
+    for file_id, digest in files.items():
+        want = both | {lost.id} if file_id in on_lost else both
+        assert live_copies(system, file_id) == want, file_id
+        assert holders(readers, file_id, digest) == want, file_id
+    # ... and nothing was copied again.
+    copies_made = [r for r in runs(system, "repair.file") if (r["summary"] or {}).get("copied_to")]
+    assert len(copies_made) == len(on_lost)
