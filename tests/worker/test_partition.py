@@ -11,10 +11,12 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -155,6 +157,47 @@ def test_a_cut_se_keeps_its_uploads_and_serves_them_again_when_healed(
     with se.client() as c:
         got = c.get(f"/api/v1/files/{file_id}/download")
     assert got.status_code == 200 and got.content == body
+
+
+INSIDE_PING = """
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+except OSError as exc:
+    print(type(exc).__name__)
+else:
+    s.sendall(b"PING\\r\\n")
+    print(s.recv(64).decode().strip())
+"""
+
+
+def test_a_namespace_reaches_loopback_services_only_through_its_forwarders(
+    netns: MakeNamespace,
+) -> None:
+    ns = netns()
+    redis_url = ns.forward("redis://127.0.0.1:6379/0")
+    forwarded = urlsplit(redis_url)
+    assert forwarded.hostname == ns.host_ip and forwarded.path == "/0"
+    db = urlsplit(ns.forward("postgresql+asyncpg://postgres@127.0.0.1:5432/x?ssl=disable"))
+    assert (db.username, db.hostname, db.path) == ("postgres", ns.host_ip, "/x")
+    assert db.query == "ssl=disable"
+    assert ns.forward("http://example.org:8000/x") == "http://example.org:8000/x"
+
+    def ping(host: str, port: int) -> str:
+        done = subprocess.run(
+            [*ns.wrap, sys.executable, "-c", INSIDE_PING, host, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    # Redis answers through the forwarder; the host's loopback is not the namespace's.
+    assert ping(ns.host_ip, forwarded.port or 0) == "+PONG"
+    assert ping("127.0.0.1", 6379) == "ConnectionRefusedError"
+    ns.cut()  # and off the network, nothing is reached
+    assert ping(ns.host_ip, forwarded.port or 0) != "+PONG"
 
 
 def test_a_namespace_leaves_nothing_behind_on_the_host(system: System) -> None:
