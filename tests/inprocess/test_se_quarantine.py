@@ -88,6 +88,7 @@ async def test_listing_shows_each_quarantined_copy_with_its_reason(
         assert item["reason"] == "checksum_mismatch"
         assert item["size"] > meta["size"]  # the blob and its attr
         assert entry_of(item["item"]).startswith(meta["storage_path"] + ".")
+        assert (await se.client.get(f"{Q}/{item['item']}")).json() == item
         assert (await se.client.get(f"/api/v1/files/{healthy['file_id']}")).status_code == 200
         assert [r.quarantine_reason for r in await rows_of(se, meta["file_id"])] == [
             "checksum_mismatch"
@@ -182,6 +183,10 @@ async def test_malformed_item_ids_are_refused(se: InProcessSE, item: str) -> Non
 async def test_unknown_item_is_404(se: InProcessSE) -> None:
     item = item_of("2026/12/03/10/nothing_here_20261203T101010_0000aaaa.20261203T101010123456")
     assert_error(await se.client.delete(f"{Q}/{item}"), 404, "NOT_FOUND")
+    assert_error(await se.client.get(f"{Q}/{item}"), 404, "NOT_FOUND")
+    assert_error(
+        await se.client.get(f"{Q}/{_b64('../x.20261203T101010123456')}"), 400, "VALIDATION_ERROR"
+    )
     # A slash smuggled in escaped never reaches the route (no item can hold one).
     await spoil(se, 1)
     for sneaky in ("%2E%2E%2Fquarantine", "..%2F..%2Fmode.json"):

@@ -26,7 +26,7 @@ from artstore.common.lean_http import UpstreamClient, UpstreamError, UpstreamRes
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client_errors import Relayed, Unreachable, error_of
 from artstore.contracts.files import FileMetadata
-from artstore.contracts.quarantine import QuarantinePage
+from artstore.contracts.quarantine import QuarantineItem, QuarantinePage
 from artstore.contracts.se import NO_REDIRECT_HEADER, SEInfo
 
 __all__ = ["Opened", "Relayed", "StorageElementClient", "Unreachable", "bearer"]
@@ -394,6 +394,16 @@ class StorageElementClient:
         )
         try:
             return QuarantinePage.model_validate(self._json(se, resp))
+        except ValueError as exc:
+            raise unreachable(se, exc) from exc
+
+    async def quarantine_item(self, se: Target, item: str, auth: Auth) -> QuarantineItem:
+        """``GET /api/v1/maintenance/quarantine/{item}``: one item (404 NOT_FOUND relayed)."""
+        resp = await self._call(
+            se, "GET", f"/api/v1/maintenance/quarantine/{quote(item, safe='')}", auth, ok=(200,)
+        )
+        try:
+            return QuarantineItem.model_validate(self._json(se, resp))
         except ValueError as exc:
             raise unreachable(se, exc) from exc
 

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import uuid
 
-from artstore.common.errors import ValidationFailed
+from artstore.common.errors import NotFound, ValidationFailed
 from artstore.common.pagination import PageParams
 from artstore.contracts.quarantine import QuarantineItem, QuarantinePage
 from artstore.storage_element.backends.base import Backend
@@ -96,6 +96,20 @@ def parse_item(item: str) -> str:
         raise ValidationFailed(
             "malformed quarantine item id", details={"item": item[:100]}
         ) from None
+
+
+async def one(node: SEState, item: str) -> QuarantineItem:
+    """One item (404 unknown): what the admin checks before it restores or purges."""
+    entry = parse_item(item)
+
+    def read() -> QuarantineItem | None:
+        found = node.backend.quarantined_entry(entry)
+        return None if found is None else describe(node.backend, found)
+
+    got = await asyncio.to_thread(read)
+    if got is None:
+        raise NotFound("no such quarantined item", details={"item": item})
+    return got
 
 
 async def purge(node: SEState, item: str) -> dict[str, object]:

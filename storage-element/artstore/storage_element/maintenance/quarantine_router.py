@@ -1,4 +1,4 @@
-"""Quarantine routes (architecture §5.5): list what was moved aside, purge an item."""
+"""Quarantine routes (architecture §5.5): list what was moved aside, show or purge an item."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.pagination import Pagination
-from artstore.contracts.quarantine import ITEM_MAX_CHARS, QuarantinePage
+from artstore.contracts.quarantine import ITEM_MAX_CHARS, QuarantineItem, QuarantinePage
 from artstore.storage_element.maintenance import quarantine
 from artstore.storage_element.state import Node
 
@@ -23,6 +23,11 @@ Item = Annotated[str, Path(max_length=ITEM_MAX_CHARS)]
 @router.get("", response_model=QuarantinePage)
 async def list_quarantine(node: Node, _: Observer, page: Pagination) -> QuarantinePage:
     return await quarantine.listing(node, page)
+
+
+@router.get("/{item}", response_model=QuarantineItem)
+async def get_item(node: Node, _: Observer, item: Item) -> QuarantineItem:
+    return await quarantine.one(node, item)
 
 
 @router.delete("/{item}")
