@@ -315,3 +315,46 @@ def test_prune_deletes_ended_runs_older_than_the_history_days(
             assert c.get(f"/api/v1/jobs/{waiting}").status_code == 200
     finally:
         worker.stop()
+
+
+def test_a_run_left_running_without_a_live_job_is_lost_and_queued_again(
+    system: System, tmp_path: Path
+) -> None:
+    (tmp_path / "go").touch()
+    worker = start_worker(system)
+    try:
+        args = {"started": str(tmp_path / "s"), "release": str(tmp_path / "go")}
+        run_id = defer(system, "test.wait", **args)
+        assert ended(system, run_id)["state"] == "succeeded"
+        # As if the worker died between its job's end in the queue and the run's.
+        system.admin.sql(
+            "UPDATE jobs.runs SET state = 'running', finished_at = NULL WHERE id = $1", run_id
+        )
+        lost = ended(system, run_id)
+        assert lost["state"] == "failed" and lost["error"] == "worker lost"
+        again = wait_for(
+            "the lost run queued again",
+            lambda: [r for r in jobs(system, kind="test.wait", limit=1000).json()["items"]
+                     if r["retry_of"] == run_id],
+        )  # fmt: skip
+        assert ended(system, again[0]["id"])["state"] == "succeeded"
+    finally:
+        worker.stop()
+
+
+def test_two_workers_run_each_job_once(system: System, tmp_path: Path) -> None:
+    (tmp_path / "go").touch()
+    first, second = start_worker(system), start_worker(system)
+    try:
+        ids = [
+            defer(
+                system, "test.wait", started=str(tmp_path / f"s{i}"), release=str(tmp_path / "go")
+            )
+            for i in range(8)
+        ]
+        runs = [ended(system, run_id) for run_id in ids]
+        assert all(r["state"] == "succeeded" and r["attempts"] == 1 for r in runs), runs
+        assert [r["summary"]["run_id"] for r in runs] == ids
+    finally:
+        first.stop()
+        second.stop()
