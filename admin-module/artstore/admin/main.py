@@ -27,6 +27,7 @@ from artstore.admin.keys.crypto import load_key_encryption
 from artstore.admin.keys.router import router as keys_router
 from artstore.admin.keys.service import KeyStore
 from artstore.admin.metrics import AdminMetrics
+from artstore.admin.quarantine.router import router as quarantine_router
 from artstore.admin.service_accounts.router import router as accounts_router
 from artstore.admin.settings import AMSettings
 from artstore.admin.state import AdminState
@@ -172,6 +173,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         files_router,
         audit_router,
         jobs_router,
+        quarantine_router,
     ):
         app.include_router(router)
     return app
