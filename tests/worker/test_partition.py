@@ -45,16 +45,27 @@ def netns() -> Iterator[MakeNamespace]:
         yield make
 
 
+@contextlib.contextmanager
+def system_of_its_own(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[System]:
+    """A system on a database of its own, stopped and dropped on the way out."""
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    db = TestDatabase(f"{worker}_{name}")
+    sys_ = System(tmp_path_factory.mktemp(name), db)
+    try:
+        yield sys_
+    finally:
+        sys_.stop()
+        db.drop()
+
+
 @pytest.fixture(scope="module")
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_netns")
-    sys_ = System(tmp_path_factory.mktemp("partition"), db)
-    yield sys_
-    sys_.stop()
-    db.drop()
+    with system_of_its_own(request, tmp_path_factory, "netns") as sys_:
+        yield sys_
 
 
 def registry_item(system: System, storage_id: str) -> dict[str, Any]:
@@ -252,12 +263,8 @@ def own_system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """A system of this test alone: the repair worker sees no other test's SEs or files."""
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_netns_repair")
-    sys_ = System(tmp_path_factory.mktemp("host-loss"), db)
-    yield sys_
-    sys_.stop()
-    db.drop()
+    with system_of_its_own(request, tmp_path_factory, "host_loss") as sys_:
+        yield sys_
 
 
 def upload_permanent(ingester: ServiceProcess, token: str, data: bytes, name: str) -> str:
