@@ -9,7 +9,7 @@ import typer
 
 from artstore.cli import runtime
 from artstore.cli.app import ArtStoreTyper
-from artstore.cli.commands import admin, audit, auth, files, jobs, se
+from artstore.cli.commands import admin, audit, auth, files, jobs, quarantine, se
 
 # ArtStoreTyper turns every failure into one `error: ... (CODE)` line (see app.py).
 app = ArtStoreTyper(
@@ -55,6 +55,7 @@ audit.register(app)
 app.add_typer(se.app, name="se")
 app.add_typer(admin.app, name="admin")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(quarantine.app, name="quarantine")
 
 
 def _installed_service(name: str) -> str:

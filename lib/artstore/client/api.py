@@ -24,8 +24,11 @@ from artstore.client.models import (
     Me,
     ModeChange,
     Page,
+    Purged,
+    QuarantineListing,
     RebuildJob,
     ReconcileReport,
+    RestoreAccepted,
     RotatedSecret,
     SEInfo,
     ServiceAccount,
@@ -265,3 +268,21 @@ def cancel_job(job_id: int) -> Call[JobRun]:
 def retry_job(job_id: int) -> Call[JobRun]:
     return Call("POST", "admin", f"{JOBS_PATH}/{int(job_id)}/retry", model(JobRun),
                 idempotent=False)  # fmt: skip
+
+
+# -- quarantine ---------------------------------------------------------------------------
+QUARANTINE_PATH = "/api/v1/quarantine"
+
+
+def list_quarantine(filters: Mapping[str, Any]) -> Call[QuarantineListing]:
+    return Call("GET", "admin", QUARANTINE_PATH, model(QuarantineListing), params=_clean(filters))
+
+
+def restore_quarantined(se: str, item: str) -> Call[RestoreAccepted]:
+    return Call("POST", "admin", f"{QUARANTINE_PATH}/{_p(se)}/{_p(item)}/restore",
+                model(RestoreAccepted), idempotent=False)  # fmt: skip
+
+
+def purge_quarantined(se: str, item: str, confirm: str) -> Call[Purged]:
+    return Call("POST", "admin", f"{QUARANTINE_PATH}/{_p(se)}/{_p(item)}/purge", model(Purged),
+                json={"confirm": confirm}, idempotent=False)  # fmt: skip

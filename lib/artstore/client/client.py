@@ -39,8 +39,11 @@ from artstore.client.models import (
     Me,
     ModeChange,
     Page,
+    Purged,
+    QuarantineListing,
     RebuildJob,
     ReconcileReport,
+    RestoreAccepted,
     RotatedSecret,
     SEInfo,
     ServiceAccount,
@@ -316,6 +319,16 @@ class Client:
     def retry_job(self, job_id: int) -> JobRun:
         return self.call(api.retry_job(job_id))
 
+    # -- quarantine -----------------------------------------------------------------------
+    def quarantine(self, **filters: Any) -> QuarantineListing:
+        return self.call(api.list_quarantine(filters))
+
+    def restore_quarantined(self, se: str, item: str) -> RestoreAccepted:
+        return self.call(api.restore_quarantined(se, item))
+
+    def purge_quarantined(self, se: str, item: str, confirm: str) -> Purged:
+        return self.call(api.purge_quarantined(se, item, confirm))
+
 
 def _find(
     fetch: Callable[[int], Page[M]], key: str, names: Callable[[M], list[str]], what: str
@@ -482,6 +495,15 @@ class AsyncClient:
 
     async def retry_job(self, job_id: int) -> JobRun:
         return await self.call(api.retry_job(job_id))
+
+    async def quarantine(self, **filters: Any) -> QuarantineListing:
+        return await self.call(api.list_quarantine(filters))
+
+    async def restore_quarantined(self, se: str, item: str) -> RestoreAccepted:
+        return await self.call(api.restore_quarantined(se, item))
+
+    async def purge_quarantined(self, se: str, item: str, confirm: str) -> Purged:
+        return await self.call(api.purge_quarantined(se, item, confirm))
 
 
 __all__ = ["AsyncClient", "Client", "is_uuid"]

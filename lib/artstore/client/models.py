@@ -191,6 +191,41 @@ class JobRun(Model):
     retry_of: int | None = None
 
 
+class QuarantinedItem(Model):
+    storage_element_id: str
+    item: str
+    file_id: str | None = None
+    path: str
+    reason: str
+    quarantined_at: datetime
+    size: int
+    state: str  # restored | restoring | damaged | unrecoverable
+    healthy_copies: int = 0
+    repair_job_id: int | None = None
+
+
+class UnreachableSE(Model):
+    storage_element_id: str
+    reason: str
+
+
+class QuarantineListing(Page[QuarantinedItem]):
+    unreachable: list[UnreachableSE] = Field(default_factory=list)
+
+
+class RestoreAccepted(Model):
+    job_id: int
+    file_id: str
+    already_queued: bool = False
+
+
+class Purged(Model):
+    storage_element_id: str
+    item: str
+    path: str
+    bytes_freed: int
+
+
 class AuditVerify(Model):
     ok: bool
     entries_checked: int
