@@ -45,6 +45,10 @@ MATRIX: list[tuple[str, str, tuple[str, ...] | None, Any]] = [
     ("DELETE", f"/api/v1/files/{U}", ("files:delete",), None),
     ("GET", "/api/v1/audit", ("audit:read",), None),
     ("GET", "/api/v1/audit/verify", ("audit:read",), None),
+    ("GET", "/api/v1/jobs", ("admin:read",), None),
+    ("GET", "/api/v1/jobs/1", ("admin:read",), None),
+    ("POST", "/api/v1/jobs/1/cancel", ("admin:write",), None),
+    ("POST", "/api/v1/jobs/1/retry", ("admin:write",), None),
 ]
 
 _tokens: dict[frozenset[str], str] = {}

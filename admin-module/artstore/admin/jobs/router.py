@@ -15,6 +15,7 @@ from artstore.admin.state import DbSession, State
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
 from artstore.common.pagination import MAX_INT64, Page, Pagination
+from artstore.common.text import check_text
 from artstore.contracts.jobs import KIND_MAX, SE_ID_MAX, JobState
 from artstore.jobs.repository import RunFilters
 
@@ -41,6 +42,10 @@ async def list_jobs(
             raise ValidationFailed(f"{name} needs a time zone (RFC 3339)")
     if since is not None and until is not None and until < since:
         raise ValidationFailed("until is before since")
+    if kind is not None:
+        check_text("kind", kind, max_bytes=KIND_MAX)
+    if storage_element_id is not None:
+        check_text("storage_element_id", storage_element_id, max_bytes=SE_ID_MAX)
     filters = RunFilters(kind, state, storage_element_id, since, until)
     rows, total = await service.search(session, filters, page)
     return Page.of([JobRun.of(r) for r in rows], total, page)
