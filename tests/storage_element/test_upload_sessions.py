@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import socket
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import SEFactory
+from tests.support.se import StorageElementUnderTest
 
 
 @pytest.mark.local_only
@@ -67,3 +72,86 @@ def test_s3_backend_refuses_sessions(se_factory: SEFactory) -> None:
     with se.client() as c:
         r = c.post("/api/v1/uploads", json={"length": 10})
     assert r.status_code == 501 and r.json()["error"]["code"] == "NOT_SUPPORTED"
+
+
+def _digest(name: str, data: bytes) -> str:
+    key = {"sha1": "sha", "md5": "md5", "sha256": "sha-256"}[name]
+    return f"{key}=:{base64.b64encode(hashlib.new(name, data).digest()).decode()}:"
+
+
+@pytest.mark.local_only
+def test_chunk_digests_sha1_md5_sha256(se_factory: SEFactory) -> None:
+    se = se_factory("edit")
+    data = os.urandom(300_000)
+    with se.client() as c:
+        sid = c.post("/api/v1/uploads", json={"length": len(data)}).json()["session_id"]
+        at = f"/api/v1/uploads/{sid}"
+        for name in ("sha1", "md5", "sha256"):
+            bad = c.patch(at, params={"offset": 0}, content=data[:1000],
+                          headers={"Content-Digest": _digest(name, b"other")})  # fmt: skip
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "CHECKSUM_MISMATCH"
+            assert c.get(at).json()["offset"] == 0
+        unknown = c.patch(at, params={"offset": 0}, content=data[:1000],
+                          headers={"Content-Digest": "sha-512=:AAAA:"})  # fmt: skip
+        assert unknown.status_code == 400, unknown.text
+        short = c.patch(at, params={"offset": 0}, content=data[:1000],
+                        headers={"Content-Digest": "sha=:AAAA:"})  # fmt: skip
+        assert short.status_code == 400, short.text
+        done = 0
+        for name, size in (("sha1", 100_000), ("md5", 100_000), ("sha256", 100_000)):
+            piece = data[done : done + size]
+            r = c.patch(at, params={"offset": done}, content=piece,
+                        headers={"Content-Digest": _digest(name, piece)})  # fmt: skip
+            assert r.status_code == 200, r.text
+            done += size
+        assert c.post(f"{at}/complete").json()["checksum"] == (
+            "sha256:" + hashlib.sha256(data).hexdigest()
+        )
+
+
+def _cut_append(se: StorageElementUnderTest, token: str, sid: str, data: bytes, announced: int,
+                headers: str = "") -> None:  # fmt: skip
+    """An append whose client goes away mid-body, once the SE has written some of it."""
+    u = urlsplit(se.url)
+    with socket.create_connection((u.hostname, u.port)) as s:
+        head = (
+            f"PATCH /api/v1/uploads/{sid}?offset=0 HTTP/1.1\r\nHost: {u.netloc}\r\n"
+            f"Authorization: {token}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {announced}\r\n{headers}\r\n"
+        )
+        s.sendall(head.encode() + data)
+        written = se.data_dir / "uploads" / sid / "data"
+        deadline = time.monotonic() + 30
+        while written.stat().st_size < 1024 * 1024:  # the SE writes 1 MiB at a time
+            assert time.monotonic() < deadline, "the SE never wrote the bytes it was sent"
+            time.sleep(0.02)
+
+
+@pytest.mark.local_only
+def test_a_cut_body_keeps_what_arrived(se_factory: SEFactory) -> None:
+    """tus: an interrupted PATCH keeps what reached the disk (no digest to check)."""
+    se = se_factory("edit")
+    data = os.urandom(3_000_000)
+    with se.client() as c:
+        sid = c.post("/api/v1/uploads", json={"length": len(data)}).json()["session_id"]
+        _cut_append(se, c.headers["authorization"], sid, data[:2_000_000], len(data))
+        # The offset is read under the session's lock: the cut append has ended.
+        kept = c.get(f"/api/v1/uploads/{sid}").json()["offset"]
+        assert 1024 * 1024 <= kept <= 2_000_000
+        r = c.patch(f"/api/v1/uploads/{sid}", params={"offset": kept}, content=data[kept:])
+        assert r.status_code == 200 and r.json()["offset"] == len(data)
+        done = c.post(f"/api/v1/uploads/{sid}/complete")
+        assert done.json()["checksum"] == "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.local_only
+def test_a_cut_body_with_a_digest_keeps_nothing(se_factory: SEFactory) -> None:
+    se = se_factory("edit")
+    data = os.urandom(3_000_000)
+    with se.client() as c:
+        sid = c.post("/api/v1/uploads", json={"length": len(data)}).json()["session_id"]
+        digest = f"Content-Digest: {_digest('sha1', data)}\r\n"
+        _cut_append(se, c.headers["authorization"], sid, data[:2_000_000], len(data), digest)
+        assert c.get(f"/api/v1/uploads/{sid}").json()["offset"] == 0
+        r = c.patch(f"/api/v1/uploads/{sid}", params={"offset": 0}, content=data)
+        assert r.status_code == 200 and r.json()["offset"] == len(data)

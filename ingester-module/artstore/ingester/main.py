@@ -23,6 +23,7 @@ from artstore.ingester.metrics import IngesterCollector, IngestStats
 from artstore.ingester.placement.capacity import Capacity
 from artstore.ingester.settings import IGSettings
 from artstore.ingester.state import IngesterState
+from artstore.ingester.tus.middleware import TusMiddleware
 from artstore.ingester.tus.router import router as tus_router
 from artstore.ingester.uploads.router import router as uploads_router
 
@@ -95,6 +96,7 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
             ("PUT", "/api/v1/files/upload"),
             ("POST", "/api/v1/files/batch"),
             ("PATCH", "/api/v1/uploads/{storage_id}/{file_id}"),
+            ("POST", "/api/v1/uploads"),  # tus creation-with-upload
         ],
     )
 
@@ -106,4 +108,6 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
     app.include_router(uploads_router)
     app.include_router(finalize_router)
     app.include_router(tus_router)
+    # Outermost: the method override is seen by every layer (body limits included).
+    app.add_middleware(TusMiddleware)
     return app

@@ -22,6 +22,10 @@ RETENTION_POLICIES: Final[tuple[RetentionPolicy, ...]] = ("temporary", "permanen
 # ``Content-Digest`` is accepted as well).
 CHECKSUM_HEADER: Final = "X-Checksum-SHA256"
 CONTENT_DIGEST_HEADER: Final = "Content-Digest"
+# An upload session's append (``PATCH /api/v1/uploads/{id}``) also takes a chunk's digest
+# in these RFC 9530 algorithms (``Content-Digest: sha=:<base64>:``): tus clients send SHA-1
+# or MD5 (the tus checksum extension), the ingester passes them on. Key → hashlib name.
+SESSION_DIGESTS: Final = {"sha-256": "sha256", "sha": "sha1", "md5": "md5"}
 # Sent with a download (any value): stream the bytes, never answer with a 307 to a
 # presigned URL (SE_S3_PRESIGNED_DOWNLOADS); the query module sends it when it must relay.
 NO_REDIRECT_HEADER: Final = "X-ArtStore-No-Redirect"

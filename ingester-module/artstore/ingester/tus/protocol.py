@@ -12,8 +12,13 @@ from artstore.common.errors import ArtStoreError, ValidationFailed
 from artstore.common.text import check_tag, check_text, decode_utf8
 
 VERSION = "1.0.0"
-EXTENSIONS = "creation,termination,checksum,expiration"
+EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 OFFSET_TYPE = "application/offset+octet-stream"
+# tus checksum algorithm → the RFC 9530 key the SE session takes (contracts.se). tus 1.0
+# requires sha1; md5 is what some clients offer.
+CHECKSUMS = {"sha1": "sha", "md5": "md5", "sha256": "sha-256"}
+CHECKSUM_ALGORITHMS = ",".join(CHECKSUMS)
+_DIGEST_SIZES = {"sha1": 20, "md5": 16, "sha256": 32}
 
 
 class PreconditionFailed(ArtStoreError):
@@ -34,6 +39,27 @@ class TusChecksumMismatch(ArtStoreError):
     """tus checksum extension: 460 when a chunk does not match its Upload-Checksum."""
 
     status, code = 460, "CHECKSUM_MISMATCH"
+
+
+def upload_checksum(header: str | None) -> str | None:
+    """``Upload-Checksum: <algorithm> <base64>`` as the SE's ``Content-Digest`` value
+    (``sha=:<base64>:``), or None. An algorithm not offered is 400 (tus 1.0)."""
+    if not header:
+        return None
+    algo, _, value = header.strip().partition(" ")
+    algo = algo.lower()
+    if algo not in CHECKSUMS:
+        raise ValidationFailed(
+            f"Upload-Checksum algorithm not supported (supported: {CHECKSUM_ALGORITHMS})",
+            details={"algorithm": algo[:32]},
+        )
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("Upload-Checksum is not base64") from None
+    if len(digest) != _DIGEST_SIZES[algo]:
+        raise ValidationFailed(f"Upload-Checksum has the wrong length for {algo}")
+    return f"{CHECKSUMS[algo]}=:{base64.b64encode(digest).decode()}:"
 
 
 def require_version(value: str | None) -> None:

@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
-from artstore.common.errors import FileTooLarge, ValidationFailed
+from artstore.common.errors import ArtStoreError, FileTooLarge, ValidationFailed
 from artstore.ingester.state import IngesterDep
 from artstore.ingester.tus import protocol, service
 from artstore.ingester.tus.protocol import VERSION
-from artstore.ingester.uploads.digest import tus_checksum
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["resumable uploads (tus)"])
 
@@ -42,7 +41,7 @@ async def capabilities(ing: IngesterDep) -> Response:
             "Tus-Version": VERSION,
             "Tus-Extension": protocol.EXTENSIONS,
             "Tus-Max-Size": str(ing.settings.max_file_size),
-            "Tus-Checksum-Algorithm": "sha256",
+            "Tus-Checksum-Algorithm": protocol.CHECKSUM_ALGORITHMS,
         },
     )
 
@@ -55,11 +54,21 @@ async def create_upload(
     tus_resumable: TusResumable = None,
     upload_length: Annotated[str | None, Header(alias="Upload-Length")] = None,
     upload_metadata: Annotated[str | None, Header(alias="Upload-Metadata")] = None,
+    upload_checksum: Annotated[str | None, Header(alias="Upload-Checksum")] = None,
 ) -> Response:
     """Creation. Upload-Metadata keys: filename, filetype, description, tags (JSON array
     or comma-separated), metadata (JSON object), retention_policy, ttl_days, checksum
-    (hex SHA-256 of the whole file). Answers Location and X-File-ID (the file's id)."""
+    (hex SHA-256 of the whole file). Answers Location and X-File-ID (the file's id).
+
+    Creation with upload: a body (Content-Type application/offset+octet-stream) is the
+    upload's first bytes, stored as a PATCH at offset 0 would store them (Upload-Checksum
+    too); Upload-Offset says how many. Should storing them fail, the error carries the
+    Location: the upload exists and can be resumed."""
     protocol.require_version(tus_resumable)
+    with_body = _has_body(request)
+    if with_body:
+        _require_offset_type(request)
+    chunk_digest = protocol.upload_checksum(upload_checksum)
     if request.headers.get("upload-defer-length") is not None:
         raise ValidationFailed("Upload-Defer-Length is not supported: send Upload-Length")
     length = protocol.int_header(upload_length, "Upload-Length")
@@ -72,10 +81,37 @@ async def create_upload(
     meta = protocol.parse_metadata(upload_metadata)
     se, progress, file_id = await service.create(ing, principal, length, meta)
     base = ing.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    headers = _headers(progress)
-    headers["Location"] = f"{base}/api/v1/uploads/{se.storage_id}/{file_id}"
-    headers["X-File-ID"] = file_id
-    return Response(status_code=201, headers=headers)
+    where = {
+        "Location": f"{base}/api/v1/uploads/{se.storage_id}/{file_id}",
+        "X-File-ID": file_id,
+    }
+    if with_body:
+        try:
+            progress = await service.append(
+                ing, principal, se, file_id, 0, chunk_digest, _length(request), request.stream()
+            )
+        except ArtStoreError as err:
+            err.headers = {**(err.headers or {}), **where}
+            raise
+    return Response(status_code=201, headers=_headers(progress) | where)
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "chunked" in request.headers.get("transfer-encoding", "").lower()
+
+
+def _length(request: Request) -> int | None:
+    length = request.headers.get("content-length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _require_offset_type(request: Request) -> None:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != protocol.OFFSET_TYPE:
+        raise protocol.UnsupportedMediaType(f"Content-Type must be {protocol.OFFSET_TYPE}")
 
 
 @router.head("/{storage_id}/{file_id}")
@@ -114,22 +150,12 @@ async def upload_chunk(
     """Bytes at Upload-Offset; answered once they are durable on the SE. The PATCH that
     brings the offset to Upload-Length stores the file (X-File-ID in the answer)."""
     protocol.require_version(tus_resumable)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != protocol.OFFSET_TYPE:
-        raise protocol.UnsupportedMediaType(f"Content-Type must be {protocol.OFFSET_TYPE}")
+    _require_offset_type(request)
     offset = protocol.int_header(upload_offset, "Upload-Offset")
-    chunk_sha = tus_checksum(upload_checksum)
-    length = request.headers.get("content-length")
+    chunk_digest = protocol.upload_checksum(upload_checksum)
     se = service.resolve(ing, storage_id)
     progress = await service.append(
-        ing,
-        principal,
-        se,
-        str(file_id),
-        offset,
-        chunk_sha,
-        int(length) if length and length.isdigit() else None,
-        request.stream(),
+        ing, principal, se, str(file_id), offset, chunk_digest, _length(request), request.stream()
     )
     return Response(status_code=204, headers=_headers(progress))
 

@@ -26,7 +26,7 @@ from artstore.common.text import (
     check_tags,
 )
 from artstore.contracts.files import FileMetadata
-from artstore.contracts.se import CHECKSUM_HEADER
+from artstore.contracts.se import CONTENT_DIGEST_HEADER
 from artstore.ingester.placement.service import choose, copies_wanted
 from artstore.ingester.replication.copy import copy_to, locate
 from artstore.ingester.state import IngesterState, SeAuth
@@ -154,13 +154,17 @@ async def append(
     se: StorageElementRef,
     file_id: str,
     offset: int,
-    chunk_sha256: str | None,
+    chunk_digest: str | None,
     length: int | None,
     body: AsyncIterator[bytes],
 ) -> Progress:
+    """``chunk_digest``: the chunk's ``Content-Digest`` for the SE, which checks it (a
+    mismatch keeps nothing). Without one, a body cut short keeps what reached the SE's
+    disk: the SE commits it when the stream to it breaks, which it does as soon as the
+    client's breaks (the ingester holds no bytes of its own)."""
     headers = await ing.acting_for(principal)(se) | {"Content-Type": "application/octet-stream"}
-    if chunk_sha256:
-        headers[CHECKSUM_HEADER] = chunk_sha256
+    if chunk_digest:
+        headers[CONTENT_DIGEST_HEADER] = chunk_digest
     if length is not None:
         headers["Content-Length"] = str(length)
     try:

@@ -1,5 +1,5 @@
 """Checksums a client announces: RFC 9530 ``Content-Digest`` or ``X-Checksum-SHA256``
-(the same two headers the SE accepts), and tus ``Upload-Checksum``."""
+(the same two headers the SE accepts). tus ``Upload-Checksum`` is tus/protocol.py's."""
 
 from __future__ import annotations
 
@@ -38,15 +38,3 @@ def announced_sha256(content_digest: str | None, x_checksum: str | None) -> str 
             raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} sha-256 must be :base64:")
         return _b64_sha256(value[1:-1], f"{CONTENT_DIGEST_HEADER} sha-256")
     return None
-
-
-def tus_checksum(header: str | None) -> str | None:
-    """tus ``Upload-Checksum: sha256 <base64>`` as hex; other algorithms are refused."""
-    if not header:
-        return None
-    algo, _, value = header.strip().partition(" ")
-    if algo.lower() != "sha256":
-        raise ValidationFailed(
-            "Upload-Checksum algorithm not supported (sha256 only)", details={"algorithm": algo}
-        )
-    return _b64_sha256(value.strip(), "Upload-Checksum")

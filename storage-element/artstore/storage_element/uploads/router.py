@@ -7,6 +7,9 @@ file. All need files:write and only the session's creator may use it.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import uuid
 from typing import Annotated
@@ -15,7 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ValidationFailed
-from artstore.contracts.se import CHECKSUM_HEADER
+from artstore.contracts.se import CHECKSUM_HEADER, CONTENT_DIGEST_HEADER, SESSION_DIGESTS
 from artstore.storage_element.files import access
 from artstore.storage_element.files.schemas import FileMetadata
 from artstore.storage_element.state import Node
@@ -61,18 +64,44 @@ async def append(
     principal: Writer,
     offset: Annotated[int, Query(ge=0, description="Where these bytes go")],
 ) -> Session:
-    expected = request.headers.get(CHECKSUM_HEADER)
-    if expected is not None and not _HEX64.match(expected):
-        raise ValidationFailed(f"{CHECKSUM_HEADER} must be 64 hex digits")
+    """Bytes at ``offset``, answered once durable. A chunk's digest (``X-Checksum-SHA256``,
+    or ``Content-Digest`` in sha-256, sha or md5) makes it all or nothing; without one, a
+    body cut short keeps what arrived (tus: the next offset says how much)."""
     session = await service.append(
-        node,
-        principal,
-        str(session_id),
-        offset,
-        expected.lower() if expected else None,
-        request.stream(),
+        node, principal, str(session_id), offset, _chunk_digest(request), request.stream()
     )
     return Session.of(session, node.settings.id)
+
+
+def _chunk_digest(request: Request) -> tuple[str, str] | None:
+    """(hashlib name, hex digest) the client announced for this chunk, or None."""
+    expected = request.headers.get(CHECKSUM_HEADER)
+    if expected is not None:
+        if not _HEX64.match(expected):
+            raise ValidationFailed(f"{CHECKSUM_HEADER} must be 64 hex digits")
+        return "sha256", expected.lower()
+    header = request.headers.get(CONTENT_DIGEST_HEADER)
+    if not header:
+        return None
+    for item in header.split(",")[:8]:
+        key, _, value = item.strip().partition("=")
+        name = SESSION_DIGESTS.get(key.strip().lower())
+        if name is None:
+            continue
+        value = value.strip()
+        if not (len(value) > 2 and value.startswith(":") and value.endswith(":")):
+            raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} {key} must be :base64:")
+        try:
+            digest = base64.b64decode(value[1:-1], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} {key} is not base64") from None
+        if len(digest) != hashlib.new(name).digest_size:
+            raise ValidationFailed(f"{CONTENT_DIGEST_HEADER} {key} has the wrong length")
+        return name, digest.hex()
+    raise ValidationFailed(
+        f"{CONTENT_DIGEST_HEADER}: no supported algorithm",
+        details={"supported": list(SESSION_DIGESTS)},
+    )
 
 
 @router.delete("/{session_id}", status_code=204)

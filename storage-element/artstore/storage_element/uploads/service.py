@@ -20,6 +20,8 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from artstore.common.auth import Principal
 from artstore.common.errors import (
     ArtStoreError,
@@ -154,7 +156,10 @@ async def _get(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
 
 
 async def status(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
-    return await _get(node, principal, sid)
+    # Under the session's lock: an append still running (its client just went away) ends
+    # first, and the offset answered counts what it kept.
+    async with _session_locked(node, sid):
+        return await _get(node, principal, sid)
 
 
 async def append(
@@ -162,10 +167,15 @@ async def append(
     principal: Principal,
     sid: str,
     offset: int,
-    expected_sha256: str | None,
+    expected: tuple[str, str] | None,
     body: AsyncIterator[bytes],
 ) -> dict[str, Any]:
-    """Bytes at ``offset`` (which must be the committed offset); acknowledged durable."""
+    """Bytes at ``offset`` (which must be the committed offset); acknowledged durable.
+
+    ``expected`` is (hashlib name, hex digest) of the whole chunk: then it is kept whole
+    or not at all. Without it, a body that ends early (the client went away) keeps every
+    byte that arrived: they are synced and the offset moves past them before the error
+    is answered, so a tus client resumes there rather than from the chunk's start."""
     store = store_of(node)
     chunk_bytes = node.settings.io_chunk_bytes
     async with _session_locked(node, sid):
@@ -177,7 +187,7 @@ async def append(
                 details={"offset": session["offset"]},
             )
         fd = await asyncio.to_thread(store.open_at, sid, offset)
-        hasher = hashlib.sha256()
+        hasher = hashlib.new(expected[0] if expected else "sha256")
         received = 0
         buf = bytearray()
         try:
@@ -195,17 +205,43 @@ async def append(
                     await asyncio.to_thread(store.write, fd, data)
             if buf:
                 await asyncio.to_thread(store.write, fd, bytes(buf))
+        except ClientDisconnect:
+            if expected is not None:
+                raise BodyCut("the body ended early; nothing of this chunk was kept") from None
+            if buf:
+                await asyncio.shield(asyncio.to_thread(store.write, fd, bytes(buf)))
+            kept = received
+            await asyncio.shield(_keep(store, fd, session, offset + kept))
+            fd = -1
+            raise BodyCut(
+                "the body ended early; what arrived was kept", details={"offset": offset + kept}
+            ) from None
         finally:
-            closing, fd = fd, -1
-            await asyncio.shield(asyncio.to_thread(store.sync_close, closing))
-        if expected_sha256 and hasher.hexdigest() != expected_sha256:
+            if fd != -1:
+                closing, fd = fd, -1
+                await asyncio.shield(asyncio.to_thread(store.sync_close, closing))
+        if expected and hasher.hexdigest() != expected[1]:
             raise ChecksumMismatch(
                 "chunk does not match its checksum; nothing of it was kept",
-                details={"expected": expected_sha256, "actual": hasher.hexdigest()},
+                details={"expected": expected[1], "actual": hasher.hexdigest()},
             )
         session["offset"] = offset + received
         await asyncio.to_thread(store.save, session)  # the acknowledgement point
     return session
+
+
+class BodyCut(ArtStoreError):
+    """The client went away mid-body (nobody reads the answer; it is logged as a 400)."""
+
+    status, code = 400, "INCOMPLETE_BODY"
+
+
+async def _keep(store: SessionStore, fd: int, session: dict[str, Any], offset: int) -> None:
+    """Sync the bytes that arrived, then commit the offset past them (the same
+    acknowledgement point as a whole append: a crash before it keeps the old offset)."""
+    await asyncio.to_thread(store.sync_close, fd)
+    session["offset"] = offset
+    await asyncio.to_thread(store.save, session)
 
 
 async def abort(node: SEState, principal: Principal, sid: str) -> None:
