@@ -170,6 +170,7 @@ async def _add_copies(
     metrics = metrics_of(ctx)
     taken = set(plan.holders)
     made = 0
+    unreadable = False
     while made < plan.needed:
         if ctx.should_abort():
             raise JobAborted("repair cancelled")
@@ -187,13 +188,16 @@ async def _add_copies(
             out.failed("write", dest.storage_id, exc)
             continue
         if source is None:
-            break  # no source could be read: another destination would not help
+            unreadable = True  # no source could be read: another destination won't help
+            break
         made += 1
         metrics.copies.labels("made").inc()
         out.copied_to.append(dest.storage_id)
         out.copied_from.append(source)
     if made == plan.needed:
         out.result = "repaired"
+    elif unreadable:
+        out.result = "no healthy copy could be read"
     elif made:
         out.result = "partly repaired: no more eligible storage elements"
     elif not out.failures:
