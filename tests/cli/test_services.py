@@ -29,12 +29,12 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_four_services_are_installed_entry_points() -> None:
-    assert services.names() == ["admin", "storage-element", "ingester", "query"]
+def test_the_five_services_are_installed_entry_points() -> None:
+    assert services.names() == ["admin", "storage-element", "ingester", "query", "worker"]
     assert list(services.installed()) == services.names()
 
 
-@pytest.mark.parametrize("name", ["admin", "storage-element", "ingester", "query"])
+@pytest.mark.parametrize("name", ["admin", "storage-element", "ingester", "query", "worker"])
 def test_an_entry_builds_its_app_from_the_environment(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,7 +88,8 @@ def test_serve_names_the_installed_services_for_an_unknown_one(tmp_path: Path) -
     p = run_cli("serve", "nope", cwd=tmp_path)
     assert p.returncode == 2, p.stderr
     (line,) = p.stderr.strip().splitlines()
-    assert "unknown service 'nope' (installed: admin, storage-element, ingester, query)" in line
+    installed = "admin, storage-element, ingester, query, worker"
+    assert f"unknown service 'nope' (installed: {installed})" in line
     assert line.startswith("error: ") and line.endswith("(USAGE)")
 
 

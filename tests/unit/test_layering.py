@@ -22,7 +22,7 @@ def _services() -> dict[str, Path]:
         for init in ROOT.glob("*/artstore/*/__init__.py")
         if init.parents[2] != ROOT / "lib"
     }
-    assert {"storage_element", "admin", "ingester", "query"} <= set(found), found
+    assert {"storage_element", "admin", "ingester", "query", "worker"} <= set(found), found
     return found
 
 

@@ -73,7 +73,7 @@ def serve(
     service: Annotated[
         str,
         typer.Argument(
-            help="Which service to run: admin, storage-element, ingester, query",
+            help="Which service to run: admin, storage-element, ingester, query, worker",
             callback=_installed_service,
         ),
     ],

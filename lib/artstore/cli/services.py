@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 GROUP = "artstore.services"
 # The order of `artstore serve --help` and of the README's settings table.
-ORDER = ("admin", "storage-element", "ingester", "query")
+ORDER = ("admin", "storage-element", "ingester", "query", "worker")
 
 
 class ServiceEntry(Protocol):
