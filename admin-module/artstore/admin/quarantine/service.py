@@ -32,7 +32,7 @@ from artstore.common.errors import (
     UpstreamUnavailable,
     ValidationFailed,
 )
-from artstore.common.pagination import PageParams
+from artstore.common.pagination import Page, PageParams
 from artstore.common.se_client import StorageElementClient, Unreachable, bearer
 from artstore.contracts.jobs import REPAIR_FILE
 from artstore.contracts.quarantine import ITEM_MAX_CHARS, ITEM_PATTERN, QuarantineItem
@@ -117,14 +117,7 @@ async def listing(
                 storage_id, i, state_of(storage_id, i, held, job), len(held), job
             )
         )
-    return QuarantineListing(
-        items=items,
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        has_more=page.offset + len(items) < total,
-        unreachable=unreachable,
-    )
+    return QuarantineListing(**dict(Page.of(items, total, page)), unreachable=unreachable)
 
 
 async def restore(

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,3 +157,15 @@ def read_info(raw: bytes | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def file_id_in(document: dict[str, Any]) -> str | None:
+    """The ``file_id`` a JSON document (an info record, an attr) names, when it is a
+    UUID: a damaged attr may still say it, or say nonsense."""
+    value = document.get("file_id")
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None

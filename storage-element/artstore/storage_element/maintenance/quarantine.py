@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 
 from artstore.common.errors import NotFound, ValidationFailed
-from artstore.common.pagination import PageParams
-from artstore.contracts.quarantine import QuarantineItem, QuarantinePage
+from artstore.common.pagination import Page, PageParams
+from artstore.contracts.quarantine import QuarantineItem
 from artstore.storage_element.backends.base import Backend
 from artstore.storage_element.backends.quarantine_entries import (
     INFO_SUFFIX,
     BadItem,
     QuarantinedEntry,
     entry_of,
+    file_id_in,
     item_of,
     read_info,
 )
@@ -41,23 +41,13 @@ async def quarantine(
     return moved.file_id
 
 
-def _uuid(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
 def describe(backend: Backend, found: QuarantinedEntry) -> QuarantineItem:
     """The item of one entry: its reason and file id from the info recorded with it,
     else (an entry moved before reasons were kept) the id its attr names."""
     info = read_info(backend.read_quarantined(found.entry, INFO_SUFFIX)) if found.has_info else {}
-    file_id = _uuid(info.get("file_id"))
+    file_id = file_id_in(info)
     if file_id is None and found.attr_size is not None:
-        attr = read_info(backend.read_quarantined(found.entry, ATTR_SUFFIX))
-        file_id = _uuid(attr.get("file_id"))
+        file_id = file_id_in(read_info(backend.read_quarantined(found.entry, ATTR_SUFFIX)))
     reason = info.get("reason")
     return QuarantineItem(
         item=item_of(found.entry),
@@ -77,15 +67,9 @@ def _page_sync(backend: Backend, page: PageParams) -> tuple[list[QuarantineItem]
     return [describe(backend, e) for e in wanted], skipped + len(wanted) + rest
 
 
-async def listing(node: SEState, page: PageParams) -> QuarantinePage:
+async def listing(node: SEState, page: PageParams) -> Page[QuarantineItem]:
     items, total = await asyncio.to_thread(_page_sync, node.backend, page)
-    return QuarantinePage(
-        items=items,
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-        has_more=page.offset + len(items) < total,
-    )
+    return Page.of(items, total, page)
 
 
 def parse_item(item: str) -> str:

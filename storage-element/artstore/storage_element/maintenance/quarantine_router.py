@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from artstore.common.auth import Principal, RequireScope
-from artstore.common.pagination import Pagination
-from artstore.contracts.quarantine import ITEM_MAX_CHARS, QuarantineItem, QuarantinePage
+from artstore.common.pagination import Page, Pagination
+from artstore.contracts.quarantine import ITEM_MAX_CHARS, QuarantineItem
 from artstore.storage_element.maintenance import quarantine
 from artstore.storage_element.state import Node
 
@@ -20,8 +20,8 @@ Observer = Annotated[Principal, Depends(RequireScope("storage:read", "storage:wr
 Item = Annotated[str, Path(max_length=ITEM_MAX_CHARS)]
 
 
-@router.get("", response_model=QuarantinePage)
-async def list_quarantine(node: Node, _: Observer, page: Pagination) -> QuarantinePage:
+@router.get("", response_model=Page[QuarantineItem])
+async def list_quarantine(node: Node, _: Observer, page: Pagination) -> Page[QuarantineItem]:
     return await quarantine.listing(node, page)
 
 

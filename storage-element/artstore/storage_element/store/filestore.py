@@ -10,9 +10,7 @@ commit point. Nothing else in the SE writes files, attrs or file journal entries
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -24,7 +22,9 @@ from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BadAttr, d
 from artstore.storage_element.backends.base import Backend
 from artstore.storage_element.backends.quarantine_entries import (
     QuarantinedEntry,
+    file_id_in,
     info_document,
+    read_info,
 )
 from artstore.storage_element.capacity import Capacity, Reservation
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS, CatalogSync
@@ -357,14 +357,4 @@ class FileStore:
 
 def _id_in(raw: bytes) -> str | None:
     """The file id an attr names, read leniently: a damaged attr may still say it."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    fid = data.get("file_id") if isinstance(data, dict) else None
-    if not isinstance(fid, str):
-        return None
-    try:
-        return str(uuid.UUID(fid))
-    except ValueError:
-        return None
+    return file_id_in(read_info(raw))
