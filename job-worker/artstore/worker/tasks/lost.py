@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from procrastinate.exceptions import ProcrastinateException
 from procrastinate.jobs import Status
 
 from artstore.jobs import repository
@@ -32,7 +33,11 @@ async def check_lost_runs(state: WorkerState) -> dict[str, Any]:
     for pq_job in stalled:
         if pq_job.id is None:
             continue
-        await manager.finish_job_by_id_async(pq_job.id, status=Status.FAILED, delete_job=False)
+        try:
+            await manager.finish_job_by_id_async(pq_job.id, status=Status.FAILED, delete_job=False)
+        except ProcrastinateException as exc:
+            # Another worker's check ended it first (or it ended by itself meanwhile).
+            log.info("stalled job %s already ended: %s", pq_job.id, exc)
         async with state.engine.connect() as conn:
             run = await repository.by_queue_job(conn, pq_job.id)
         if run is not None and await _lose(state, run):
