@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from artstore.common.pagination import PageParams
 from artstore.contracts.jobs import FINISHED, runs
@@ -42,7 +42,7 @@ class RunFilters:
     until: datetime | None = None
 
 
-def _row(r: Any) -> RunRow:
+def _row(r: Row[Any]) -> RunRow:
     m = r._mapping
     return RunRow(**{name: m[name] for name in RunRow.__dataclass_fields__})
 
@@ -202,7 +202,7 @@ async def prune(conn: AsyncConnection, older_than: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-async def ping(engine: Any) -> None:
+async def ping(engine: AsyncEngine) -> None:
     """One round trip on the job history's table (readiness)."""
     async with engine.connect() as conn:
         await conn.execute(select(runs.c.id).limit(1))

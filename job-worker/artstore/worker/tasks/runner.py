@@ -9,6 +9,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate.job_context import AbortReason
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from artstore.common.redact import describe
 from artstore.jobs import repository
@@ -103,7 +104,7 @@ async def run_job(
 async def _ended_badly(
     state: WorkerState,
     spec: JobSpec,
-    conn: Any,
+    conn: AsyncConnection,
     run_id: int,
     pq: procrastinate.JobContext,
     message: str,
