@@ -57,7 +57,7 @@ COPY --from=builder /app /app
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]
-EXPOSE 8000 8010 8020 8030
+EXPOSE 8000 8010 8020 8030 8040
 
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8010') + '/health/live', timeout=4)"]
