@@ -14,6 +14,7 @@ import itertools
 from artstore.common.errors import NotFound, ValidationFailed
 from artstore.common.pagination import Page, PageParams
 from artstore.contracts.quarantine import QuarantineItem
+from artstore.storage_element.attr.model import ATTR_MAX_BYTES
 from artstore.storage_element.backends.base import Backend
 from artstore.storage_element.backends.quarantine_entries import (
     INFO_SUFFIX,
@@ -44,9 +45,12 @@ async def quarantine(
 def describe(backend: Backend, found: QuarantinedEntry) -> QuarantineItem:
     """The item of one entry: its reason and file id from the info recorded with it,
     else (an entry moved before reasons were kept) the id its attr names."""
-    info = read_info(backend.read_quarantined(found.entry, INFO_SUFFIX)) if found.has_info else {}
+    info: dict[str, object] = {}
+    if found.info_size is not None and found.info_size <= ATTR_MAX_BYTES:
+        info = read_info(backend.read_quarantined(found.entry, INFO_SUFFIX))
     file_id = file_id_in(info)
-    if file_id is None and found.attr_size is not None:
+    # An attr is read only at a size an attr can have (a damaged one may be anything).
+    if file_id is None and found.attr_size is not None and found.attr_size <= ATTR_MAX_BYTES:
         file_id = file_id_in(read_info(backend.read_quarantined(found.entry, ATTR_SUFFIX)))
     reason = info.get("reason")
     return QuarantineItem(
