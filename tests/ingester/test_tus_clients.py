@@ -105,23 +105,25 @@ def test_a_wrong_sha1_or_md5_is_460_and_nothing_is_kept(setup: Setup, user_token
         assert se_bytes(setup.edit, r.headers["x-file-id"]) == data
 
 
-def _cut_patch(setup: Setup, token: str, path: str, data: bytes, announced: int) -> None:
-    """One PATCH carrying the whole file, as tus-js-client sends it, whose client dies
-    mid-body once the SE has written part of it to disk."""
+def _stalled_patch(
+    setup: Setup, token: str, path: str, data: bytes, announced: int
+) -> socket.socket:
+    """One PATCH carrying the whole file, as tus-js-client sends it, that stops sending
+    once the SE has written part of it to disk (the caller closes it, or keeps it hung)."""
     u = urlsplit(setup.ingester.url)
     session_data = setup.edit.data_dir / "uploads" / path.rsplit("/", 1)[1] / "data"
-    with socket.create_connection((u.hostname, u.port)) as s:
-        head = (
-            f"PATCH {path} HTTP/1.1\r\nHost: {u.netloc}\r\nAuthorization: Bearer {token}\r\n"
-            f"Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
-            f"Upload-Offset: 0\r\nContent-Length: {announced}\r\n\r\n"
-        )
-        s.sendall(head.encode() + data)
-        deadline = time.monotonic() + 60
-        while session_data.stat().st_size < 2 * 1024 * 1024:
-            assert time.monotonic() < deadline, "the bytes never reached the SE"
-            time.sleep(0.02)
-    # The socket is closed here: the client is gone with its PATCH unfinished.
+    s = socket.create_connection((str(u.hostname), int(u.port or 80)))
+    head = (
+        f"PATCH {path} HTTP/1.1\r\nHost: {u.netloc}\r\nAuthorization: Bearer {token}\r\n"
+        f"Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Upload-Offset: 0\r\nContent-Length: {announced}\r\n\r\n"
+    )
+    s.sendall(head.encode() + data)
+    deadline = time.monotonic() + 60
+    while session_data.stat().st_size < 2 * 1024 * 1024:
+        assert time.monotonic() < deadline, "the bytes never reached the SE"
+        time.sleep(0.02)
+    return s
 
 
 def test_tuspy_resumes_where_an_interrupted_patch_stopped(setup: Setup, user_token: str) -> None:
@@ -130,7 +132,8 @@ def test_tuspy_resumes_where_an_interrupted_patch_stopped(setup: Setup, user_tok
     first = tus.uploader(file_stream=io.BytesIO(data), metadata={"filename": "cut.bin"})
     url = first.create_url()
     path = urlsplit(url).path
-    _cut_patch(setup, user_token, path, data[: 3 * 1024 * 1024], len(data))
+    # The client dies with its PATCH unfinished (its socket closes).
+    _stalled_patch(setup, user_token, path, data[: 3 * 1024 * 1024], len(data)).close()
     # A new client resumes from the upload's URL: its HEAD says what was kept.
     resumed = tus.uploader(file_stream=io.BytesIO(data), url=url, upload_checksum=True)
     assert 2 * 1024 * 1024 <= resumed.offset <= 3 * 1024 * 1024
@@ -138,6 +141,21 @@ def test_tuspy_resumes_where_an_interrupted_patch_stopped(setup: Setup, user_tok
     assert resumed.offset == len(data)
     file_id = resumed.request.response_headers["x-file-id"]
     assert se_bytes(setup.edit, file_id) == data
+
+
+def test_tuspy_resumes_past_a_hung_patch(setup: Setup, user_token: str) -> None:
+    """The connection of the first PATCH hangs without closing (a phone that changed
+    networks): resuming takes the upload over, from what the hung PATCH brought."""
+    data = os.urandom(6 * 1024 * 1024 + 5)
+    tus = _tus(setup, user_token)
+    url = tus.uploader(file_stream=io.BytesIO(data), metadata={"filename": "hung.bin"}).create_url()
+    hung = _stalled_patch(setup, user_token, urlsplit(url).path, data[: 3 * 1024 * 1024], len(data))
+    with hung:
+        resumed = tus.uploader(file_stream=io.BytesIO(data), url=url)
+        assert 2 * 1024 * 1024 <= resumed.offset <= 3 * 1024 * 1024
+        resumed.upload()
+        assert resumed.offset == len(data)
+    assert se_bytes(setup.edit, resumed.request.response_headers["x-file-id"]) == data
 
 
 def test_creation_with_upload(setup: Setup, user_token: str) -> None:

@@ -109,22 +109,30 @@ def test_chunk_digests_sha1_md5_sha256(se_factory: SEFactory) -> None:
         )
 
 
+def _stalled_append(se: StorageElementUnderTest, token: str, sid: str, data: bytes,
+                    announced: int, headers: str = "") -> socket.socket:  # fmt: skip
+    """An append that sends ``data`` of the ``announced`` bytes and then nothing more,
+    once the SE has written some of it (the SE writes 1 MiB at a time)."""
+    u = urlsplit(se.url)
+    s = socket.create_connection((str(u.hostname), int(u.port or 80)))
+    head = (
+        f"PATCH /api/v1/uploads/{sid}?offset=0 HTTP/1.1\r\nHost: {u.netloc}\r\n"
+        f"Authorization: {token}\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {announced}\r\n{headers}\r\n"
+    )
+    s.sendall(head.encode() + data)
+    written = se.data_dir / "uploads" / sid / "data"
+    deadline = time.monotonic() + 30
+    while written.stat().st_size < 1024 * 1024:
+        assert time.monotonic() < deadline, "the SE never wrote the bytes it was sent"
+        time.sleep(0.02)
+    return s
+
+
 def _cut_append(se: StorageElementUnderTest, token: str, sid: str, data: bytes, announced: int,
                 headers: str = "") -> None:  # fmt: skip
     """An append whose client goes away mid-body, once the SE has written some of it."""
-    u = urlsplit(se.url)
-    with socket.create_connection((u.hostname, u.port)) as s:
-        head = (
-            f"PATCH /api/v1/uploads/{sid}?offset=0 HTTP/1.1\r\nHost: {u.netloc}\r\n"
-            f"Authorization: {token}\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {announced}\r\n{headers}\r\n"
-        )
-        s.sendall(head.encode() + data)
-        written = se.data_dir / "uploads" / sid / "data"
-        deadline = time.monotonic() + 30
-        while written.stat().st_size < 1024 * 1024:  # the SE writes 1 MiB at a time
-            assert time.monotonic() < deadline, "the SE never wrote the bytes it was sent"
-            time.sleep(0.02)
+    _stalled_append(se, token, sid, data, announced, headers).close()
 
 
 @pytest.mark.local_only
@@ -155,3 +163,28 @@ def test_a_cut_body_with_a_digest_keeps_nothing(se_factory: SEFactory) -> None:
         assert c.get(f"/api/v1/uploads/{sid}").json()["offset"] == 0
         r = c.patch(f"/api/v1/uploads/{sid}", params={"offset": 0}, content=data)
         assert r.status_code == 200 and r.json()["offset"] == len(data)
+
+
+@pytest.mark.local_only
+def test_a_stalled_append_is_taken_over_by_its_owner(se_factory: SEFactory) -> None:
+    """A client whose connection hangs (no close) holds the session; its owner asking
+    again (HEAD, PATCH, DELETE) stops that append, which keeps what arrived."""
+    se = se_factory("edit")
+    data = os.urandom(3_000_000)
+    with se.client() as c:
+        sid = c.post("/api/v1/uploads", json={"length": len(data)}).json()["session_id"]
+        stalled = _stalled_append(se, c.headers["authorization"], sid, data[:2_000_000], len(data))
+        with stalled:
+            with se.client(sub="mallory") as other:  # anyone else is refused, and stops nothing
+                assert other.get(f"/api/v1/uploads/{sid}").status_code == 403
+            kept = c.get(f"/api/v1/uploads/{sid}").json()["offset"]
+            assert 1024 * 1024 <= kept <= 2_000_000
+            stalled.settimeout(30)
+            answer = b""
+            while b"UPLOAD_INTERRUPTED" not in answer and (more := stalled.recv(65536)):
+                answer += more
+            assert answer.startswith(b"HTTP/1.1 409") and b"UPLOAD_INTERRUPTED" in answer
+        r = c.patch(f"/api/v1/uploads/{sid}", params={"offset": kept}, content=data[kept:])
+        assert r.status_code == 200 and r.json()["offset"] == len(data)
+        done = c.post(f"/api/v1/uploads/{sid}/complete")
+        assert done.json()["checksum"] == "sha256:" + hashlib.sha256(data).hexdigest()

@@ -11,6 +11,7 @@ swept, and completion goes through the normal upload protocol (its own WAL entry
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import re
@@ -39,6 +40,8 @@ from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.files.upload import UploadRequest, _retention, store_upload
 from artstore.storage_element.state import SEState
 from artstore.storage_element.store.errors import Collision
+from artstore.storage_element.uploads import handover
+from artstore.storage_element.uploads.handover import HANDOVER, Superseded
 from artstore.storage_element.uploads.schemas import SessionCreate
 from artstore.storage_element.uploads.store import SessionStore, utcnow
 
@@ -155,9 +158,17 @@ async def _get(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
     return session
 
 
+async def _take_over(node: SEState, principal: Principal, sid: str) -> None:
+    """The session's owner is asking: an append still streaming for it stops now and
+    keeps what it has (handover.py); anyone else is refused before disturbing it."""
+    await _get(node, principal, sid)
+    HANDOVER.ask_to_stop(node.settings.data_dir, sid)
+
+
 async def status(node: SEState, principal: Principal, sid: str) -> dict[str, Any]:
-    # Under the session's lock: an append still running (its client just went away) ends
-    # first, and the offset answered counts what it kept.
+    # Under the session's lock, after any append still running has ended: the offset
+    # answered counts what it kept, and no append moves it right after.
+    await _take_over(node, principal, sid)
     async with _session_locked(node, sid):
         return await _get(node, principal, sid)
 
@@ -173,11 +184,13 @@ async def append(
     """Bytes at ``offset`` (which must be the committed offset); acknowledged durable.
 
     ``expected`` is (hashlib name, hex digest) of the whole chunk: then it is kept whole
-    or not at all. Without it, a body that ends early (the client went away) keeps every
-    byte that arrived: they are synced and the offset moves past them before the error
-    is answered, so a tus client resumes there rather than from the chunk's start."""
+    or not at all. Without it, a body that ends early (the client went away, or its owner
+    asked again for the session: handover.py) keeps every byte that arrived: they are
+    synced and the offset moves past them before the error is answered, so a tus client
+    resumes there rather than from the chunk's start."""
     store = store_of(node)
     chunk_bytes = node.settings.io_chunk_bytes
+    await _take_over(node, principal, sid)
     async with _session_locked(node, sid):
         session = await _get(node, principal, sid)
         node.modes.require("upload")
@@ -191,31 +204,31 @@ async def append(
         received = 0
         buf = bytearray()
         try:
-            async for chunk in body:
-                received += len(chunk)
-                if offset + received > session["length"]:
-                    raise ValidationFailed(
-                        "data goes beyond the upload's length",
-                        details={"length": session["length"]},
-                    )
-                hasher.update(chunk)
-                buf += chunk
-                if len(buf) >= chunk_bytes:
-                    data, buf = bytes(buf), bytearray()
-                    await asyncio.to_thread(store.write, fd, data)
+            with HANDOVER.running(node.settings.data_dir, sid) as stop:
+                async with contextlib.aclosing(handover.chunks(body, stop)) as stream:
+                    async for chunk in stream:
+                        received += len(chunk)
+                        if offset + received > session["length"]:
+                            raise ValidationFailed(
+                                "data goes beyond the upload's length",
+                                details={"length": session["length"]},
+                            )
+                        hasher.update(chunk)
+                        buf += chunk
+                        if len(buf) >= chunk_bytes:
+                            data, buf = bytes(buf), bytearray()
+                            await asyncio.to_thread(store.write, fd, data)
             if buf:
                 await asyncio.to_thread(store.write, fd, bytes(buf))
-        except ClientDisconnect:
+        except (ClientDisconnect, Superseded) as cut:
+            error = BodyCut if isinstance(cut, ClientDisconnect) else Interrupted
             if expected is not None:
-                raise BodyCut("the body ended early; nothing of this chunk was kept") from None
+                raise error("nothing of this chunk was kept") from None
             if buf:
                 await asyncio.shield(asyncio.to_thread(store.write, fd, bytes(buf)))
-            kept = received
-            await asyncio.shield(_keep(store, fd, session, offset + kept))
+            await asyncio.shield(_keep(store, fd, session, offset + received))
             fd = -1
-            raise BodyCut(
-                "the body ended early; what arrived was kept", details={"offset": offset + kept}
-            ) from None
+            raise error("what arrived was kept", details={"offset": offset + received}) from None
         finally:
             if fd != -1:
                 closing, fd = fd, -1
@@ -235,6 +248,18 @@ class BodyCut(ArtStoreError):
 
     status, code = 400, "INCOMPLETE_BODY"
 
+    def __init__(self, kept: str, **kw: Any) -> None:
+        super().__init__(f"the body ended early; {kept}", **kw)
+
+
+class Interrupted(ArtStoreError):
+    """A newer request for the session (its owner resuming) stopped this append."""
+
+    status, code = 409, "UPLOAD_INTERRUPTED"
+
+    def __init__(self, kept: str, **kw: Any) -> None:
+        super().__init__(f"a newer request for this upload stopped this one; {kept}", **kw)
+
 
 async def _keep(store: SessionStore, fd: int, session: dict[str, Any], offset: int) -> None:
     """Sync the bytes that arrived, then commit the offset past them (the same
@@ -246,6 +271,7 @@ async def _keep(store: SessionStore, fd: int, session: dict[str, Any], offset: i
 
 async def abort(node: SEState, principal: Principal, sid: str) -> None:
     store = store_of(node)
+    await _take_over(node, principal, sid)
     async with _session_locked(node, sid):
         await _get(node, principal, sid)
         txn = await node.journal.begin(KIND, {"session_id": sid, "action": "abort"})
