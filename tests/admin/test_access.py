@@ -40,9 +40,9 @@ MATRIX: list[tuple[str, str, tuple[str, ...] | None, Any]] = [
     ("DELETE", f"/api/v1/storage-elements/{SE}", ("storage:write",), None),
     ("POST", f"/api/v1/storage-elements/{SE}/mode", ("storage:write",), {"target_mode": "ro"}),
     ("POST", f"/api/v1/storage-elements/{SE}/refresh", ("storage:write",), None),
-    ("GET", "/api/v1/files", ("files:read",), None),
-    ("GET", f"/api/v1/files/{U}", ("files:read",), None),
-    ("DELETE", f"/api/v1/files/{U}", ("files:delete",), None),
+    ("GET", "/api/v1/admin/files", ("files:read",), None),
+    ("GET", f"/api/v1/admin/files/{U}", ("files:read",), None),
+    ("DELETE", f"/api/v1/admin/files/{U}", ("files:delete",), None),
     ("GET", "/api/v1/audit", ("audit:read",), None),
     ("GET", "/api/v1/audit/verify", ("audit:read",), None),
     ("GET", "/api/v1/jobs", ("admin:read",), None),
@@ -100,23 +100,27 @@ def test_change_password_is_for_users_only(admin: AdminUnderTest) -> None:
 ROLES: dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {
     "admin": (
         [("GET", "/api/v1/users"), ("GET", "/api/v1/audit"), ("GET", "/api/v1/storage-elements"),
-         ("GET", "/api/v1/files")],
+         ("GET", "/api/v1/admin/files")],
         [],
     ),
     "operator": (
-        [("GET", "/api/v1/users"), ("GET", "/api/v1/storage-elements"), ("GET", "/api/v1/files")],
+        [
+            ("GET", "/api/v1/users"),
+            ("GET", "/api/v1/storage-elements"),
+            ("GET", "/api/v1/admin/files"),
+        ],
         [("POST", "/api/v1/users"), ("GET", "/api/v1/audit"), ("POST", "/api/v1/auth/keys/rotate")],
     ),
     "user": (
-        [("GET", "/api/v1/files")],
+        [("GET", "/api/v1/admin/files")],
         [("GET", "/api/v1/users"), ("GET", "/api/v1/storage-elements"), ("GET", "/api/v1/audit"),
-         ("DELETE", f"/api/v1/files/{U}")],
+         ("DELETE", f"/api/v1/admin/files/{U}")],
     ),
     "auditor": (
         [("GET", "/api/v1/audit"), ("GET", "/api/v1/users"), ("GET", "/api/v1/storage-elements"),
-         ("GET", "/api/v1/files")],
+         ("GET", "/api/v1/admin/files")],
         [("POST", "/api/v1/users"), ("POST", "/api/v1/storage-elements/discover"),
-         ("DELETE", f"/api/v1/files/{U}")],
+         ("DELETE", f"/api/v1/admin/files/{U}")],
     ),
 }  # fmt: skip
 

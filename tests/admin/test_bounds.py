@@ -93,7 +93,7 @@ def test_nul_in_user_and_account_fields_is_400(admin: AdminUnderTest, admin_toke
         for params in ({"actor": "a\x00"}, {"target_id": "\x00"}, {"action": "\x00"}):
             r = c.get("/api/v1/audit", params=params)
             assert 400 <= r.status_code < 500, (params, r.text)
-        r = c.get("/api/v1/files", params={"uploaded_by": "a\x00"})
+        r = c.get("/api/v1/admin/files", params={"uploaded_by": "a\x00"})
         assert 400 <= r.status_code < 500, r.text
         # An id that cannot be a row's id is not a database error either.
         for path in ("/api/v1/users/%00", "/api/v1/service-accounts/not-a-uuid"):

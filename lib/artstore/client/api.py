@@ -103,11 +103,11 @@ def search(filters: Mapping[str, Any]) -> Call[Page[FileMetadata]]:
 
 
 def list_files(filters: Mapping[str, Any]) -> Call[Page[FileMetadata]]:
-    return Call("GET", "admin", "/api/v1/files", page(FileMetadata), params=_clean(filters))
+    return Call("GET", "admin", "/api/v1/admin/files", page(FileMetadata), params=_clean(filters))
 
 
 def delete_file(file_id: str) -> Call[None]:
-    return Call("DELETE", "admin", f"/api/v1/files/{_p(file_id)}", nothing)
+    return Call("DELETE", "admin", f"/api/v1/admin/files/{_p(file_id)}", nothing)
 
 
 def create_link(file_id: str, expires_in: int | None = None) -> Call[Link]:

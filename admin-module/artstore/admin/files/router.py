@@ -1,4 +1,8 @@
-"""``/api/v1/files``: the catalog view (files:read) and delete-everywhere (files:delete)."""
+"""``/api/v1/admin/files``: the catalog view (files:read) and delete-everywhere (files:delete).
+
+Under ``/api/v1/admin`` so that every path has one owner behind the gateway (the query
+module answers ``/api/v1/files/{id}``; architecture §9). The old ``/api/v1/files`` paths
+stay for one release as deprecated aliases of the same handlers."""
 
 from __future__ import annotations
 
@@ -17,13 +21,16 @@ from artstore.common.auth import Principal, RequireScope
 from artstore.common.pagination import Page, Pagination
 from artstore.contracts.files import FileStatus, RetentionPolicy
 
-router = APIRouter(prefix="/api/v1/files", tags=["files"])
+PREFIX = "/api/v1/admin/files"
+OLD_PREFIX = "/api/v1/files"  # deprecated alias, removed in the next release
+
+router = APIRouter(tags=["files"])
 
 Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
 Deleter = Annotated[Principal, Depends(RequireScope("files:delete"))]
 
 
-@router.get("", response_model=Page[AdminFile])
+@router.get(PREFIX, response_model=Page[AdminFile])
 async def list_files(
     session: DbSession,
     _: Reader,
@@ -46,13 +53,13 @@ async def list_files(
     return Page.of([AdminFile.of_copies(r, c) for r, c in items], total, page)
 
 
-@router.get("/{file_id}", response_model=AdminFile)
+@router.get(PREFIX + "/{file_id}", response_model=AdminFile)
 async def get_file(file_id: uuid.UUID, session: DbSession, _: Reader) -> AdminFile:
     speaker, copies = await service.get(session, str(file_id))
     return AdminFile.of_copies(speaker, copies)
 
 
-@router.delete("/{file_id}", status_code=204)
+@router.delete(PREFIX + "/{file_id}", status_code=204)
 async def delete_file(
     file_id: uuid.UUID, session: DbSession, state: State, principal: Deleter
 ) -> Response:
@@ -63,3 +70,19 @@ async def delete_file(
         session, state.http, state.events, Actor.of(principal), token_for, str(file_id)
     )
     return Response(status_code=204)
+
+
+# The deprecated aliases: same handlers, marked deprecated in the OpenAPI document.
+router.add_api_route(
+    OLD_PREFIX, list_files, methods=["GET"], response_model=Page[AdminFile], deprecated=True
+)
+router.add_api_route(
+    OLD_PREFIX + "/{file_id}",
+    get_file,
+    methods=["GET"],
+    response_model=AdminFile,
+    deprecated=True,
+)
+router.add_api_route(
+    OLD_PREFIX + "/{file_id}", delete_file, methods=["DELETE"], status_code=204, deprecated=True
+)
