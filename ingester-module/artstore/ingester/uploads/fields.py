@@ -12,6 +12,9 @@ from artstore.common.text import check_description, check_filename, parse_metada
 
 # Passed through to the SE as they are (checked here first; the SE checks them again).
 PASSED = ("description", "tags", "metadata")
+# A form sends the fields left empty (Swagger UI's does, router.py): these are then not
+# given, as an empty value of them means nothing else (an empty description is kept).
+_EMPTY_IS_ABSENT = ("tags", "metadata", "ttl_days", "retention_policy")
 
 
 @dataclass
@@ -24,6 +27,8 @@ class IngestFields:
     def apply(self, name: str, value: str) -> None:
         """One form/query field. ``file_id`` is the ingester's to choose and is ignored,
         like any unknown name."""
+        if value == "" and name in _EMPTY_IS_ABSENT:
+            return
         if name == "filename":
             self.filename = check_filename(name, value)
         elif name == "retention_policy":

@@ -23,13 +23,18 @@ router = APIRouter(prefix="/api/v1/files", tags=["uploads"])
 
 Writer = Annotated[Principal, Depends(RequireScope("files:write"))]
 _ENVELOPE_SLACK = 64 * 1024
+# The empty examples are what Swagger UI's form starts with (else "string", 1...): it
+# sends every field, and a field sent empty is not given (fields.py), so choosing a file
+# and `permanent` is a valid upload from that form (issue 17).
 _FIELDS: tuple[tuple[str, dict[str, Any], str], ...] = (
-    ("description", {"type": "string"}, "free text"),
-    ("tags", {"type": "array", "items": {"type": "string"}}, "repeat for each tag"),
-    ("metadata", {"type": "string"}, "JSON object of string values"),
+    ("description", {"type": "string", "examples": [""]}, "free text"),
+    ("tags", {"type": "array", "items": {"type": "string"}, "examples": [[]]},
+     "repeat for each tag"),
+    ("metadata", {"type": "string", "examples": [""]}, "JSON object of string values"),
     ("retention_policy", {"enum": ["temporary", "permanent"]}, "default temporary"),
-    ("ttl_days", {"type": "integer", "minimum": 1, "maximum": 3650}, "temporary only"),
-)
+    ("ttl_days", {"type": "integer", "minimum": 1, "maximum": 3650, "examples": [""]},
+     "temporary only"),
+)  # fmt: skip
 _CHECKSUM_HEADERS: list[dict[str, Any]] = [
     {"name": CHECKSUM_HEADER, "in": "header", "required": False,
      "schema": {"type": "string"}, "description": "hex SHA-256 the file must have"},
@@ -45,9 +50,11 @@ _MULTIPART_DOC: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    # Fields first: Swagger UI sends the parts in this order, and the
+                    # streaming parser takes fields only before the file (parts.py).
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
                         **{name: schema for name, schema, _ in _FIELDS},
+                        "file": {"type": "string", "format": "binary"},
                     },
                 }
             }
@@ -77,8 +84,8 @@ _BATCH_DOC: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         **{name: schema for name, schema, _ in _FIELDS},
+                        "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
                     },
                 }
             }
