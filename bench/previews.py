@@ -1,0 +1,96 @@
+"""Preview rendering speed (issue 16): previews per second per worker process for
+4000x3000 JPEG photos and for PDFs (docs/previews.md).
+
+Each row renders ``--files`` generated originals one after another through
+``artstore.worker.previews.render.render`` -- the same limited child process per file
+the job worker uses, so the figure includes the process start, the decode, EXIF
+orientation, both sizes and the WebP (or JPEG) encode -- and prints files/s and
+previews/s (files x sizes). Downloading the original and uploading the previews to the
+SEs are not included: they are bounded by the network, not by the worker's CPU.
+
+    .venv/bin/python bench/previews.py [--files 20] [--sizes 256,1024] [--format webp]
+
+The originals are noise (JPEG quality 90, about 6 MB: noise is harder to decode than a photo) and A4 PDF
+pages made by Pillow from a 2480x3508 scan-like image (300 dpi).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from artstore.worker.previews.render import RenderRequest, render  # noqa: E402
+from artstore.worker.previews.settings import PreviewSettings, parse_sizes  # noqa: E402
+
+
+def photo(seed: int) -> bytes:
+    """A 4000x3000 JPEG that compresses like a photo (noise over a gradient)."""
+    noise = Image.effect_noise((4000, 3000), 40 + seed % 7)
+    grad = Image.linear_gradient("L").resize((4000, 3000))
+    im = Image.merge("RGB", (noise, grad, Image.blend(noise, grad, 0.5)))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def pdf(seed: int) -> bytes:
+    """A one-page A4 PDF holding a 300 dpi scan-like image."""
+    page = Image.effect_noise((2480, 3508), 20 + seed % 5).convert("RGB")
+    buf = io.BytesIO()
+    page.save(buf, "PDF", resolution=300.0)
+    return buf.getvalue()
+
+
+async def row(label: str, originals: list[bytes], req: RenderRequest, seconds: float) -> str:
+    start = time.perf_counter()
+    for data in originals:
+        out = await render(data, req, seconds=seconds)
+        assert sorted(out) == sorted(req.sizes)
+    took = time.perf_counter() - start
+    n = len(originals)
+    mean = sum(map(len, originals)) / n / 1e6
+    return (
+        f"| {label} | {mean:.1f} MB | {n} | {took:.1f} s | {n / took:.2f} | "
+        f"{n * len(req.sizes) / took:.2f} |"
+    )
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--files", type=int, default=20)
+    p.add_argument("--sizes", default="256,1024")
+    p.add_argument("--format", choices=("webp", "jpeg"), default="webp")
+    args = p.parse_args()
+    s = PreviewSettings()
+    req = RenderRequest(
+        sizes=parse_sizes(args.sizes),
+        format=args.format,
+        quality=s.preview_quality,
+        max_pixels=s.preview_max_pixels,
+        max_pdf_page_points=s.preview_max_pdf_page_points,
+        memory_bytes=s.preview_memory_bytes,
+        cpu_seconds=int(s.preview_timeout_seconds) + 1,
+    )
+    print(f"# {os.cpu_count()} CPUs, sizes {args.sizes}, {args.format}, one worker process")
+    print("| originals | mean size | files | time | files/s | previews/s |")
+    print("|---|---|---|---|---|---|")
+    photos = [photo(i) for i in range(min(args.files, 4))]
+    photos = [photos[i % len(photos)] for i in range(args.files)]
+    print(await row("4000x3000 JPEG", photos, req, s.preview_timeout_seconds), flush=True)
+    pdfs = [pdf(i) for i in range(min(args.files, 4))]
+    pdfs = [pdfs[i % len(pdfs)] for i in range(args.files)]
+    print(await row("A4 PDF, 300 dpi scan", pdfs, req, s.preview_timeout_seconds), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
