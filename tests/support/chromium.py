@@ -33,7 +33,9 @@ def chromium_executable() -> str:
         return found
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+    # Waits for the dpkg lock rather than failing when another install holds it.
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
+    for step in (["apt-get", *wait, "update"], ["apt-get", *wait, "install", "-y", "chromium"]):
         done = subprocess.run(
             [*sudo, *step], env=env, capture_output=True, text=True, timeout=900, check=False
         )
