@@ -196,3 +196,28 @@ def test_sizes_setting() -> None:
     for bad in ("", "abc", "8", "5000"):
         with pytest.raises(ValueError):
             parse_sizes(bad)
+
+
+def _png_of_zeros(side: int) -> bytes:
+    """A valid greyscale PNG of side x side black pixels, compressed to almost nothing
+    (made in chunks: the test never holds the decoded size)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    z = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)
+    parts = [z.compress(row) for _ in range(side)]
+    idat = b"".join(parts) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def test_a_render_over_its_memory_limit_is_refused() -> None:
+    # 300M pixels allowed, but 17000^2 bytes (289 MB) do not fit in 256 MiB of address space
+    data = _png_of_zeros(17_000)
+    req = replace(REQ, max_pixels=300_000_000, memory_bytes=256 * 1024 * 1024)
+    with pytest.raises(PreviewRefused, match="memory"):
+        await render(data, req, seconds=60)
