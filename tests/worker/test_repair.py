@@ -264,7 +264,7 @@ def test_a_stranded_copy_becomes_a_counted_replica(system: System) -> None:
     a, b = system.add_se("rw"), system.add_se("rw")
     # An rw SE that reads every upload, then fails it once the other copy is stored; it
     # reports the most room, so placement puts one copy of every file on it.
-    fake = FakeSE(info_for("fake", "rw"), answer_after=1.5)
+    fake = FakeSE(info_for("fake", "rw"), answer_after=4.0)
     try:
         with system.admin.client(system.admin_token()) as c:
             assert c.post("/api/v1/storage-elements", json={"url": fake.url}).status_code == 201
