@@ -10,8 +10,8 @@ SEs are not included: they are bounded by the network, not by the worker's CPU.
 
     .venv/bin/python bench/previews.py [--files 20] [--sizes 256,1024] [--format webp]
 
-The originals are noise (JPEG quality 90, about 6 MB: noise is harder to decode than a photo) and A4 PDF
-pages made by Pillow from a 2480x3508 scan-like image (300 dpi).
+The originals are noise (JPEG quality 90, about 6 MB: harder to decode than a photo)
+and A4 PDF pages made by Pillow from a 2480x3508 scan-like image (300 dpi).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from artstore.worker.previews.render import RenderRequest, render  # noqa: E402
-from artstore.worker.previews.settings import PreviewSettings, parse_sizes  # noqa: E402
+from artstore.worker.previews.settings import PreviewSettings  # noqa: E402
 
 
 def photo(seed: int) -> bytes:
@@ -71,16 +71,8 @@ async def main() -> None:
     p.add_argument("--sizes", default="256,1024")
     p.add_argument("--format", choices=("webp", "jpeg"), default="webp")
     args = p.parse_args()
-    s = PreviewSettings()
-    req = RenderRequest(
-        sizes=parse_sizes(args.sizes),
-        format=args.format,
-        quality=s.preview_quality,
-        max_pixels=s.preview_max_pixels,
-        max_pdf_page_points=s.preview_max_pdf_page_points,
-        memory_bytes=s.preview_memory_bytes,
-        cpu_seconds=int(s.preview_timeout_seconds) + 1,
-    )
+    s = PreviewSettings(preview_sizes=args.sizes, preview_format=args.format)
+    req = s.render_request()
     print(f"# {os.cpu_count()} CPUs, sizes {args.sizes}, {args.format}, one worker process")
     print("| originals | mean size | files | time | files/s | previews/s |")
     print("|---|---|---|---|---|---|")

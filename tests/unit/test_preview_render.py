@@ -193,6 +193,8 @@ def test_previewable_content_types() -> None:
 def test_sizes_setting() -> None:
     assert parse_sizes("1024, 256,256") == (256, 1024)
     assert PreviewSettings().sizes() == (256, 1024)
+    req = PreviewSettings(preview_sizes="512", preview_timeout_seconds=2.5).render_request()
+    assert req.sizes == (512,) and req.cpu_seconds == 4 and req.format == "webp"
     for bad in ("", "abc", "8", "5000"):
         with pytest.raises(ValueError):
             parse_sizes(bad)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
+
+from artstore.worker.previews.render import RenderRequest
 
 # Bounds of a preview's longest side: below 16 nothing is recognisable, above 4096 a
 # "preview" is a copy of the original.
@@ -55,6 +58,18 @@ class PreviewSettings(BaseSettings):
 
     def sizes(self) -> tuple[int, ...]:
         return parse_sizes(self.preview_sizes)
+
+    def render_request(self) -> RenderRequest:
+        return RenderRequest(
+            sizes=self.sizes(),
+            format=self.preview_format,
+            quality=self.preview_quality,
+            max_pixels=self.preview_max_pixels,
+            max_pdf_page_points=self.preview_max_pdf_page_points,
+            memory_bytes=self.preview_memory_bytes,
+            # CPU time backs up the wall-clock limit (a child that ignores SIGKILL cannot)
+            cpu_seconds=math.ceil(self.preview_timeout_seconds) + 1,
+        )
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
