@@ -9,6 +9,7 @@ import struct
 import zlib
 from dataclasses import replace
 
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -62,12 +63,22 @@ async def _render(data: bytes, req: RenderRequest = REQ) -> dict[int, Image.Imag
     return {size: _decode(blob) for size, blob in out.items()}
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "AVIF"])
 async def test_each_image_type_gives_every_size_in_webp(fmt: str) -> None:
     out = await _render(_save(_halves(800, 400), fmt))
     assert sorted(out) == [64, 256]
     assert out[256].format == "WEBP" and out[256].size == (256, 128)
     assert out[64].size == (64, 32)
+    assert _close(out[256].getpixel((10, 64)), RED)
+    assert _close(out[256].getpixel((245, 64)), BLUE)
+
+
+async def test_heic_is_rendered() -> None:
+    pillow_heif.register_heif_opener()  # in this (test) process, to write one
+    data = _save(_halves(800, 400), "HEIF")
+    assert sniff(data) == "image/heic"
+    out = await _render(data)
+    assert out[256].format == "WEBP" and out[256].size == (256, 128)
     assert _close(out[256].getpixel((10, 64)), RED)
     assert _close(out[256].getpixel((245, 64)), BLUE)
 
@@ -187,7 +198,9 @@ async def test_a_render_over_its_time_is_killed_and_refused() -> None:
 
 def test_previewable_content_types() -> None:
     assert is_previewable("image/jpeg") and is_previewable("application/pdf; x=y")
+    assert is_previewable("image/avif")
     assert not is_previewable("text/plain") and not is_previewable(None)
+    assert is_previewable("image/heic")
 
 
 def test_sizes_setting() -> None:

@@ -26,8 +26,19 @@ from artstore.common.errors import ArtStoreError
 # What previews can be made of, told by the bytes themselves (the stored content type
 # is the uploader's word) but also by content type, to answer 202/404 without a read.
 PREVIEWABLE_TYPES = frozenset(
-    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "application/pdf"}
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/tiff",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "application/pdf",
+    }
 )
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _EXIT_REFUSED = 3
 _FRAME = struct.Struct(">IQ")
 
@@ -48,6 +59,10 @@ def sniff(data: bytes) -> str | None:
         return "image/webp"
     if data[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "image/avif"  # Pillow's own AVIF decoder (libavif in its wheels)
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "image/heic"  # pillow-heif (libheif)
     if data[:1024].find(b"%PDF-") != -1:
         return "application/pdf"
     return None
@@ -125,11 +140,16 @@ def _limit(req: RenderRequest) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (req.cpu_seconds, req.cpu_seconds + 1))
 
 
-def _open_image(data: bytes, req: RenderRequest) -> Any:
+def _open_image(data: bytes, req: RenderRequest, kind: str) -> Any:
     import io
     import warnings
 
     from PIL import Image, ImageOps
+
+    if kind == "image/heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
 
     Image.MAX_IMAGE_PIXELS = req.max_pixels
     # Pillow only warns between 1x and 2x its limit: a warning is a refusal here.
@@ -209,7 +229,7 @@ def _child(argv: list[str]) -> int:
         kind = sniff(data)
         if kind is None:
             raise ValueError("unsupported file type")
-        im = _open_pdf(data, req) if kind == "application/pdf" else _open_image(data, req)
+        im = _open_pdf(data, req) if kind == "application/pdf" else _open_image(data, req, kind)
         im = _normalise(im, req.format)
         frames = [(size, _encode(im, size, req)) for size in req.sizes]
     except MemoryError:
