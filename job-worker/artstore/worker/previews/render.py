@@ -103,11 +103,13 @@ async def render(data: bytes, req: RenderRequest, *, seconds: float) -> dict[int
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(data), seconds)
-    except (TimeoutError, asyncio.CancelledError):
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+    except TimeoutError:
+        await _kill(proc)
         raise PreviewRefused(f"rendering took longer than {seconds:g} s") from None
+    except asyncio.CancelledError:
+        # the job was cancelled: no child is left behind, and it is no refusal of the file
+        await asyncio.shield(_kill(proc))
+        raise
     if proc.returncode == _EXIT_REFUSED:
         reason = err.decode("utf-8", "replace").strip().splitlines()
         raise PreviewRefused(reason[-1][:300] if reason else "refused")
@@ -115,6 +117,12 @@ async def render(data: bytes, req: RenderRequest, *, seconds: float) -> dict[int
         # Killed by a limit (SIGKILL on RLIMIT_CPU, MemoryError abort) or crashed.
         raise PreviewRefused(f"rendering process ended with status {proc.returncode}")
     return _unframe(out, req.sizes)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
 
 
 def _unframe(out: bytes, sizes: tuple[int, ...]) -> dict[int, bytes]:
