@@ -22,6 +22,13 @@ app = ArtStoreTyper(
 
 @app.callback()
 def main(
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ARTSTORE_URL",
+            help="One address for every service: the gateway's (the per-service URLs win)",
+        ),
+    ] = None,
     admin_url: Annotated[
         str | None,
         typer.Option(envvar="ARTSTORE_ADMIN_URL", help="Admin URL [default: login's, else :8000]"),
@@ -43,6 +50,7 @@ def main(
     Client commands keep their login in the user's config dir
     ($ARTSTORE_CONFIG_DIR, else ~/.config/artstore); ARTSTORE_TOKEN overrides it.
     """
+    runtime.settings.url = url
     runtime.settings.admin_url = admin_url
     runtime.settings.ingester_url = ingester_url
     runtime.settings.query_url = query_url

@@ -40,8 +40,10 @@ err = Console(stderr=True, highlight=False)
 
 @dataclass
 class Settings:
-    """URLs given on the command line or in ``ARTSTORE_*_URL`` (None: not given)."""
+    """URLs given on the command line or in ``ARTSTORE_*_URL`` (None: not given);
+    ``url`` (``ARTSTORE_URL``) is the gateway's, for every service without its own."""
 
+    url: str | None = None
     admin_url: str | None = None
     ingester_url: str | None = None
     query_url: str | None = None
@@ -59,9 +61,11 @@ def make_config(creds: Credentials | None, **extra: Any) -> ClientConfig:
     """Command line / environment first, then what `login` saved, then the defaults."""
     c = creds or Credentials()
     return ClientConfig(
-        admin_url=settings.admin_url or c.admin_url or DEFAULT_ADMIN_URL,
-        ingester_url=settings.ingester_url or c.ingester_url or DEFAULT_INGESTER_URL,
-        query_url=settings.query_url or c.query_url or DEFAULT_QUERY_URL,
+        admin_url=settings.admin_url or settings.url or c.admin_url or DEFAULT_ADMIN_URL,
+        ingester_url=(
+            settings.ingester_url or settings.url or c.ingester_url or DEFAULT_INGESTER_URL
+        ),
+        query_url=settings.query_url or settings.url or c.query_url or DEFAULT_QUERY_URL,
         **extra,
     )
 

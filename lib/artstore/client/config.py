@@ -9,6 +9,7 @@ DEFAULT_ADMIN_URL = "http://127.0.0.1:8000"
 DEFAULT_INGESTER_URL = "http://127.0.0.1:8020"
 DEFAULT_QUERY_URL = "http://127.0.0.1:8030"
 
+ENV_URL = "ARTSTORE_URL"  # the gateway: one address for every service
 ENV_ADMIN_URL = "ARTSTORE_ADMIN_URL"
 ENV_INGESTER_URL = "ARTSTORE_INGESTER_URL"
 ENV_QUERY_URL = "ARTSTORE_QUERY_URL"
@@ -70,16 +71,23 @@ class ClientConfig:
             "query": self.query_url,
         }[service]
 
+    @classmethod
+    def at(cls, url: str, **changes: object) -> ClientConfig:
+        """Every service at one address: the gateway's (deploy/gateway routes each path)."""
+        return cls(admin_url=url, ingester_url=url, query_url=url, **changes)  # type: ignore[arg-type]
+
     def with_(self, **changes: object) -> ClientConfig:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(cls, **overrides: object) -> ClientConfig:
-        """Defaults, then ``ARTSTORE_*_URL`` / ``ARTSTORE_TOKEN``, then ``overrides``."""
+        """Defaults, then ``ARTSTORE_URL`` (every service), ``ARTSTORE_*_URL`` (one
+        service each) and ``ARTSTORE_TOKEN``, then ``overrides``."""
+        one = os.environ.get(ENV_URL)
         values: dict[str, object] = {
-            "admin_url": os.environ.get(ENV_ADMIN_URL) or DEFAULT_ADMIN_URL,
-            "ingester_url": os.environ.get(ENV_INGESTER_URL) or DEFAULT_INGESTER_URL,
-            "query_url": os.environ.get(ENV_QUERY_URL) or DEFAULT_QUERY_URL,
+            "admin_url": os.environ.get(ENV_ADMIN_URL) or one or DEFAULT_ADMIN_URL,
+            "ingester_url": os.environ.get(ENV_INGESTER_URL) or one or DEFAULT_INGESTER_URL,
+            "query_url": os.environ.get(ENV_QUERY_URL) or one or DEFAULT_QUERY_URL,
             "token": os.environ.get(ENV_TOKEN) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
