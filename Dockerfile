@@ -45,11 +45,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     SE_DATA_DIR=/data/se \
     LOG_FORMAT=json
 
+# Every directory a compose named volume mounts exists here, owned by the service's user:
+# Docker seeds a new named volume from the image's directory (owner included), so the
+# non-root services can write to it; a directory missing here is made root-owned.
 RUN groupadd --system --gid 10001 artstore \
     && useradd --system --uid 10001 --gid artstore --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin artstore \
-    && mkdir -p /data \
-    && chown artstore:artstore /data
+    && mkdir -p /data/se /data/admin /data/bootstrap /data/query \
+    && chown -R artstore:artstore /data
 
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder /app /app
