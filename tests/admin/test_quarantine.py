@@ -8,8 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,34 +16,24 @@ import psycopg
 import pytest
 
 from artstore.jobs.queue import libpq_url
-from tests.support.database import TestDatabase
+from tests.support.jobs import QUIET_SCHEDULES, wait_for
 from tests.support.process import ServiceProcess
 from tests.support.se import StorageElementUnderTest
-from tests.support.system import System
+from tests.support.system import System, system_of_its_own
 
 pytestmark = pytest.mark.process
 
 Q = "/api/v1/quarantine"
 # Only what a test queues runs: every schedule off.
-WORKER_ENV = {
-    "WK_GC_CRON": "",
-    "WK_RECONCILE_CRON": "",
-    "WK_SCRUB_CRON": "",
-    "WK_REPAIR_SCAN_CRON": "",
-    "WK_PRUNE_CRON": "",
-}
+WORKER_ENV = QUIET_SCHEDULES
 
 
 @pytest.fixture(scope="module")
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_quarantine")
-    sys_ = System(tmp_path_factory.mktemp("quarantine"), db)
-    yield sys_
-    sys_.stop()
-    db.drop()
+    with system_of_its_own(request, tmp_path_factory, "quarantine") as sys_:
+        yield sys_
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +44,6 @@ def pair(system: System) -> tuple[StorageElementUnderTest, StorageElementUnderTe
 @pytest.fixture(scope="module")
 def ingester(system: System, pair: Any) -> ServiceProcess:
     return system.start_ingester()  # two copies of a permanent file: one on each SE
-
-
-def wait_for(what: str, found: Callable[[], Any], limit: float = 120.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"never: {what}")
 
 
 def upload(system: System, ig: ServiceProcess, data: bytes) -> str:

@@ -19,11 +19,14 @@ live in it, so the query module reads what the SEs wrote.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import pytest
 
 from tests.support.admin import AUDIENCE, ISSUER, AdminUnderTest
 from tests.support.database import TestDatabase
@@ -192,6 +195,22 @@ class System:
         for se in self.ses:
             se.process.stop()
         self.admin.process.stop()
+
+
+@contextlib.contextmanager
+def system_of_its_own(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[System]:
+    """A system on a database of its own (per xdist worker), stopped and dropped on the
+    way out."""
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    db = TestDatabase(f"{worker}_{name}")
+    sys_ = System(tmp_path_factory.mktemp(name), db)
+    try:
+        yield sys_
+    finally:
+        sys_.stop()
+        db.drop()
 
 
 def wait_ready(proc: ServiceProcess, timeout: float = 30.0) -> dict[str, Any]:

@@ -4,7 +4,6 @@ list's filters and the API's refusals."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.database import ROOT, TestDatabase
+from tests.support.database import ROOT
 from tests.support.jobs import defer as defer_run
+from tests.support.jobs import wait_for as support_wait_for
 from tests.support.process import ServiceProcess
 from tests.support.se import StorageElementUnderTest
-from tests.support.system import System, wait_ready
+from tests.support.system import System, system_of_its_own, wait_ready
 
 pytestmark = pytest.mark.process
 
@@ -36,12 +36,8 @@ SCHEDULES = {
 def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_jobs")
-    sys_ = System(tmp_path_factory.mktemp("jobs"), db)
-    yield sys_
-    sys_.stop()
-    db.drop()
+    with system_of_its_own(request, tmp_path_factory, "jobs") as sys_:
+        yield sys_
 
 
 def jobs(system: System, token: str | None = None, **params: Any) -> httpx.Response:
@@ -50,13 +46,7 @@ def jobs(system: System, token: str | None = None, **params: Any) -> httpx.Respo
 
 
 def wait_for(what: str, found: Callable[[], Any], limit: float = 90.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"never: {what}")
+    return support_wait_for(what, found, limit)
 
 
 def gc_runs(system: System, se: StorageElementUnderTest, state: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.support.database import TestDatabase
+from tests.support.jobs import wait_for as support_wait_for
 from tests.support.netns import (
     POOL,
     STATE_DIR,
@@ -32,7 +32,7 @@ from tests.support.netns import (
     sweep_stale,
 )
 from tests.support.process import ServiceProcess
-from tests.support.system import System
+from tests.support.system import System, system_of_its_own
 
 pytestmark = pytest.mark.process
 
@@ -43,21 +43,6 @@ MakeNamespace = Callable[[], Namespace]
 def netns() -> Iterator[MakeNamespace]:
     with namespaces() as make:
         yield make
-
-
-@contextlib.contextmanager
-def system_of_its_own(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str
-) -> Iterator[System]:
-    """A system on a database of its own, stopped and dropped on the way out."""
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_{name}")
-    sys_ = System(tmp_path_factory.mktemp(name), db)
-    try:
-        yield sys_
-    finally:
-        sys_.stop()
-        db.drop()
 
 
 @pytest.fixture(scope="module")
@@ -312,12 +297,7 @@ def runs(system: System, kind: str) -> list[dict[str, Any]]:
 
 
 def wait_for(what: str, found: Callable[[], Any], limit: float = 180.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if value := found():
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"never: {what}")
+    return support_wait_for(what, found, limit)
 
 
 def scan_after(system: System, since: datetime, counts: Callable[[list[str]], bool]) -> Any:

@@ -5,36 +5,29 @@ nothing half visible and the next run finishes."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from artstore.common.db import make_engine
-from artstore.jobs.defer import defer_job
-from artstore.jobs.queue import libpq_url, make_queue
-from tests.support.database import TestDatabase
+from artstore.jobs.queue import libpq_url
 from tests.support.fake_se import FakeSE, info_for
+from tests.support.jobs import QUIET_SCHEDULES, wait_for
+from tests.support.jobs import defer as defer_run
 from tests.support.process import ServiceProcess
 from tests.support.se import StorageElementUnderTest
-from tests.support.system import System
+from tests.support.system import System, system_of_its_own
 
 pytestmark = pytest.mark.process
 
 # Only what a test queues runs: every schedule off; a lost run is looked for every 2 s.
 WORKER_ENV = {
-    "WK_GC_CRON": "",
-    "WK_RECONCILE_CRON": "",
-    "WK_SCRUB_CRON": "",
-    "WK_REPAIR_SCAN_CRON": "",
-    "WK_PRUNE_CRON": "",
+    **QUIET_SCHEDULES,
     "WK_LOST_CHECK_CRON": "* * * * * */2",
     "WK_STALLED_SECONDS": "3",
     "WK_OFFLINE_GRACE_SECONDS": "2",
@@ -46,22 +39,8 @@ def system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     # A system (and catalog) per test: one test's files never need another's repairs.
-    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
-    db = TestDatabase(f"{worker}_repair")
-    sys_ = System(tmp_path_factory.mktemp("repair"), db)
-    yield sys_
-    sys_.stop()
-    db.drop()
-
-
-def wait_for(what: str, found: Callable[[], Any], limit: float = 120.0) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"never: {what}")
+    with system_of_its_own(request, tmp_path_factory, "repair") as sys_:
+        yield sys_
 
 
 def start_worker(system: System, **env: str) -> ServiceProcess:
@@ -70,20 +49,7 @@ def start_worker(system: System, **env: str) -> ServiceProcess:
 
 def defer(system: System, kind: str, **args: Any) -> int:
     """Queue a job as a schedule or the admin does."""
-
-    async def go() -> int:
-        queue = make_queue(system.db.url, pool_size=1)
-        engine = make_engine(system.db.url, pool_size=1)
-        await queue.open_async()
-        try:
-            run_id = await defer_job(queue, engine, kind, args=args, requested_by="test")
-        finally:
-            await queue.close_async()
-            await engine.dispose()
-        assert run_id is not None
-        return run_id
-
-    return asyncio.run(go())
+    return defer_run(system.db.url, kind, **args)
 
 
 def run_of(system: System, run_id: int) -> dict[str, Any]:
