@@ -212,7 +212,7 @@ def test_every_service_is_healthy_behind_one_gateway(stack: Stack) -> None:
         assert me.status_code == 200 and me.json()["user"]["username"] == "admin"
         ses = c.get("/api/v1/storage-elements").json()["items"]
     # the register one-shot told the admin about all three SEs
-    assert {s["id"] for s in ses} >= {"se-edit-1", "se-rw-1", "se-rw-2"}
+    assert {s["storage_id"] for s in ses} >= {"se-edit-1", "se-rw-1", "se-rw-2"}
     for name in ("admin", "ingester", "query"):
         doc = httpx.get(f"{GATEWAY}/{name}/openapi.json", timeout=10)
         assert doc.status_code == 200 and doc.json()["paths"]
@@ -247,6 +247,7 @@ def test_an_se_on_s3_stores_and_serves(stack: Stack) -> None:
     placed there reads back through the gateway."""
     with _client(stack) as c:
         se = c.get("/api/v1/storage-elements/se-rw-2").json()
+        assert se["backend"] == "s3", se
         body = b"on s3 " * 300
         for n in range(12):  # placement picks the SE; upload until one copy is on se-rw-2
             up = _upload(c, "permanent", body + str(n).encode(), f"s3-{n}.txt")
