@@ -13,6 +13,7 @@ from typing import Any, Final
 from sqlalchemy import and_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from artstore.common.registry import StorageElementRef
 from artstore.contracts.admin_tables import storage_elements as ses
 from artstore.contracts.catalog import files, not_quarantined, preference_order, speaks_for_file
 
@@ -21,17 +22,9 @@ LOCK_CLASS: Final = 0x5250
 
 
 @dataclass(frozen=True)
-class SeRow:
-    storage_id: str
-    name: str
-    url: str
-    mode: str
-    status: str
-    backend: str
-    total_bytes: int
-    used_bytes: int
-    available_bytes: int
-    file_count: int
+class SeRow(StorageElementRef):
+    """A registered SE as the registry client knows it, read from the admin's table."""
+
     # Offline for longer than the grace period (by the database's clock): its copies
     # no longer count.
     lapsed: bool
