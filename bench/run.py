@@ -650,6 +650,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
 
     ratio("4 KiB durable PUT, SE direct, c16", ("PUT", 4 * KiB, 16, "se"), 1.0)
     ratio("4 KiB durable PUT, ingester, c16", ("PUT", 4 * KiB, 16, "edge"), 0.7)
+    ratio("4 KiB GET, SE direct, c16", ("GET", 4 * KiB, 16, "se"), 0.8)
+    ratio("4 KiB GET, query, c16", ("GET", 4 * KiB, 16, "edge"), 0.5)
     for size in (MiB, 64 * MiB):
         for conc in CONCURRENCY:
             ratio(f"{human(size)} PUT MB/s, ingester, c{conc}", ("PUT", size, conc, "edge"), 1.5)
