@@ -1,5 +1,5 @@
 """``catalog.files``: one row per file copy, written by the SEs, read by the admin's
-files view and the query module. Migrations 0001, 0003, 0004 and 0005 create it.
+files view and the query module. Migrations 0001, 0003, 0004, 0005 and 0009 create it.
 
 Also the one definition of "the copy that speaks for a file": among the copies that are
 not quarantined, a live copy before a tombstone, then the newest (``updated_at``,
@@ -70,6 +70,8 @@ files = Table(
     # Finalize history (0005): who made a temporary file permanent, and when.
     Column("finalized_by", Text),
     Column("finalized_at", DateTime(timezone=True)),
+    # Previews (0009): the longest sides of the preview sidecars this copy has, sorted.
+    Column("previews", ARRAY(Integer), nullable=False, server_default=text("'{}'")),
     # Full text (0004): computed by PostgreSQL on every write; never written.
     Column("search_vector", TSVECTOR, Computed(SEARCH_DOCUMENT, persisted=True)),
     # 0001

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 FileStatus = Literal["active", "expired", "deleted"]
 RetentionPolicy = Literal["temporary", "permanent"]
@@ -35,10 +35,18 @@ class FileMetadata(BaseModel):
     # Who made a temporary file permanent, and when (finalize keeps uploaded_by/_at).
     finalized_by: str | None = None
     finalized_at: datetime | None = None
+    # Longest sides (px) of the previews this copy has on its SE, sorted (issue 16,
+    # docs/previews.md). A row or an answer older than them has none: [].
+    previews: list[int] = Field(default_factory=list)
+
+    @field_validator("previews", mode="before")
+    @classmethod
+    def _previews(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 # Fields a row or an answer may lack (a catalog or an SE older than them): None then.
-OPTIONAL_FIELDS = ("finalized_by", "finalized_at")
+OPTIONAL_FIELDS = ("finalized_by", "finalized_at", "previews")
 
 
 class Copy(BaseModel):
