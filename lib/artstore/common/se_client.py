@@ -298,6 +298,62 @@ class StorageElementClient:
             raise unreachable(se, exc) from exc
         return Opened(resp.status_code, resp=resp)
 
+    # -- previews (issue 16, docs/previews.md "Storage on the SE") ------------------------
+    async def put_preview(
+        self,
+        se: Target,
+        file_id: str,
+        size: int,
+        data: bytes,
+        content_type: str,
+        auth: Auth,
+    ) -> dict[str, Any]:
+        """``PUT /api/v1/files/{id}/previews/{size}``: store (or replace) one preview
+        (``image/webp`` or ``image/jpeg``). The SE's answer: ``file_id``, ``size``,
+        ``format``, ``bytes``, ``sha256``."""
+        resp = await self._call(
+            se,
+            "PUT",
+            f"/api/v1/files/{file_id}/previews/{int(size)}",
+            {**auth, "Content-Type": content_type},
+            ok=(200, 201),
+            content=data,
+        )
+        return self._json(se, resp)
+
+    async def get_preview(
+        self, se: Target, file_id: str, size: int, auth: Auth
+    ) -> tuple[bytes, str, str] | None:
+        """``GET /api/v1/files/{id}/previews/{size}``: (bytes, content type, ETag);
+        None when the SE has no such preview (404 ``NO_PREVIEW``). A 404 for the file
+        itself is relayed (NOT_FOUND)."""
+        try:
+            resp = await self._call(
+                se, "GET", f"/api/v1/files/{file_id}/previews/{int(size)}", auth, ok=(200,)
+            )
+        except Relayed as exc:
+            if exc.status == 404 and exc.code == "NO_PREVIEW":
+                return None
+            raise
+        return (
+            resp.content,
+            resp.headers.get("content-type", "application/octet-stream"),
+            resp.headers.get("etag", ""),
+        )
+
+    async def delete_preview(self, se: Target, file_id: str, size: int, auth: Auth) -> bool:
+        """``DELETE /api/v1/files/{id}/previews/{size}``: True when one was removed,
+        False when there was none (404 ``NO_PREVIEW``)."""
+        try:
+            await self._call(
+                se, "DELETE", f"/api/v1/files/{file_id}/previews/{int(size)}", auth, ok=(204,)
+            )
+        except Relayed as exc:
+            if exc.status == 404 and exc.code == "NO_PREVIEW":
+                return False
+            raise
+        return True
+
     # -- upload sessions (the ingester's tus) -----------------------------------------------
     async def create_session(
         self, se: Target, body: Mapping[str, Any], auth: Auth
