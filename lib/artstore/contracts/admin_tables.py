@@ -1,4 +1,4 @@
-"""The admin module's tables (schema ``admin``): migrations 0002, 0006 and 0007 create them.
+"""The admin module's tables (schema ``admin``): migrations 0002, 0006, 0007 and 0010 create them.
 Only the admin reads or writes them; declared here so one metadata covers every table."""
 
 from __future__ import annotations
@@ -78,6 +78,31 @@ refresh_tokens = Table(
     _ts("expires_at"),
     _ts("used_at", nullable=True),
     _ts("revoked_at", nullable=True),
+    schema=SCHEMA,
+)
+
+# Authorization codes of the console's sign-in (issue 17, migration 0010): only the
+# SHA-256 of a code is stored; a used code is kept until it expires so that its reuse
+# is seen (and the refresh family issued from it revoked, RFC 6749 §4.1.2).
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("code_challenge", String(128), nullable=False),
+    Column(
+        "user_id",
+        UUID(as_uuid=False),
+        ForeignKey("admin.users.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("scope", Text, nullable=False),
+    Column("family_id", UUID(as_uuid=False), nullable=True),
+    _ts("created_at"),
+    _ts("expires_at"),
+    _ts("used_at", nullable=True),
+    Index("ix_authorization_codes_expires_at", "expires_at"),
     schema=SCHEMA,
 )
 
