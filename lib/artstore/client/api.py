@@ -132,8 +132,10 @@ def get_storage_element(storage_id: str) -> Call[StorageElement]:
     return Call("GET", "admin", f"{SE_PATH}/{_p(storage_id)}", model(StorageElement))
 
 
-def register_storage_element(url: str, name: str | None = None) -> Call[StorageElement]:
-    body = _clean({"url": url, "name": name})
+def register_storage_element(
+    url: str, name: str | None = None, storage_id: str | None = None
+) -> Call[StorageElement]:
+    body = _clean({"url": url, "name": name, "storage_id": storage_id})
     return Call("POST", "admin", SE_PATH, model(StorageElement), json=body)
 
 

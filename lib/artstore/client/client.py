@@ -220,8 +220,11 @@ class Client:
     def get_storage_element(self, storage_id: str) -> StorageElement:
         return self.call(api.get_storage_element(storage_id))
 
-    def register_storage_element(self, url: str, name: str | None = None) -> StorageElement:
-        return self.call(api.register_storage_element(url, name))
+    def register_storage_element(
+        self, url: str, name: str | None = None, storage_id: str | None = None
+    ) -> StorageElement:
+        """``storage_id``: the id the SE at ``url`` must answer with (409 otherwise)."""
+        return self.call(api.register_storage_element(url, name, storage_id))
 
     def delete_storage_element(self, storage_id: str) -> None:
         self.call(api.delete_storage_element(storage_id))

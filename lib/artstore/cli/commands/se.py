@@ -11,7 +11,12 @@ import typer
 
 from artstore.cli import runtime
 from artstore.cli.app import fail
-from artstore.client.errors import ArtStoreClientError
+from artstore.client.errors import (
+    ApiError,
+    ArtStoreClientError,
+    ConflictError,
+    ServiceConnectionError,
+)
 from artstore.client.models import StorageElement
 
 app = typer.Typer(help="Storage elements: registry, modes and maintenance.", no_args_is_help=True)
@@ -93,15 +98,64 @@ def info(storage_id: SEId, json_out: JsonOpt = False) -> None:
     runtime.fields(pairs)
 
 
+# Answers worth waiting out at start-up: the admin or the SE not (yet) reachable.
+_NOT_YET = (502, 503, 504)
+
+
+def _not_yet(exc: ArtStoreClientError) -> bool:
+    return isinstance(exc, ServiceConnectionError) or (
+        isinstance(exc, ApiError) and exc.status in _NOT_YET
+    )
+
+
+def _known_id(exc: ArtStoreClientError) -> str | None:
+    """The registered id a 409 "already registered" names, else None."""
+    if not isinstance(exc, ConflictError) or not isinstance(exc.details, dict):
+        return None
+    known = exc.details.get("registered_as")
+    return known if isinstance(known, str) and known else None
+
+
 @app.command()
 def register(
     url: Annotated[str, typer.Argument(help="The SE's base URL")],
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    storage_id: Annotated[
+        str | None,
+        typer.Option(help="The id the SE at URL must answer with (refused otherwise)"),
+    ] = None,
+    exist_ok: Annotated[
+        bool, typer.Option(help="Already registered (same url and id) is success")
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option(help="Seconds to keep retrying while the admin or the SE is unreachable"),
+    ] = 0.0,
     json_out: JsonOpt = False,
 ) -> None:
-    """Add a storage element to the registry (the admin reads its /info)."""
+    """Add a storage element to the registry (the admin reads its /info).
+
+    An SE's start-up registration (docker-compose.yml's `register`, the Kubernetes SE
+    pods' `register` container) runs `--exist-ok --wait N` with the SE's own id.
+    """
+    deadline = time.monotonic() + max(wait, 0.0)
     with runtime.client() as c:
-        se = c.register_storage_element(url, name)
+        while True:
+            try:
+                se = c.register_storage_element(url, name, storage_id)
+                break
+            except ArtStoreClientError as exc:
+                known = _known_id(exc) if exist_ok else None
+                if known is not None and storage_id in (None, known):
+                    # This very SE (same id at the same url) was registered before.
+                    entry = c.get_storage_element(known)
+                    if entry.url.rstrip("/") == url.rstrip("/"):
+                        typer.echo(f"already registered: {known} at {entry.url}")
+                        return
+                if not _not_yet(exc) or time.monotonic() >= deadline:
+                    raise
+                runtime.note(f"not yet: {exc.one_line()}; retrying")
+                time.sleep(min(2.0, max(deadline - time.monotonic(), 0.1)))
     if json_out:
         runtime.print_json(se)
     else:
