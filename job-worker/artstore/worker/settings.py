@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from artstore.common.settings import ServiceSettings
+from artstore.worker.previews.settings import PreviewSettings
 from artstore.worker.repair.settings import RepairSettings
 
 
@@ -19,7 +20,7 @@ def _cron(value: str) -> str:
     return value
 
 
-class WorkerSettings(ServiceSettings, RepairSettings):
+class WorkerSettings(ServiceSettings, RepairSettings, PreviewSettings):
     model_config = SettingsConfigDict(
         env_prefix="WK_", env_file=".env", extra="ignore", populate_by_name=True
     )

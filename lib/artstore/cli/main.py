@@ -9,7 +9,7 @@ import typer
 
 from artstore.cli import runtime
 from artstore.cli.app import ArtStoreTyper
-from artstore.cli.commands import admin, audit, auth, files, jobs, quarantine, se
+from artstore.cli.commands import admin, audit, auth, files, jobs, preview, quarantine, se
 
 # ArtStoreTyper turns every failure into one `error: ... (CODE)` line (see app.py).
 app = ArtStoreTyper(
@@ -60,6 +60,7 @@ def main(
 auth.register(app)
 files.register(app)
 audit.register(app)
+preview.register(app)
 app.add_typer(se.app, name="se")
 app.add_typer(admin.app, name="admin")
 app.add_typer(jobs.app, name="jobs")

@@ -206,3 +206,19 @@ async def ping(engine: AsyncEngine) -> None:
     """One round trip on the job history's table (readiness)."""
     async with engine.connect() as conn:
         await conn.execute(select(runs.c.id).limit(1))
+
+
+async def latest_by_target(
+    conn: AsyncConnection, kind: str, targets: list[str]
+) -> dict[str, RunRow]:
+    """The newest run of ``kind`` for each of ``targets`` that has one (a job that works
+    on one thing, e.g. ``preview.make`` on a file, records it as the run's target)."""
+    if not targets:
+        return {}
+    stmt = (
+        select(runs)
+        .where(runs.c.kind == kind, runs.c.target.in_(targets))
+        .distinct(runs.c.target)
+        .order_by(runs.c.target, runs.c.id.desc())
+    )
+    return {str(r.target): _row(r) for r in await conn.execute(stmt)}

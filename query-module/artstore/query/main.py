@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from artstore.common.app import create_service_app
+from artstore.common.cors import install_service_cors
 from artstore.common.db import make_engine
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
@@ -24,6 +25,7 @@ from artstore.query.files.router import router as files_router
 from artstore.query.links.router import router as links_router
 from artstore.query.links.signer import LinkSigner, load_secret
 from artstore.query.metrics import QueryMetrics
+from artstore.query.previews.router import router as previews_router
 from artstore.query.search import repository
 from artstore.query.search.router import router as search_router
 from artstore.query.settings import QMSettings
@@ -137,4 +139,6 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
     app.include_router(search_router)
     app.include_router(files_router)
     app.include_router(links_router)
+    app.include_router(previews_router)
+    install_service_cors(app, settings)  # the console and Swagger UI (common/cors.py)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from artstore.common.limits import max_body_bytes_field
@@ -12,6 +12,17 @@ from artstore.common.settings import ServiceSettings
 
 MAX_REDIS_TTL = 60.0  # architecture §8
 MAX_LOCAL_TTL = 5.0  # architecture §8: without Redis a stale entry lives at most this long
+PREVIEW_SIZE_MIN, PREVIEW_SIZE_MAX = 16, 4096  # as the worker's WK_PREVIEW_SIZES
+
+
+def parse_preview_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise ValueError(f"preview sizes must be integers: {text!r}") from None
+    if not sizes or any(not PREVIEW_SIZE_MIN <= s <= PREVIEW_SIZE_MAX for s in sizes):
+        raise ValueError(f"preview sizes must be {PREVIEW_SIZE_MIN}..{PREVIEW_SIZE_MAX}: {text!r}")
+    return tuple(sizes)
 
 
 class QMSettings(ServiceSettings):
@@ -81,6 +92,21 @@ class QMSettings(ServiceSettings):
         "to the client (downloads and signed links); false = ask the SE to stream and relay "
         "the bytes as for any other SE",
     )
+
+    preview_sizes: str = Field(
+        "256,1024",
+        description="Preview sizes `GET /api/v1/files/{id}/preview?size=` accepts (longest "
+        "side, px, comma-separated); keep it equal to the worker's `WK_PREVIEW_SIZES`",
+    )
+
+    @field_validator("preview_sizes")
+    @classmethod
+    def _preview_sizes(cls, value: str) -> str:
+        parse_preview_sizes(value)
+        return value
+
+    def preview_size_set(self) -> frozenset[int]:
+        return frozenset(parse_preview_sizes(self.preview_sizes))
 
     @model_validator(mode="after")
     def _defaults(self) -> QMSettings:

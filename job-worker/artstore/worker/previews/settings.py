@@ -50,6 +50,35 @@ class PreviewSettings(BaseSettings):
         ge=256 * 1024 * 1024,
     )
 
+    preview_concurrency: int = Field(
+        1,
+        description="Preview jobs this worker runs at once, on their own queue (`previews`), "
+        "besides `WK_CONCURRENCY`: rendering is CPU-bound, repair and GC are never starved",
+        ge=1,
+        le=16,
+    )
+    preview_scan_seconds: int = Field(
+        60,
+        description="How often `preview.scan` looks for new files without previews: a "
+        "divisor of 60 (seconds) or of 3600 (a whole number of minutes); 0 = never",
+        ge=0,
+    )
+    preview_scan_hours: float = Field(
+        24.0,
+        description="`preview.scan` looks at files uploaded or finalized this many hours back "
+        "(older files: `preview.backfill`)",
+        gt=0,
+    )
+    preview_batch: int = Field(
+        500, description="Catalog rows per page of `preview.scan` and `preview.backfill`", ge=1
+    )
+
+    @field_validator("preview_scan_seconds")
+    @classmethod
+    def _scan_seconds(cls, v: int) -> int:
+        scan_cron(v)
+        return v
+
     @field_validator("preview_sizes")
     @classmethod
     def _sizes(cls, v: str) -> str:
@@ -70,6 +99,18 @@ class PreviewSettings(BaseSettings):
             # CPU time backs up the wall-clock limit (a child that ignores SIGKILL cannot)
             cpu_seconds=math.ceil(self.preview_timeout_seconds) + 1,
         )
+
+
+def scan_cron(seconds: int) -> str:
+    """The cron (procrastinate's, seconds as a sixth field) of a scan every ``seconds``;
+    "" for 0 (never)."""
+    if seconds == 0:
+        return ""
+    if seconds < 60 and 60 % seconds == 0:
+        return f"* * * * * */{seconds}"
+    if seconds % 60 == 0 and 60 % (seconds // 60) == 0:
+        return f"*/{seconds // 60} * * * *"
+    raise ValueError(f"preview scan interval must divide 60 s or 3600 s (whole minutes): {seconds}")
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

@@ -23,6 +23,7 @@ TASK_MODULES: tuple[str, ...] = (
     "artstore.worker.tasks.se",
     "artstore.worker.tasks.prune",
     "artstore.worker.repair.tasks",
+    "artstore.worker.tasks.previews",
 )
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from artstore.contracts.jobs import JOBS_PRUNE, REPAIR_SCAN, SE_GC, SE_RECONCILE, SE_SCRUB
 from artstore.jobs.defer import defer_job
+from artstore.worker.previews.service import PREVIEW_SCAN
+from artstore.worker.previews.settings import scan_cron
 from artstore.worker.state import WorkerState
 from artstore.worker.tasks import JOBS
 from artstore.worker.tasks.lost import LOST_CHECK, check_lost_runs
@@ -30,6 +32,7 @@ def _crons(state: WorkerState) -> dict[str, str]:
         SE_SCRUB: s.scrub_cron,
         REPAIR_SCAN: s.repair_scan_cron,
         JOBS_PRUNE: s.prune_cron,
+        PREVIEW_SCAN: scan_cron(s.preview_scan_seconds),
     }
 
 
