@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from artstore.common.app import create_service_app
 from artstore.common.auth import TOKEN_PATH
+from artstore.common.cors import install_service_cors
 from artstore.common.errors import error_body
 from artstore.common.httpclient import make_async_client
 from artstore.common.lean_http import UpstreamClient
@@ -110,4 +111,6 @@ def create_app(settings: IGSettings | None = None) -> FastAPI:
     app.include_router(tus_router)
     # Outermost: the method override is seen by every layer (body limits included).
     app.add_middleware(TusMiddleware)
+    # Outside even that: a preflight is answered before tus looks at it (common/cors.py).
+    install_service_cors(app, settings)
     return app

@@ -116,6 +116,14 @@ class ServiceSettings(BaseSettings):
         "when `REDIS_URL` is set)",
         gt=0,
     )
+    cors_origins: str = Field(
+        "",
+        validation_alias="CORS_ORIGINS",
+        description="Browser origins the ingester and query module answer (CORS: the "
+        "console, Swagger UI); comma-separated; empty = the origins of `JWT_ISSUER` and "
+        "`ADMIN_URL` (the console) and of the services of `artstore up`. The admin has "
+        "its own, `AM_CORS_ORIGINS`",
+    )
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL", description="Log level")
     log_format: Literal["json", "console"] = Field(
         "json", validation_alias="LOG_FORMAT", description="Log line format: json or console"
