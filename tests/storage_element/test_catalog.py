@@ -38,7 +38,7 @@ def _attrs_on_disk(se: StorageElementUnderTest) -> dict[str, dict[str, Any]]:
     out = {}
     for path in se.attrs():
         attr = decode(path.read_bytes())
-        out[attr.file_id] = attr.model_dump()
+        out[attr.file_id] = {**attr.model_dump(), "previews": attr.preview_sizes()}
     return out
 
 

@@ -63,6 +63,7 @@ def _write(files: Path, attr: Attr, raw: bytes | None = None) -> None:
 def _expected(attr: Attr) -> dict[str, Any]:
     row = attr.model_dump()
     row["uploaded_at"], row["updated_at"] = attr.uploaded_at, attr.updated_at
+    row["previews"] = attr.preview_sizes()  # the catalog keeps the sizes
     return row
 
 
@@ -96,6 +97,7 @@ class Catalog:
     async def insert(self, se_id: str, attr: Attr, quarantined: bool = False) -> None:
         values: list[Any] = [getattr(attr, c) for c in ROW_COLUMNS]
         values[ROW_COLUMNS.index("metadata")] = json.dumps(attr.metadata)
+        values[ROW_COLUMNS.index("previews")] = attr.preview_sizes()
         cols = ", ".join(ROW_COLUMNS)
         marks = ", ".join(f"${i + 3}" for i in range(len(ROW_COLUMNS)))
         sql = (

@@ -15,6 +15,7 @@ from artstore.storage_element.store.changes import (
     DELETE,
     EXPIRE,
     MODE,
+    PREVIEW,
     RECLAIM,
     UPDATE,
     UPLOAD,
@@ -24,6 +25,7 @@ UPLOAD_STEPS = UPLOAD.steps
 UPDATE_STEPS = UPDATE.steps
 DELETE_STEPS = DELETE.steps
 EXPIRE_STEPS = EXPIRE.steps
+PREVIEW_STEPS = PREVIEW.steps
 RECLAIM_STEPS = RECLAIM.steps
 MODE_STEPS = MODE.steps
 ALL_STEPS = tuple(step for kind in CHANGES.values() for step in kind.steps)

@@ -30,6 +30,30 @@ S3_KEY_MAX = 1024
 MAX_S3_PREFIX_BYTES = S3_KEY_MAX - MAX_KEY_TAIL_BYTES
 
 
+# Preview sidecars (issue 16): ``<storage path>.preview-<size>-<sha16>.<ext>`` next to the
+# blob. A storage name holds at most one dot (``storage_name`` reduces every other one),
+# so the mark cannot occur in a blob's own name. The SHA-256 prefix makes every write a
+# new name: a preview named by the attr is never overwritten in place (a crash before
+# the attr's commit point leaves the named one intact and an unnamed one to remove).
+# Longest: 200 + len(".preview-4096-") + 16 + len(".webp") = 235 bytes < NAME_MAX.
+PREVIEW_MARK = ".preview-"
+PREVIEW_EXT = {"webp": "webp", "jpeg": "jpg"}
+_PREVIEW_NAME = re.compile(r"\.preview-([0-9]{1,4})-([0-9a-f]{16})\.(webp|jpg)$")
+
+
+def preview_path(storage_path: str, size: int, fmt: str, sha256_hex: str) -> str:
+    """The sidecar of ``storage_path``'s preview of longest side ``size``."""
+    return f"{storage_path}{PREVIEW_MARK}{size}-{sha256_hex[:16]}.{PREVIEW_EXT[fmt]}"
+
+
+def preview_owner(relative: str) -> tuple[str, int] | None:
+    """(storage path, size) of a preview sidecar's relative path; None for anything else."""
+    m = _PREVIEW_NAME.search(relative)
+    if m is None:
+        return None
+    return relative[: m.start()], int(m.group(1))
+
+
 @dataclass(frozen=True)
 class Layout:
     data_dir: Path

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from artstore.common.app import create_service_app
 from artstore.common.db import make_engine
 from artstore.storage_element import lifecycle
+from artstore.storage_element.files.previews import router as previews_router
 from artstore.storage_element.files.router import router as files_router
 from artstore.storage_element.info.router import router as info_router
 from artstore.storage_element.maintenance.quarantine_router import router as quarantine_router
@@ -64,6 +65,7 @@ def create_app(settings: SESettings | None = None) -> FastAPI:
     )
     app.include_router(info_router)
     app.include_router(files_router)
+    app.include_router(previews_router)
     app.include_router(modes_router)
     app.include_router(maintenance_router)
     app.include_router(quarantine_router)

@@ -55,6 +55,12 @@ class SESettings(ServiceSettings):
         32, description="Worker threads for blocking file I/O and fsync (they mostly wait)"
     )
     io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
+    preview_max_bytes: int = Field(
+        4 * MiB,
+        ge=1024,
+        le=64 * MiB,
+        description="Largest accepted preview image (PUT .../previews/{size}), bytes (413 above)",
+    )
     group_commit_max_bytes: int = Field(
         1 * MiB,
         ge=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -14,11 +14,28 @@ from artstore.common.files import FileStatus, RetentionPolicy
 ATTR_MAX_BYTES = 4096
 SCHEMA_VERSION = 1
 # Fields an attr may leave out (absent means None); see Attr.content.
-OPTIONAL_FIELDS = ("finalized_by", "finalized_at")
+OPTIONAL_FIELDS = ("finalized_by", "finalized_at", "previews")
+# At most this many preview sizes per file: 8 entries take about 800 bytes of the 4 KiB.
+MAX_PREVIEWS = 8
+PREVIEW_MIN_SIZE = 16
+PREVIEW_MAX_SIZE = 4096
+PreviewFormat = Literal["webp", "jpeg"]
 
 
 class BadAttr(Exception):
     """An attr file that cannot be trusted: unparsable, invalid or with a wrong checksum."""
+
+
+class PreviewRef(BaseModel):
+    """One preview sidecar the attr names (issue 16): its longest side, format, length
+    and SHA-256 (hex; the sidecar's name carries its first 16 digits)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(ge=PREVIEW_MIN_SIZE, le=PREVIEW_MAX_SIZE)
+    format: PreviewFormat
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class Attr(BaseModel):
@@ -46,7 +63,17 @@ class Attr(BaseModel):
     # Optional: an attr without them (any attr written before they existed) stays valid.
     finalized_by: str | None = None
     finalized_at: datetime | None = None
+    # Preview sidecars (issue 16), sorted by size; None (left out of the file) when
+    # there are none, so an attr that never had previews keeps its bytes and checksum.
+    previews: list[PreviewRef] | None = Field(default=None, max_length=MAX_PREVIEWS)
     meta_checksum: str = ""
+
+    def preview_sizes(self) -> list[int]:
+        """The sizes of the previews this copy has, sorted (the catalog's column)."""
+        return sorted(p.size for p in self.previews or ())
+
+    def preview(self, size: int) -> PreviewRef | None:
+        return next((p for p in self.previews or () if p.size == size), None)
 
     def content(self) -> dict[str, Any]:
         """All fields but ``meta_checksum``, as JSON values. The optional fields are left

@@ -38,6 +38,8 @@ ROW_COLUMNS: tuple[str, ...] = tuple(Attr.model_fields)
 _FIELDS = frozenset(ROW_COLUMNS)
 # An attr may leave out the optional fields (finalize history) while they are unset.
 _REQUIRED = _FIELDS - frozenset(OPTIONAL_FIELDS)
+# The fast path takes attrs without previews; one with previews goes through decode.
+_NO_PREVIEWS = _FIELDS - {"previews"}
 
 _STR = ("file_id", "storage_path", "original_filename", "content_type", "checksum",
         "uploaded_by", "description", "meta_checksum")  # fmt: skip
@@ -55,9 +57,15 @@ _json_text = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def row_of(attr: Attr) -> Row:
-    """``attr`` as catalog values in ``ROW_COLUMNS`` order (``metadata`` as JSON text)."""
+    """``attr`` as catalog values in ``ROW_COLUMNS`` order (``metadata`` as JSON text,
+    ``previews`` as the list of sizes)."""
     return tuple(
-        _json_text(attr.metadata) if c == "metadata" else getattr(attr, c) for c in ROW_COLUMNS
+        _json_text(attr.metadata)
+        if c == "metadata"
+        else attr.preview_sizes()
+        if c == "previews"
+        else getattr(attr, c)
+        for c in ROW_COLUMNS
     )
 
 
@@ -108,7 +116,7 @@ def _time(value: Any) -> datetime | None:
 def _fast(raw: bytes) -> Row | None:
     """The row when the attr is provably what ``decode`` accepts unchanged, else None."""
     data = json.loads(raw)
-    if type(data) is not dict or not (data.keys() == _FIELDS or data.keys() == _REQUIRED):
+    if type(data) is not dict or not (data.keys() == _NO_PREVIEWS or data.keys() == _REQUIRED):
         return None
     finalized_by, finalized_at_raw = data.get("finalized_by"), data.get("finalized_at")
     finalized_at = None if finalized_at_raw is None else _time(finalized_at_raw)
@@ -166,6 +174,7 @@ def _fast(raw: bytes) -> Row | None:
         _json_text(metadata),
         finalized_by,
         finalized_at,
+        [],
         stored,
     )
 

@@ -106,6 +106,18 @@ class Backend(Protocol):
         """The attr's bytes; FileNotFoundError when there is none."""
         ...
 
+    def write_sidecar(self, path: str, data: bytes) -> None:
+        """Durably store a small object (a preview sidecar, issue 16) at ``path`` (a
+        storage-relative path next to a blob): temp, flush, rename, folder flush on
+        disk; one PUT on S3. It is visible and durable when this returns.
+        ``blob_size``, ``blob_mtime``, ``remove_blob`` and ``read_sidecar`` take the
+        same path."""
+        ...
+
+    def read_sidecar(self, path: str) -> bytes:
+        """A sidecar's bytes; FileNotFoundError when there is none."""
+        ...
+
     def attr_exists(self, storage_path: str) -> bool: ...
 
     def blob_size(self, storage_path: str) -> int | None:
@@ -146,7 +158,7 @@ class Backend(Protocol):
         ...
 
     def walk(self) -> Iterator[tuple[str, int]]:
-        """(relative path, size) of every stored object: blobs and attrs."""
+        """(relative path, size) of every stored object: blobs, attrs and sidecars."""
         ...
 
     def fs_usage(self) -> tuple[int, int] | None:

@@ -249,6 +249,19 @@ class LocalBackend:
             remove_if_exists(tmp)
         fsync_dir(final.parent)
 
+    def write_sidecar(self, path: str, data: bytes) -> None:
+        final = self.layout.blob_path(path)
+        tmp = self.layout.tmp_dir / f"{os.urandom(8).hex()}.sidecar"
+        try:
+            write_file_durable(tmp, data)
+            os.replace(tmp, final)
+        finally:
+            remove_if_exists(tmp)
+        fsync_dir(final.parent)
+
+    def read_sidecar(self, path: str) -> bytes:
+        return self.layout.blob_path(path).read_bytes()
+
     def remove_blob(self, storage_path: str) -> None:
         path = self.layout.blob_path(storage_path)
         if remove_if_exists(path):

@@ -144,6 +144,19 @@ class MemoryBackend:
             self.attrs[storage_path] = attr
         fault(f"{kind}.after_attr_rename")
 
+    def write_sidecar(self, path: str, data: bytes) -> None:
+        safe_relative(path)
+        with self.lock:
+            self.blobs[path] = bytes(data)
+            self.mtimes[path] = datetime.now(UTC).timestamp()
+
+    def read_sidecar(self, path: str) -> bytes:
+        with self.lock:
+            try:
+                return self.blobs[path]
+            except KeyError:
+                raise FileNotFoundError(path) from None
+
     def remove_blob(self, storage_path: str) -> None:
         with self.lock:
             self.blobs.pop(storage_path, None)

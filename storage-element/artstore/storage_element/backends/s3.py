@@ -288,6 +288,20 @@ class S3Backend:
         self.s3.put_object(Bucket=self.bucket, Key=self.attr_key(storage_path), Body=attr)
         fault(f"{kind}.after_attr_rename")
 
+    def write_sidecar(self, path: str, data: bytes) -> None:
+        # A completed PUT is durable and atomic: readers see the whole object or none.
+        self.s3.put_object(Bucket=self.bucket, Key=self.blob_key(path), Body=data)
+
+    def read_sidecar(self, path: str) -> bytes:
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=self.blob_key(path))
+        except ClientError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(path) from exc
+            raise
+        with answer["Body"] as body:
+            return bytes(body.read())
+
     def remove_blob(self, storage_path: str) -> None:
         self.s3.delete_object(Bucket=self.bucket, Key=self.blob_key(storage_path))
 

@@ -29,6 +29,7 @@ ATTR_COLUMNS = (
     "metadata",
     "finalized_by",
     "finalized_at",
+    "previews",  # the attr's preview sizes (integer[]), not the full entries
     "meta_checksum",
 )
 

@@ -10,7 +10,7 @@ from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.attr.model import Attr, PreviewRef
 from artstore.storage_element.catalog.errors import is_data_error, safe_reason
 from artstore.storage_element.catalog.models import ATTR_COLUMNS, ATTR_SELECT, files
 
@@ -19,14 +19,22 @@ if TYPE_CHECKING:
 
 
 def attr_to_row(storage_element_id: str, attr: Attr) -> dict[str, Any]:
-    row: dict[str, Any] = {c: getattr(attr, c) for c in ATTR_COLUMNS}
+    row: dict[str, Any] = {c: getattr(attr, c) for c in ATTR_COLUMNS if c != "previews"}
+    row["previews"] = attr.preview_sizes()
     row["storage_element_id"] = storage_element_id
     return row
 
 
 def row_to_attr(row: Any) -> Attr:
+    """An attr for answering metadata from a row. The row keeps only the preview sizes,
+    so its preview entries are placeholders (no length, no digest): such an attr
+    answers a metadata read and is never written nor used to serve a preview."""
     data = {c: row._mapping[c] for c in ATTR_COLUMNS}
     data["file_id"] = str(data["file_id"])
+    sizes = data.pop("previews", None) or []
+    data["previews"] = [
+        PreviewRef(size=s, format="webp", bytes=0, sha256="0" * 64) for s in sorted(sizes)
+    ] or None
     return Attr.model_validate(data)
 
 

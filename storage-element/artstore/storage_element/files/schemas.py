@@ -14,8 +14,8 @@ from artstore.storage_element.attr.model import Attr
 class FileMetadata(SharedFileMetadata):
     @classmethod
     def of(cls, attr: Attr, storage_element_id: str) -> FileMetadata:
-        data = attr.model_dump(exclude={"storage_path", "meta_checksum"})
-        return cls(**data, storage_element_id=storage_element_id)
+        data = attr.model_dump(exclude={"storage_path", "meta_checksum", "previews"})
+        return cls(**data, previews=attr.preview_sizes(), storage_element_id=storage_element_id)
 
 
 class FilePatch(BaseModel):

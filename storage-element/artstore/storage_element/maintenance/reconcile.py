@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from artstore.common.errors import ArtStoreError
 from artstore.storage_element.attr.model import Attr, BadAttr, decode
 from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.files.index import attr_storage_path
+from artstore.storage_element.layout import preview_owner
 from artstore.storage_element.maintenance.hashing import blob_sha256
 from artstore.storage_element.state import SEState
+from artstore.storage_element.store.filestore import sidecar_of
 
 log = logging.getLogger("artstore.storage_element.reconcile")
 
@@ -50,16 +53,27 @@ class Report:
         }
 
 
-def _listing(node: SEState) -> tuple[list[str], dict[str, int]]:
-    """(attr storage paths, blob path -> size) from one walk of the backend."""
-    attrs, blobs = [], {}
+@dataclass
+class Listing:
+    """One walk of the backend: attrs, blobs and preview sidecars (path -> size)."""
+
+    attrs: list[str] = field(default_factory=list)
+    blobs: dict[str, int] = field(default_factory=dict)
+    sidecars: dict[str, int] = field(default_factory=dict)
+
+
+def _listing(node: SEState) -> Listing:
+    found = Listing()
     for rel, size in node.backend.walk():
         path = attr_storage_path(rel)
-        if path is None:
-            blobs[rel] = size
+        if path is not None:
+            found.attrs.append(path)
+        elif preview_owner(rel) is not None:
+            found.sidecars[rel] = size
         else:
-            attrs.append(path)
-    return sorted(attrs), blobs
+            found.blobs[rel] = size
+    found.attrs.sort()
+    return found
 
 
 def _file_id_of(raw: bytes) -> str | None:
@@ -74,7 +88,8 @@ def _file_id_of(raw: bytes) -> str | None:
 async def reconcile(node: SEState, deep: bool = False) -> dict[str, Any]:
     with node.maintenance.exclusive("reconcile"):
         report = Report(started_at=datetime.now(UTC))
-        attr_paths, blobs = await asyncio.to_thread(_listing, node)
+        listing = await asyncio.to_thread(_listing, node)
+        attr_paths, blobs = listing.attrs, listing.blobs
         good: dict[str, Attr] = {}
         for path in attr_paths:
             report.files_checked += 1
@@ -82,6 +97,7 @@ async def reconcile(node: SEState, deep: bool = False) -> dict[str, Any]:
             if attr is not None:
                 good[attr.file_id] = attr
         await _check_orphans(node, blobs, set(attr_paths), report)
+        await _check_previews(node, good, listing.sidecars, report)
         await _fix_catalog(node, good, report)
         report.finished_at = datetime.now(UTC)
         result = report.as_dict()
@@ -178,6 +194,40 @@ async def _still_orphan(node: SEState, path: str) -> bool:
     if mtime is None or time.time() - mtime < node.settings.orphan_grace:
         return False  # gone, or young enough to be an upload between its two renames
     return not await asyncio.to_thread(node.backend.attr_exists, path)
+
+
+async def _check_previews(
+    node: SEState, good: dict[str, Attr], sidecars: dict[str, int], report: Report
+) -> None:
+    """Preview sidecars (issue 16) against the attrs that name them.
+
+    - An attr naming a sidecar that is missing or of the wrong length: the entry is
+      dropped from the attr (and so from the catalog) so the worker makes it again; in
+      a mode that allows no update (ro, ar) it is reported only.
+    - A sidecar no attr names (a write cut short, a replaced one, the copy gone or
+      quarantined): removed. It is derived data, never the reason to quarantine a file.
+    """
+    named: set[str] = set()
+    for file_id, attr in list(good.items()):
+        for ref in attr.previews or ():
+            path = sidecar_of(attr.storage_path, ref)
+            named.add(path)
+            if sidecars.get(path) == ref.bytes:
+                continue
+            if "update" not in node.modes.allowed_operations():
+                report.add("missing_preview", path, "reported", file_id)
+                continue
+            try:
+                now = await node.store.drop_preview(file_id, ref.size, only_if=ref)
+            except ArtStoreError as exc:  # changed since (deleted, quarantined...)
+                log.info("missing preview kept: %s", exc)
+                continue
+            if now is not None:
+                good[file_id] = now
+                report.add("missing_preview", path, "dropped_from_attr", file_id)
+    for path in sorted(set(sidecars) - named):
+        if await node.store.remove_orphan_sidecar(path):
+            report.add("orphaned_preview", path, "removed")
 
 
 async def _fix_catalog(node: SEState, good: dict[str, Attr], report: Report) -> None:

@@ -83,9 +83,29 @@ UPLOAD = _kind(
 UPDATE = _kind("update", "update", _ATTR_VERSION, "after_attr_rename", "attr_version")
 DELETE = _kind("delete", "delete", _ATTR_VERSION, "after_attr_rename", "attr_version")
 EXPIRE = _kind("expire", None, _ATTR_VERSION, "after_attr_rename", "attr_version")
+# A preview sidecar (issue 16): the sidecar is written under a new name first, then the
+# attr names it (the commit point); a replaced sidecar is removed after that, before the
+# journal's commit. Recovery: attr_version, plus the record's ``sidecar`` removed on
+# abort (never named) and its ``drop`` list removed on commit. Removing a preview passes
+# the same steps but ``after_sidecar_write``. Needs ``update`` (allowed in edit and rw).
+PREVIEW = _kind(
+    "preview",
+    "update",
+    (
+        "after_begin",
+        "after_sidecar_write",
+        "after_tmp_attr",
+        "after_attr_rename",
+        "after_old_removed",
+        "after_commit",
+    ),
+    "after_attr_rename",
+    "attr_version",
+)
 RECLAIM = _kind(
     "reclaim",
     None,
+    # after_blob_remove: the blob and every preview sidecar are gone.
     ("after_begin", "after_attr_remove", "after_blob_remove", "after_commit"),
     "after_attr_remove",
     "attr_absent",
@@ -100,6 +120,6 @@ MODE = _kind(
 )
 
 CHANGES: dict[str, ChangeKind] = {
-    k.name: k for k in (UPLOAD, UPDATE, DELETE, EXPIRE, RECLAIM, MODE)
+    k.name: k for k in (UPLOAD, UPDATE, DELETE, EXPIRE, PREVIEW, RECLAIM, MODE)
 }
 FILE_KINDS = tuple(k.name for k in CHANGES.values() if k.file_change)

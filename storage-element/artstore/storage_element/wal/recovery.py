@@ -7,7 +7,10 @@ table the write path names its steps from):
   point), otherwise rolled back: its blob, if it was renamed, goes.
 - ``attr_version`` (update/delete/expire): done when the attr on disk carries the
   version it was writing, otherwise it never happened.
-- ``attr_absent`` (reclaim): done when the attr is gone; then the blob goes too.
+- ``attr_absent`` (reclaim): done when the attr is gone; then the blob goes too, and
+  the preview sidecars the record lists.
+- ``preview`` follows ``attr_version``; its new sidecar goes when it did not happen, the
+  sidecars it replaced go when it did.
 - ``mode_file`` (mode): done exactly when ``mode.json`` says so; nothing to undo.
 - Any other kind (upload sessions) has nothing on the backend to decide: never happened.
 Committed file changes whose catalog row was never confirmed stay owed.
@@ -37,6 +40,7 @@ from typing import Any
 from artstore.storage_element.attr.model import BadAttr, decode
 from artstore.storage_element.backends.base import Backend
 from artstore.storage_element.fsutil import fsync_dir
+from artstore.storage_element.layout import preview_owner
 from artstore.storage_element.store.changes import CHANGES, FILE_KINDS
 from artstore.storage_element.wal.records import SET_ASIDE_FILE, read_all
 
@@ -271,9 +275,30 @@ def _decide(backend: Backend, t: _Txn) -> str:
         if backend.attr_exists(path):
             return "abort"  # the attr (the commit point) was never removed
         backend.remove_blob(path)  # finish it: a blob without attr never comes back
+        _remove_sidecars(backend, path, t.data.get("sidecars"))
         return "commit"
     wanted = t.data.get("version", 0)
     if not isinstance(wanted, int) or isinstance(wanted, bool):
         raise MalformedRecord("version is not an integer")
     version = _attr_version(backend, path)
-    return "commit" if version is not None and version >= wanted else "abort"
+    done = version is not None and version >= wanted
+    # A preview change (issue 16): its new sidecar was never named when it did not
+    # happen; the sidecars it replaced are named no more when it did.
+    if done:
+        _remove_sidecars(backend, path, t.data.get("drop"))
+    elif "sidecar" in t.data:
+        _remove_sidecars(backend, path, [t.data["sidecar"]])
+    return "commit" if done else "abort"
+
+
+def _remove_sidecars(backend: Backend, storage_path: str, names: object) -> None:
+    """Remove the preview sidecars a record lists (only sidecars of ``storage_path``)."""
+    if names is None:
+        return
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise MalformedRecord("sidecar names are not a list of strings")
+    for name in names:
+        owner = preview_owner(name)
+        if owner is None or owner[0] != storage_path:
+            raise MalformedRecord(f"{name!r} is not a preview sidecar of {storage_path!r}")
+        backend.remove_blob(name)
