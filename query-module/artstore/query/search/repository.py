@@ -184,13 +184,62 @@ def _windowed(req: SearchRequest, rank_window: int) -> bool:
 
 
 def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int) -> Select[Any]:
-    """Up to ``count_limit + 1`` matches, fetched in any order (the cheapest plan, e.g.
-    a bitmap of the GIN indexes), then sorted in memory: the page and ``n``, how many
-    were fetched. When ``n <= count_limit`` that is every match, so the page and the
-    count are exact and no index walk can get lost among rows that do not match."""
+    """The page and ``n`` in one statement, whether few or many files match.
+
+    First up to ``count_limit + 1`` matches are fetched in any order (the cheapest plan,
+    e.g. a bitmap of the GIN indexes), only their keys and sort key (``m``); ``n`` is how
+    many. When ``n <= count_limit`` that is every match: the page is sorted from ``m`` in
+    memory (``narrow``), exact, and no index walk can get lost among rows that do not
+    match. Past the limit, the page is read by walking an index in the sort order
+    instead (``broad``, as :func:`page_statement` does):
+    each branch sits under a one-time filter on ``n``, so PostgreSQL runs only one of
+    them. Either gives keys; the page's rows are then read whole by primary key. One
+    statement, one round trip and one plan instead of two (a broad search used to fetch
+    its matches whole, then ask again for its page)."""
     tsquery = _tsquery(req)
-    m = _matches(req, tsquery).limit(count_limit + 1).cte("m").prefix_with("MATERIALIZED")
-    return _ordered(m, req, tsquery, rank_window, with_total=True)
+    f = files.alias("f")
+    sort = req.effective_sort
+    keep = [f.c.storage_element_id, f.c.file_id]
+    if sort != "relevance":
+        keep.append(f.c[sort])
+    if tsquery is not None:
+        keep.append(f.c.search_vector)
+    m = (
+        select(*keep)
+        .where(*_conditions(f, req, tsquery))
+        .limit(count_limit + 1)
+        .cte("m")
+        .prefix_with("MATERIALIZED")
+    )
+    n = select(func.count()).select_from(m).scalar_subquery()
+    few = n <= count_limit
+    m_score = func.ts_rank(m.c.search_vector, tsquery) if tsquery is not None else None
+    narrow = (
+        select(m.c.storage_element_id, m.c.file_id)
+        .where(few)
+        .order_by(*_order(m.c, req, m_score))
+        .limit(req.limit + 1)
+        .offset(req.offset)
+    )
+    g = files.alias("g")
+    g_score = func.ts_rank(g.c.search_vector, tsquery) if tsquery is not None else None
+    broad = (
+        select(g.c.storage_element_id, g.c.file_id)
+        .where(*_conditions(g, req, tsquery), ~few)
+        .order_by(*_order(g.c, req, g_score))
+        .limit(req.limit + 1)
+        .offset(req.offset)
+    )
+    both = narrow.subquery("narrow").select().union_all(broad.subquery("broad").select())
+    k = both.subquery("k")
+    r = files.alias("r")
+    score = func.ts_rank(r.c.search_vector, tsquery) if tsquery is not None else literal(None)
+    on = (r.c.storage_element_id == k.c.storage_element_id) & (r.c.file_id == k.c.file_id)
+    return (
+        select(*[r.c[x.name] for x in FIELDS], score.label("score"), n.label("n"))
+        .join_from(k, r, on)
+        .order_by(*_order(r.c, req, score))
+    )
 
 
 def count_statement(req: SearchRequest, count_limit: int) -> Select[Any]:
@@ -222,9 +271,9 @@ async def search(
     """The page of representatives, the total, whether that total is exact, has_more.
 
     One row past the page is read so that ``has_more`` is right even when the total
-    is only a lower bound. With a count limit, the first statement fetches up to that
-    many matches and answers from them when they are all; only a broad search (more
-    matches than the limit) reads its page a second time, walking an index in order.
+    is only a lower bound. With a count limit, one statement fetches up to that many
+    matches and answers from them when they are all, or else (a broad search) reads the
+    page by walking an index in order (:func:`small_page_statement`).
     By relevance, the windowed page statement answers both; a deep page (offset past
     the limit) is read first, as its rows alone prove the total past the limit.
     """
@@ -241,8 +290,6 @@ async def search(
     else:
         rows = await _rows(conn, small_page_statement(req, count_limit, rank_window))
         n = int(rows[0]["n"]) if rows else await _count(conn, req, count_limit)
-        if n > count_limit:
-            rows = await _rows(conn, page_statement(req, rank_window))
     for r in rows:
         r.pop("n", None)
     has_more = len(rows) > req.limit
