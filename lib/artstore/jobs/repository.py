@@ -215,10 +215,10 @@ async def latest_by_target(
     on one thing, e.g. ``preview.make`` on a file, records it as the run's target)."""
     if not targets:
         return {}
-    stmt = (
-        select(runs)
+    newest = (
+        select(func.max(runs.c.id))
         .where(runs.c.kind == kind, runs.c.target.in_(targets))
-        .distinct(runs.c.target)
-        .order_by(runs.c.target, runs.c.id.desc())
+        .group_by(runs.c.target)
     )
+    stmt = select(runs).where(runs.c.id.in_(newest.scalar_subquery()))
     return {str(r.target): _row(r) for r in await conn.execute(stmt)}
