@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from tests.support.process import ServiceProcess, free_port
 from tests.support.seaweed import SeaweedServer
 
 ATTR_SUFFIX = ".attr.json"
+# A preview sidecar's name ends so (storage_element/layout.py, issue 16).
+PREVIEW_NAME = re.compile(r"\.preview-[0-9]{1,4}-[0-9a-f]{16}\.(webp|jpg)$")
 S3_CAPACITY = 100 * 1024**3  # a bucket has no size; tests that care pass their own
 
 
@@ -165,14 +168,47 @@ class StorageElementUnderTest:
             local += [f"multipart:{key}" for key in self.multipart_uploads()]
         return local
 
-    def blobs(self) -> list[Any]:
-        """Stored blobs: ``Path``s on disk, ``S3Object``s on S3 (both have name, stat())."""
+    def _stored(self) -> list[Any]:
+        """Every stored object but the attrs: blobs and preview sidecars."""
         if self.on_s3:
             return [o for o in self._objects() if not o.key.endswith(ATTR_SUFFIX)]
         files = self.data_dir / "files"
         return sorted(
             p for p in files.rglob("*") if p.is_file() and not p.name.endswith(ATTR_SUFFIX)
         )
+
+    def blobs(self) -> list[Any]:
+        """Stored blobs: ``Path``s on disk, ``S3Object``s on S3 (both have name, stat())."""
+        return [b for b in self._stored() if PREVIEW_NAME.search(b.name) is None]
+
+    def sidecars(self) -> list[Any]:
+        """Stored preview sidecars (issue 16), as ``blobs`` lists blobs."""
+        return [b for b in self._stored() if PREVIEW_NAME.search(b.name) is not None]
+
+    def put_object(self, relative: str, data: bytes) -> None:
+        """Write an object below ``files/`` (or the SE's prefix) behind the SE's back."""
+        if self.on_s3:
+            assert self.backend.server is not None
+            self._s3.put_object(
+                Bucket=self.backend.server.bucket, Key=self.s3_prefix + relative, Body=data
+            )
+            return
+        path = self.data_dir / "files" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def remove_object(self, relative: str) -> None:
+        if self.on_s3:
+            assert self.backend.server is not None
+            self._s3.delete_object(Bucket=self.backend.server.bucket, Key=self.s3_prefix + relative)
+            return
+        (self.data_dir / "files" / relative).unlink()
+
+    def relative(self, obj: Any) -> str:
+        """The path below ``files/`` (or the prefix) of a ``blobs``/``attrs`` entry."""
+        if self.on_s3:
+            return str(obj.key)[len(self.s3_prefix) :]
+        return str(obj.relative_to(self.data_dir / "files").as_posix())
 
     def attrs(self) -> list[Any]:
         if self.on_s3:

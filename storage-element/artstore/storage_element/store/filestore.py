@@ -259,7 +259,9 @@ class FileStore:
             if old.status == "deleted":
                 raise Deleted(f"file {file_id} is deleted", details={"file_id": file_id})
             if old.preview(ref.size) == ref:
-                return old, False
+                # The same preview is named already: nothing to do when its sidecar is
+                # whole; else these bytes (the very ones the attr names) restore it.
+                return old, await asyncio.to_thread(self._restore_sidecar, old, ref, data)
             kept = [p for p in old.previews or () if p.size != ref.size]
             if len(kept) >= MAX_PREVIEWS:
                 raise Conflict(
@@ -423,6 +425,16 @@ class FileStore:
             current = None
         if current is None or current.version != new.version:
             self.backend.remove_blob(sidecar)
+
+    def _restore_sidecar(self, attr: Attr, ref: PreviewRef, data: bytes) -> bool:
+        path = sidecar_of(attr.storage_path, ref)
+        if self.backend.blob_size(path) == ref.bytes:
+            return False
+        before = self.backend.blob_size(path) or 0
+        self.backend.write_sidecar(path, data)
+        self.capacity.stored(len(data) - before)
+        log.warning("preview sidecar restored", extra={"fields": {"path": path}})
+        return True
 
     def _sizes(self, paths: list[str]) -> int:
         return sum(self.backend.blob_size(p) or 0 for p in paths)
