@@ -55,10 +55,12 @@ def test_metadata_behind_a_proxy_validates(admin: AdminUnderTest) -> None:
     assert doc["issuer"] == ISSUER
     assert doc["token_endpoint"] == f"{ISSUER}/api/v1/auth/token"
     assert doc["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    # Nothing goes through an authorization endpoint: none is named, none is implied.
-    assert "authorization_endpoint" not in doc
-    assert doc["response_types_supported"] == ["none"]
-    assert "client_credentials" in doc["grant_types_supported"]
+    # The console's sign-in: code + PKCE (S256 only) at the admin's own login page
+    # (tests/admin/test_authorization_code.py).
+    assert doc["authorization_endpoint"] == f"{ISSUER}/api/v1/auth/authorize"
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert {"client_credentials", "authorization_code"} <= set(doc["grant_types_supported"])
     assert claims_of(admin.admin_token())["iss"] == ISSUER
 
 

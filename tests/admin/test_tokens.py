@@ -272,6 +272,7 @@ def test_discovery_and_jwks(admin: AdminUnderTest) -> None:
     assert conf["token_endpoint"] == f"{ISSUER}/api/v1/auth/token"
     assert conf["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
     assert set(conf["grant_types_supported"]) == {
+        "authorization_code",  # the console's sign-in (test_authorization_code.py)
         "password",
         "client_credentials",
         "refresh_token",

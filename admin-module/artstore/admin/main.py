@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from artstore.admin import locks, passwords
 from artstore.admin.audit import checkpoint as audit_checkpoint
 from artstore.admin.audit.router import router as audit_router
+from artstore.admin.auth.authorize import router as authorize_router
 from artstore.admin.auth.errors import install_oauth_handler
 from artstore.admin.auth.revocations import admin_feed
 from artstore.admin.auth.revocations import router as revocations_router
@@ -36,6 +36,7 @@ from artstore.admin.storage_elements.router import router as se_router
 from artstore.admin.users.router import router as users_router
 from artstore.common.app import create_service_app
 from artstore.common.auth import TokenVerifier
+from artstore.common.cors import install_cors, parse_origins
 from artstore.common.db import make_engine, make_sessionmaker
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.common.httpclient import make_async_client
@@ -92,6 +93,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         sessions = make_sessionmaker(engine)
         encryption = await asyncio.to_thread(load_key_encryption, settings)
+        app.state.key_encryption = encryption  # also seals the sign-in form (auth/authorize.py)
         keys = KeyStore(sessions, encryption, settings.access_token_ttl)
         http = make_async_client(
             timeout=settings.se_timeout, connect_timeout=min(2.0, settings.se_timeout)
@@ -146,23 +148,6 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_oauth_handler(app)
-    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
-    if origins:
-        # Swagger UI of every service obtains its token here from the browser.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            # What Swagger UI's token request sends (X-Requested-With, Accept: issue 17).
-            allow_headers=[
-                "Accept",
-                "Authorization",
-                "Content-Type",
-                "X-Request-ID",
-                "X-Requested-With",
-            ],
-            expose_headers=["X-Request-ID"],
-        )
     for router in (
         auth_router,
         revocations_router,
@@ -174,6 +159,9 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         audit_router,
         jobs_router,
         quarantine_router,
+        authorize_router,
     ):
         app.include_router(router)
+    # Swagger UI of every service obtains its token here from the browser (common/cors.py).
+    install_cors(app, parse_origins(settings.cors_origins))
     return app

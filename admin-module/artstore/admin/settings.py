@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from artstore.common.cors import LOCAL_SERVICE_ORIGINS
 from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import MIN_KEY_LENGTH, MIN_PASSWORD_LENGTH, ServiceSettings
 
@@ -27,11 +28,34 @@ def check_issuer_url(url: str) -> str:
 
 # The browser origins of the system's own services as `artstore up` (and the compose
 # file) run them: their Swagger UI gets its token from the admin. Deployments with other
-# addresses set AM_CORS_ORIGINS to theirs.
-LOCAL_SERVICE_PORTS = (8010, 8011, 8012, 8020, 8030)
-DEFAULT_CORS_ORIGINS = ",".join(
-    f"http://{host}:{port}" for host in ("127.0.0.1", "localhost") for port in LOCAL_SERVICE_PORTS
-)
+# addresses set AM_CORS_ORIGINS to theirs. (Shared with the ingester and query: cors.py.)
+DEFAULT_CORS_ORIGINS = ",".join(LOCAL_SERVICE_ORIGINS)
+
+CONSOLE_CALLBACK = "/console/callback"
+_LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+
+
+def console_redirect_uris(public_url: str, configured: str) -> tuple[str, ...]:
+    """The console's registered redirect URIs: ``configured`` (comma-separated), else
+    ``<public URL>/console/callback`` and, when that URL is a loopback one, the same with
+    each other loopback name (a browser opened at localhost or 127.0.0.1 alike)."""
+    given = tuple(u.strip() for u in configured.split(",") if u.strip())
+    for uri in given:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ValueError(
+                f"AM_CONSOLE_REDIRECT_URIS: {uri!r} is not an http(s) URL without a fragment"
+            )
+    if given:
+        return given
+    parts = urlsplit(public_url)
+    base = public_url.rstrip("/") + CONSOLE_CALLBACK
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return (base,)
+    port = f":{parts.port}" if parts.port else ""
+    path = parts.path.rstrip("/") + CONSOLE_CALLBACK
+    others = (f"{parts.scheme}://{name}{port}{path}" for name in _LOOPBACK_NAMES)
+    return (base, *(uri for uri in others if uri != base))
 
 
 class AMSettings(ServiceSettings):
@@ -133,6 +157,22 @@ class AMSettings(ServiceSettings):
         "endpoints its OAuth metadata names; empty = `JWT_ISSUER` if set, else `ADMIN_URL`. "
         "The other services' `JWT_ISSUER` must equal it",
     )
+    console_redirect_uris: str = Field(
+        "",
+        description="Redirect URIs registered for the console's sign-in (OAuth client "
+        "`console`, authorization code + PKCE); comma-separated, exact match; empty = "
+        "`<AM_PUBLIC_URL>/console/callback` (and its other loopback names when that URL "
+        "is a loopback one)",
+    )
+    authorization_code_ttl: int = Field(
+        60, description="Lifetime of an authorization code, seconds", ge=1, le=60
+    )
+    login_form_ttl: int = Field(
+        900,
+        description="How long the admin's sign-in page may stay open before it is sent, seconds",
+        ge=30,
+        le=86400,
+    )
     audit_checkpoint_interval: float = Field(
         60.0,
         description="Seconds between signed checkpoints of the audit chain's head "
@@ -158,7 +198,12 @@ class AMSettings(ServiceSettings):
             )
         self.jwt_issuer = self.public_url
         self.model_fields_set.discard("jwt_issuer")
+        console_redirect_uris(self.public_url, self.console_redirect_uris)  # refuse bad ones
         return self
+
+    @property
+    def console_redirects(self) -> tuple[str, ...]:
+        return console_redirect_uris(self.public_url, self.console_redirect_uris)
 
     @property
     def issuer(self) -> str:

@@ -33,6 +33,7 @@ ALLOW_HEADERS = (
     "Accept",
     "Authorization",
     "Content-Type",
+    "Range",  # a partial download (not CORS-safelisted: it is preflighted)
     "X-Requested-With",  # Swagger UI's token request, jQuery-style clients
     "X-Request-ID",
     # tus 1.0 (tus-js-client, tuspy)
@@ -56,6 +57,8 @@ EXPOSE_HEADERS = (
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
     "Upload-Expires",
+    "X-File-ID",  # the id a tus upload or an upload got (ingester)
+    "X-ArtStore-Storage-Element",  # which copy a download came from (query)
     "Content-Disposition",
     "Content-Range",
     "Content-Length",

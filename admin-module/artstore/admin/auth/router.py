@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from artstore.admin.audit.service import Actor
-from artstore.admin.auth import bounds, exchange
+from artstore.admin.auth import bounds, codes, exchange
 from artstore.admin.auth.errors import NO_STORE, OAuthError
 from artstore.admin.auth.revocations import announce_if
 from artstore.admin.auth.schemas import Me, OAuthErrorBody, TokenResponse
@@ -30,7 +30,7 @@ from artstore.contracts.claims import CLAIM_NAMES
 
 router = APIRouter(tags=["auth"])
 
-GRANTS = ("client_credentials", "password", "refresh_token", exchange.GRANT)
+GRANTS = ("authorization_code", "client_credentials", "password", "refresh_token", exchange.GRANT)
 _FORM = "application/x-www-form-urlencoded"
 
 
@@ -42,11 +42,15 @@ def _form_doc(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
 
 _TOKEN_DOC = _form_doc(
     {
-        "grant_type": f"client_credentials | password | refresh_token | {exchange.GRANT}",
+        "grant_type": "authorization_code | client_credentials | password | refresh_token | "
+        f"{exchange.GRANT}",
+        "code": "authorization_code grant: the code from the redirect",
+        "redirect_uri": "authorization_code grant: as in the authorization request",
+        "code_verifier": "authorization_code grant: the PKCE verifier (RFC 7636)",
         "username": "password grant",
         "password": "password grant",
         "refresh_token": "refresh_token grant",
-        "client_id": "client_credentials (or HTTP Basic)",
+        "client_id": "client_credentials (or HTTP Basic); authorization_code: `console`",
         "client_secret": "client_credentials (or HTTP Basic)",
         "scope": "optional: space-separated subset of the granted scopes",
         "subject_token": "token exchange: the caller's access token",
@@ -92,6 +96,13 @@ def _client(request: Request, form: dict[str, str]) -> tuple[str, str]:
     return client_id, secret
 
 
+def _basic(request: Request, form: dict[str, str]) -> tuple[str, str] | None:
+    """HTTP Basic client credentials if the request carries them."""
+    if request.headers.get("authorization", "").partition(" ")[0].lower() != "basic":
+        return None
+    return _client(request, form)
+
+
 def _required(form: dict[str, str], *names: str) -> list[str]:
     missing = [n for n in names if not form.get(n)]
     if missing:
@@ -127,6 +138,9 @@ async def _grant(request: Request, session: DbSession, state: State) -> Issued:
     elif grant == "client_credentials":
         client_id, secret = _client(request, form)
         issued = await grants.client_credentials(session, client_id, secret, scope)
+    elif grant == codes.GRANT:
+        client_id = codes.public_client(form, _basic(request, form))
+        issued = await codes.redeem(grants, session, form, client_id)
     elif grant == "refresh_token":
         (refresh,) = _required(form, "refresh_token")
         issued = await grants.refresh(session, refresh, scope)
@@ -171,15 +185,19 @@ def metadata(issuer: str) -> dict[str, Any]:
         "issuer": issuer,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "token_endpoint": f"{issuer}/api/v1/auth/token",
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "authorization_endpoint": f"{issuer}/api/v1/auth/authorize",
+        # "none": the console, a public client, proves itself with PKCE instead.
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic", "client_secret_post", "none",
+        ],
         "revocation_endpoint": f"{issuer}/api/v1/auth/revoke",
         # RFC 7009 lets a client revoke its own tokens without authenticating to do so.
         "revocation_endpoint_auth_methods_supported": ["none"],
         "grant_types_supported": list(GRANTS),
-        # RFC 8414 makes this list required and non-empty, and generic clients check it;
-        # no grant here goes through an authorization endpoint, and "none" (OAuth 2.0
-        # Multiple Response Type Encoding Practices) is the type that issues nothing.
-        "response_types_supported": ["none"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],  # plain is refused
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
         "scopes_supported": list(ALL_SCOPES),
         "service_documentation": f"{issuer}/docs",
         # Not registered by RFC 8414 but read by clients that discover claims.

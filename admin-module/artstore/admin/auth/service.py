@@ -123,7 +123,7 @@ class Grants:
         )
         return await self.keys.sign(claims.to_claims()), scope
 
-    async def _user_tokens(
+    async def user_tokens(
         self, session: AsyncSession, user: UserRow, scopes: frozenset[str], family: str | None
     ) -> Issued:
         access, scope = await self._access_token(
@@ -158,7 +158,7 @@ class Grants:
             raise _slow_down(exc) from None
         scopes = _narrow(scopes_for(user.roles), scope)
         async with session.begin():
-            return await self._user_tokens(session, user, scopes, None)
+            return await self.user_tokens(session, user, scopes, None)
 
     async def client_credentials(
         self, session: AsyncSession, client_id: str, secret: str, scope: str | None
@@ -206,7 +206,7 @@ class Grants:
                 granted = scopes_for(user.roles) & frozenset(row.scope.split())
                 scopes = _narrow(granted, scope)
                 await refresh_repo.mark_used(session, row.id, now)
-                return await self._user_tokens(session, user, scopes, row.family_id)
+                return await self.user_tokens(session, user, scopes, row.family_id)
         assert reused
         raise OAuthError("invalid_grant", "refresh token was already used; its family is revoked")
 
