@@ -2,14 +2,17 @@
 
 Under ``/api/v1/admin`` so that every path has one owner behind the gateway (the query
 module answers ``/api/v1/files/{id}``; architecture §9). The old ``/api/v1/files`` paths
-stay for one release as deprecated aliases of the same handlers."""
+stay for one release as deprecated aliases of the same handlers, each answer carrying
+``Deprecation: true`` (RFC 9745) and a ``Link`` to its successor."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from artstore.admin.audit.service import Actor
 from artstore.admin.auth.exchange import bound_for
@@ -72,9 +75,30 @@ async def delete_file(
     return Response(status_code=204)
 
 
+class _DeprecatedAlias(APIRoute):
+    """An old path: the same handler, its answers marked deprecated with the new path."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        successor = PREFIX + self.path_format.removeprefix(OLD_PREFIX)
+
+        async def deprecated(request: Request) -> Response:
+            response = await handler(request)
+            response.headers["Deprecation"] = "true"
+            response.headers["Link"] = f'<{successor}>; rel="successor-version"'
+            return response
+
+        return deprecated
+
+
 # The deprecated aliases: same handlers, marked deprecated in the OpenAPI document.
 router.add_api_route(
-    OLD_PREFIX, list_files, methods=["GET"], response_model=Page[AdminFile], deprecated=True
+    OLD_PREFIX,
+    list_files,
+    methods=["GET"],
+    response_model=Page[AdminFile],
+    deprecated=True,
+    route_class_override=_DeprecatedAlias,
 )
 router.add_api_route(
     OLD_PREFIX + "/{file_id}",
@@ -82,7 +106,13 @@ router.add_api_route(
     methods=["GET"],
     response_model=AdminFile,
     deprecated=True,
+    route_class_override=_DeprecatedAlias,
 )
 router.add_api_route(
-    OLD_PREFIX + "/{file_id}", delete_file, methods=["DELETE"], status_code=204, deprecated=True
+    OLD_PREFIX + "/{file_id}",
+    delete_file,
+    methods=["DELETE"],
+    status_code=204,
+    deprecated=True,
+    route_class_override=_DeprecatedAlias,
 )
