@@ -6,15 +6,28 @@ error: the catalog is the source and is always asked when the cache cannot answe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from typing import Protocol
 
 import redis.asyncio as redis
 
+from artstore.query.search.schemas import FileItem
+
 log = logging.getLogger("artstore.query.cache")
 
-KEY_PREFIX = "artstore:query:file:"
+
+def answer_shape() -> str:
+    """12 hex digits of a hash of the metadata answer's JSON schema."""
+    schema = json.dumps(FileItem.model_json_schema(mode="serialization"), sort_keys=True)
+    return hashlib.sha256(schema.encode()).hexdigest()[:12]
+
+
+# Entries are answers sent as they are (no parse on a hit), so the key names the answer's
+# shape: a query module of another version (another FileItem) never reads them.
+KEY_PREFIX = f"artstore:query:file:{answer_shape()}:"
 LOCAL_MAX_ENTRIES = 10_000
 
 
