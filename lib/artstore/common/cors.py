@@ -126,5 +126,5 @@ def install_cors(app: FastAPI, origins: Iterable[str]) -> None:
 def install_service_cors(app: FastAPI, settings: ServiceSettings) -> None:
     """The ingester's and query module's CORS: :func:`console_origins` of their settings."""
     install_cors(
-        app, console_origins(settings.cors_origins, settings.jwt_issuer, settings.admin_url)
+        app, console_origins(settings.browser_origins, settings.jwt_issuer, settings.admin_url)
     )

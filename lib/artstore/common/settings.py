@@ -116,7 +116,7 @@ class ServiceSettings(BaseSettings):
         "when `REDIS_URL` is set)",
         gt=0,
     )
-    cors_origins: str = Field(
+    browser_origins: str = Field(
         "",
         validation_alias="CORS_ORIGINS",
         description="Browser origins the ingester and query module answer (CORS: the "
