@@ -13,7 +13,7 @@ import io
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -101,6 +101,12 @@ class Stack:
             )
         ]
 
+    def has_previews(self, fid: str) -> Callable[[], bool]:
+        return lambda: self.previews(fid) == [256, 1024]
+
+    def failed_once(self, fid: str) -> Callable[[], bool]:
+        return lambda: [s for s, _ in self.make_runs(fid)] == ["failed"]
+
     def previews(self, fid: str) -> list[int]:
         r = self.get(f"/api/v1/files/{fid}")
         assert r.status_code == 200, r.text
@@ -140,11 +146,9 @@ def test_uploads_get_previews_served_by_the_query_and_bad_files_fail_once(
 
     stack.system.start_worker(**QUIET_SCHEDULES, WK_PREVIEW_SCAN_SECONDS="1")
     for name in ("photo", "doc"):
-        wait_for(f"previews of {name}", lambda n=name: stack.previews(ids[n]) == [256, 1024])
+        wait_for(f"previews of {name}", stack.has_previews(ids[name]))
     for name in ("bomb", "corrupt"):
-        wait_for(
-            f"{name} failed", lambda n=name: [s for s, _ in stack.make_runs(ids[n])] == ["failed"]
-        )
+        wait_for(f"{name} failed", stack.failed_once(ids[name]))
 
     # The query serves the previews: decoded, oriented, cached, conditional.
     r = stack.get(f"/api/v1/files/{ids['photo']}/preview", params={"size": 256})
