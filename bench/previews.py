@@ -9,6 +9,7 @@ previews/s (files x sizes). Downloading the original and uploading the previews 
 SEs are not included: they are bounded by the network, not by the worker's CPU.
 
     .venv/bin/python bench/previews.py [--files 20] [--sizes 256,1024] [--format webp]
+        [--concurrency 1,2]
 
 The originals are noise (JPEG quality 90, about 6 MB: harder to decode than a photo)
 and A4 PDF pages made by Pillow from a 2480x3508 scan-like image (300 dpi).
@@ -51,16 +52,24 @@ def pdf(seed: int) -> bytes:
     return buf.getvalue()
 
 
-async def row(label: str, originals: list[bytes], req: RenderRequest, seconds: float) -> str:
-    start = time.perf_counter()
-    for data in originals:
-        out = await render(data, req, seconds=seconds)
+async def row(
+    label: str, originals: list[bytes], req: RenderRequest, seconds: float, concurrency: int = 1
+) -> str:
+    """``concurrency`` renders at once (``WK_PREVIEW_CONCURRENCY``): a child process each."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(data: bytes) -> None:
+        async with slots:
+            out = await render(data, req, seconds=seconds)
         assert sorted(out) == sorted(req.sizes)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(data) for data in originals))
     took = time.perf_counter() - start
     n = len(originals)
     mean = sum(map(len, originals)) / n / 1e6
     return (
-        f"| {label} | {mean:.1f} MB | {n} | {took:.1f} s | {n / took:.2f} | "
+        f"| {label} | {concurrency} | {mean:.1f} MB | {n} | {took:.1f} s | {n / took:.2f} | "
         f"{n * len(req.sizes) / took:.2f} |"
     )
 
@@ -70,18 +79,27 @@ async def main() -> None:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--sizes", default="256,1024")
     p.add_argument("--format", choices=("webp", "jpeg"), default="webp")
+    p.add_argument(
+        "--concurrency",
+        default="1",
+        help="Renders at once, comma-separated for several rows (WK_PREVIEW_CONCURRENCY)",
+    )
     args = p.parse_args()
     s = PreviewSettings(preview_sizes=args.sizes, preview_format=args.format)
     req = s.render_request()
+    levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     print(f"# {os.cpu_count()} CPUs, sizes {args.sizes}, {args.format}, one worker process")
-    print("| originals | mean size | files | time | files/s | previews/s |")
-    print("|---|---|---|---|---|---|")
+    print("| originals | concurrency | mean size | files | time | files/s | previews/s |")
+    print("|---|---|---|---|---|---|---|")
     photos = [photo(i) for i in range(min(args.files, 4))]
     photos = [photos[i % len(photos)] for i in range(args.files)]
-    print(await row("4000x3000 JPEG", photos, req, s.preview_timeout_seconds), flush=True)
+    for c in levels:
+        print(await row("4000x3000 JPEG", photos, req, s.preview_timeout_seconds, c), flush=True)
     pdfs = [pdf(i) for i in range(min(args.files, 4))]
     pdfs = [pdfs[i % len(pdfs)] for i in range(args.files)]
-    print(await row("A4 PDF, 300 dpi scan", pdfs, req, s.preview_timeout_seconds), flush=True)
+    for c in levels:
+        label = "A4 PDF, 300 dpi scan"
+        print(await row(label, pdfs, req, s.preview_timeout_seconds, c), flush=True)
 
 
 if __name__ == "__main__":
