@@ -29,11 +29,19 @@ Size = Annotated[
           "default the smallest"),
 ]  # fmt: skip
 PENDING_RETRY_SECONDS = 30
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+_ENVELOPE = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/webp": {}, "image/jpeg": {}}, "description": "The preview"},
-    202: {"description": "Not made yet: ask again later (`Retry-After`)"},
+    200: {"content": {"image/webp": _IMAGE, "image/jpeg": _IMAGE}, "description": "The preview"},
+    202: {
+        "description": "Not made yet: ask again later (`Retry-After`)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
     304: {"description": "The preview is unchanged (`If-None-Match`)"},
-    404: {"description": "Unknown file, or `NO_PREVIEW`: none can be made of it"},
+    404: {
+        "description": "Unknown file, or `NO_PREVIEW`: none can be made of it",
+        "content": _ENVELOPE,
+    },
 }
 
 
