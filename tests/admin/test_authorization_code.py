@@ -459,3 +459,51 @@ def test_a_user_without_any_asked_scope_is_sent_back_access_denied(am: AdminUnde
                     user["password"])  # fmt: skip
     got = code_of(r, am)
     assert got["error"] == "access_denied" and got["state"] == "s"
+
+
+# -- in a real browser ----------------------------------------------------------------------
+def test_the_sign_in_page_in_chromium_at_phone_width_keyboard_only(am: AdminUnderTest) -> None:
+    """Chromium applies the page's CSP: its hashed style must load, no script is needed,
+    and `form-action` must let the POST's redirect reach the client's redirect URI."""
+    from playwright.sync_api import expect
+
+    from tests.support.chromium import off_loopback, offline_chromium
+
+    user = am.create_user(["user"])
+    code_verifier = verifier()
+    url = authorize_url(am, code_challenge=create_s256_code_challenge(code_verifier), state="phone")
+    problems: list[str] = []
+    requests: list[str] = []
+    with offline_chromium() as chromium:
+        ctx = chromium.new_context(
+            viewport={"width": 360, "height": 640}, java_script_enabled=False
+        )
+        ctx.set_default_timeout(60_000)
+        ctx.on("request", lambda r: requests.append(r.url))
+        page = ctx.new_page()
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Sign in to ArtStore")).to_be_visible()
+        username = page.get_by_label("Username")
+        expect(username).to_be_focused()
+        # Styled: the CSP admitted the page's own stylesheet (a full-width button).
+        width = page.get_by_role("button", name="Sign in").bounding_box()
+        assert width is not None and width["width"] > 250
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.keyboard.type(user["username"])
+        page.keyboard.press("Tab")
+        page.keyboard.type("not the password")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text("Invalid username or password")
+        expect(page.get_by_label("Password")).to_be_focused()
+        page.keyboard.type(user["password"])
+        with page.expect_request(lambda r: r.url.startswith(callback(am))) as went:
+            page.keyboard.press("Enter")
+        landed = went.value.url
+        ctx.close()
+    got = {k: v[0] for k, v in parse_qs(urlsplit(landed).query).items()}
+    assert got["state"] == "phone"
+    assert not [p for p in problems if "Content Security Policy" in p], problems
+    assert off_loopback(requests) == []
+    assert redeem(am, got["code"], code_verifier).status_code == 200
