@@ -318,3 +318,22 @@ def test_readiness_reports_catalog_and_registry(qs: QuerySystem) -> None:
     checks = r.json()["checks"]
     assert checks["catalog"]["status"] == "ok" and checks["registry"]["status"] == "ok"
     assert checks["redis"]["status"] == "ok"
+
+
+def test_a_delete_is_honoured_at_once_right_after_a_download(qs: QuerySystem) -> None:
+    """A download may reuse the copies another download read a moment ago
+    (files/catalog.py); the SE's tombstone still answers at once, and the next
+    download reads the catalog again."""
+    data = os.urandom(4096)
+    fid = qs.upload([qs.edit], data)["file_id"]
+    with qs.client() as c:
+        for _ in range(3):  # the copies are now those read by a download just before
+            r = c.get(f"/api/v1/files/{fid}/download")
+            assert r.status_code == 200 and r.content == data
+        with httpx.Client(headers={"Authorization": f"Bearer {qs.admin_token}"}) as admin:
+            r = admin.delete(f"{qs.system.admin.url}/api/v1/files/{fid}")
+            assert r.status_code == 204, r.text
+        for _ in range(2):
+            gone = c.get(f"/api/v1/files/{fid}/download")
+            assert gone.status_code == 410 and gone.json()["error"]["code"] == "FILE_GONE"
+        assert c.head(f"/api/v1/files/{fid}/download").status_code == 410

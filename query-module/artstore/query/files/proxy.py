@@ -185,6 +185,8 @@ async def download(
         redirected = 300 <= status < 400 and status != 304
         if status >= 500 or status in SKIP_STATUSES or redirected:
             await opened.aclose()
+            if status in SKIP_STATUSES:
+                state.copy_reader.forget(file_id)  # the catalog's word was stale
             gone = gone or status == 410
             state.metrics.copy_failures.labels(str(status)).inc()
             tried.append({"storage_element_id": se.storage_id, "status": status})

@@ -34,7 +34,7 @@ async def download_file(
     to that SE (so the SE enforces the same scopes); Range and conditional headers pass
     through."""
     fid = str(file_id)
-    copies = await service.downloadable_copies(state, fid)
+    copies = await service.downloadable_copies(state, fid, recent=True)
 
     async def token_for(se: StorageElementRef) -> str:
         return await state.se_tokens.for_caller(state.http, principal.token, se.storage_id)

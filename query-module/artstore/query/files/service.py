@@ -47,12 +47,15 @@ def _readable(copy: dict[str, Any], now: datetime) -> bool:
     return bool(copy["status"] == "active" and (expires is None or expires > now))
 
 
-async def downloadable_copies(state: QueryState, file_id: str) -> list[dict[str, Any]]:
-    """Copies that may serve the bytes, straight from the catalog (never the cache, so a
-    delete is honoured at once; one round trip, see files/catalog.py); 404 unknown, 410
-    when none is active."""
+async def downloadable_copies(
+    state: QueryState, file_id: str, recent: bool = False
+) -> list[dict[str, Any]]:
+    """Copies that may serve the bytes, from the catalog (never the metadata cache, so a
+    delete is honoured at once; one round trip, see files/catalog.py; with ``recent``, a
+    download's, possibly as read for another download up to a second ago, which the SE
+    then corrects); 404 unknown, 410 when none is active."""
     try:
-        copies = await state.copy_reader.copies(file_id)
+        copies = await state.copy_reader.copies(file_id, recent)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
         raise ServiceUnavailable(
             "the catalog cannot answer now", details={"reason": exc.__class__.__name__}
@@ -62,6 +65,7 @@ async def downloadable_copies(state: QueryState, file_id: str) -> list[dict[str,
     now = datetime.now(UTC)
     live = [c for c in copies if _readable(c, now)]
     if not live:
+        state.copy_reader.forget(file_id)
         await state.cache.drop(file_id)
         status = "deleted" if copies[0]["status"] == "deleted" else "expired"
         raise FileGone(
