@@ -399,24 +399,14 @@ class Bench:
 
 # -- search and rebuild-index --------------------------------------------------------------
 def search_bench(up: ArtStoreUp, rows: int, rounds: int) -> dict[str, Any]:
-    import asyncpg
     import search_latency  # type: ignore[import-not-found]
 
     from tests.support import catalog_rows
 
     async def load() -> float:
+        # Indexes dropped, rows inserted, indexes built again (search_latency.bulk_load).
         t0 = time.perf_counter()
-        conn = await asyncpg.connect(up.dsn)
-        try:
-            step = 100_000
-            for start in range(0, rows, step):
-                await conn.execute(
-                    catalog_rows.insert_sql(search_latency.SE, min(step, rows - start), start)
-                )
-                log(f"  catalog: {min(start + step, rows):,} generated files inserted")
-            await conn.execute("VACUUM ANALYZE catalog.files")
-        finally:
-            await conn.close()
+        await search_latency.bulk_load(up.dsn, rows, lambda m: log(f"  catalog:{m}"))
         return time.perf_counter() - t0
 
     load_s = asyncio.run(load())
