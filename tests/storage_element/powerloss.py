@@ -89,7 +89,8 @@ class Dead(Exception):
 
 
 class Worker:
-    """One client thread: uploads, PATCHes, deletes its own files; GC, sessions, modes."""
+    """One client thread: uploads, PATCHes, previews, deletes its own files; GC, sessions,
+    modes."""
 
     def __init__(
         self,
@@ -142,8 +143,10 @@ class Worker:
         live = [f for f in self.mine if self._changeable(f)]
         if roll < 0.45 or not live:
             self.upload(c)
-        elif roll < 0.65:
+        elif roll < 0.58:
             self.patch(c, self.rng.choice(live))
+        elif roll < 0.65:
+            self.preview(c, self.rng.choice(live))
         elif roll < 0.75 and self.scenario == "edit":
             self.delete(c, self.rng.choice(live))
         elif roll < 0.85:
@@ -198,12 +201,22 @@ class Worker:
             r = self._send(
                 c, "PATCH", f"/api/v1/files/{file_id}", json={"description": new.description}
             )
+        elif method == "PREVIEW":  # a new preview sidecar (issue 16): a new attr version
+            size = self.rng.choice((64, 256))
+            image = b"RIFF\x00\x00\x00\x00WEBPVP8 " + self.rng.randbytes(200)
+            r = self._send(
+                c,
+                "PUT",
+                f"/api/v1/files/{file_id}/previews/{size}",
+                content=image,
+                headers={"Content-Type": "image/webp"},
+            )
         else:
             r = self._send(c, "DELETE", f"/api/v1/files/{file_id}")
         with self.ledger.lock:
             entry = self.ledger.files[file_id]
             entry.pending = None
-            if r.status_code in (200, 204):
+            if r.status_code in (200, 201, 204):
                 entry.acked = new
                 if new.status == "deleted":
                     entry.mortal = True
@@ -218,6 +231,11 @@ class Worker:
         assert old is not None
         new = replace(old, version=old.version + 1, description=f"d{self.rng.getrandbits(32)}")
         self._change(c, file_id, new, "PATCH")
+
+    def preview(self, c: httpx.Client, file_id: str) -> None:
+        old = self._state(file_id)
+        assert old is not None
+        self._change(c, file_id, replace(old, version=old.version + 1), "PREVIEW")
 
     def delete(self, c: httpx.Client, file_id: str) -> None:
         old = self._state(file_id)

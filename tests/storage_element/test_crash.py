@@ -19,11 +19,13 @@ from artstore.storage_element.faults import (
     DELETE_STEPS,
     EXPIRE_STEPS,
     MODE_STEPS,
+    PREVIEW_STEPS,
     RECLAIM_STEPS,
     UPDATE_STEPS,
     UPLOAD_STEPS,
 )
 from tests.conftest import WRITE_PATH_ENV, SEFactory
+from tests.storage_element.test_previews import JPEG, WEBP
 from tests.support.se import StorageElementUnderTest, sha256_hex
 
 PAYLOAD = os.urandom(300 * 1024)
@@ -36,6 +38,7 @@ UPLOAD_DONE = {
     "upload.after_catalog",
 }
 CHANGE_DONE = {"after_attr_rename", "after_commit"}
+PREVIEW_DONE = {"after_attr_rename", "after_old_removed", "after_commit"}
 
 
 def _crashing(se_factory: SEFactory, mode: str, step: str) -> StorageElementUnderTest:
@@ -126,6 +129,59 @@ def test_delete_crash(se_factory: SEFactory, step: str) -> None:
         assert download.status_code == (410 if done else 200)
         deleted = c.get("/api/v1/files", params={"status": "deleted"}).json()
         assert deleted["total"] == (1 if done else 0)
+
+
+@pytest.mark.parametrize("step", PREVIEW_STEPS)
+def test_preview_put_crash(se_factory: SEFactory, step: str) -> None:
+    """Replacing a preview: a crash before the attr's rename leaves the old preview
+    served and no trace of the new one; at or after it, the new one and no trace of
+    the old (recovery finishes the removal). The original is never touched."""
+    se = se_factory("rw")
+    file_id = _upload(se)["file_id"]
+    url = f"/api/v1/files/{file_id}/previews/256"
+    with se.client() as c:
+        r = c.put(url, content=WEBP, headers={"Content-Type": "image/webp"})
+        assert r.status_code == 201, r.text
+    se.restart(SE_CRASH_AT=step)  # the first preview is written: now crash on the next
+    with se.client() as c:
+        req = c.build_request("PUT", url, content=JPEG, headers={"Content-Type": "image/jpeg"})
+    _crash(se, req)
+
+    _assert_clean(se)
+    done = step.split(".", 1)[1] in PREVIEW_DONE
+    with se.client() as c:
+        meta = c.get(f"/api/v1/files/{file_id}").json()
+        assert meta["previews"] == [256] and meta["version"] == (3 if done else 2)
+        got = c.get(url)
+        assert got.status_code == 200 and got.content == (JPEG if done else WEBP)
+        assert got.headers["content-type"] == ("image/jpeg" if done else "image/webp")
+        listed = c.get("/api/v1/files").json()["items"]
+        assert [m["version"] for m in listed] == [meta["version"]]  # the catalog agrees
+        assert c.get(f"/api/v1/files/{file_id}/download").content == PAYLOAD
+    assert len(se.sidecars()) == 1  # never both, never none
+
+
+@pytest.mark.parametrize("step", [s for s in PREVIEW_STEPS if "sidecar_write" not in s])
+def test_preview_delete_crash(se_factory: SEFactory, step: str) -> None:
+    se = se_factory("rw")
+    file_id = _upload(se)["file_id"]
+    url = f"/api/v1/files/{file_id}/previews/256"
+    with se.client() as c:
+        r = c.put(url, content=WEBP, headers={"Content-Type": "image/webp"})
+        assert r.status_code == 201, r.text
+    se.restart(SE_CRASH_AT=step)  # the first preview is written: now crash on the next
+    with se.client() as c:
+        req = c.build_request("DELETE", url)
+    _crash(se, req)
+
+    _assert_clean(se)
+    done = step.split(".", 1)[1] in PREVIEW_DONE
+    with se.client() as c:
+        meta = c.get(f"/api/v1/files/{file_id}").json()
+        assert meta["previews"] == ([] if done else [256])
+        assert c.get(url).status_code == (404 if done else 200)
+        assert c.get(f"/api/v1/files/{file_id}/download").content == PAYLOAD
+    assert len(se.sidecars()) == (0 if done else 1)
 
 
 @pytest.mark.parametrize("step", MODE_STEPS)

@@ -20,6 +20,9 @@ import asyncpg
 import httpx
 from PIL import Image
 
+from artstore.common.errors import Forbidden
+from artstore.common.se_client import StorageElementClient, bearer
+from artstore.common.se_client_errors import Relayed
 from artstore.storage_element.attr.model import Attr, PreviewRef, decode
 from artstore.storage_element.files.previews import looks_like
 from artstore.storage_element.layout import preview_owner, preview_path
@@ -428,3 +431,46 @@ def test_json_of_metadata_names_previews(rw_se: StorageElementUnderTest) -> None
         meta = c.get(f"/api/v1/files/{file_id}").json()
         assert meta["previews"] == []
         assert json.loads(rw_se.attrs()[0].read_bytes()).get("previews") is None
+
+
+def test_the_se_client_speaks_the_preview_api(rw_se: StorageElementUnderTest) -> None:
+    """``StorageElementClient.put_preview``/``get_preview``/``delete_preview``, as the
+    worker and the query module call them."""
+    with rw_se.client() as c:
+        file_id = _upload(c)
+    auth = bearer(rw_se.issuer.token("files:read storage:write", "worker"))
+    user = bearer(rw_se.issuer.token("files:read files:write", "alice"))
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            se = StorageElementClient(http)
+            assert await se.get_preview(rw_se.url, file_id, 256, auth) is None
+            made = await se.put_preview(rw_se.url, file_id, 256, WEBP, "image/webp", auth)
+            assert made["sha256"] == hashlib.sha256(WEBP).hexdigest()
+            assert made["bytes"] == len(WEBP) and made["format"] == "webp"
+            got = await se.get_preview(rw_se.url, file_id, 256, user)
+            assert got == (WEBP, "image/webp", f'"{made["sha256"]}"')
+            try:
+                await se.put_preview(rw_se.url, file_id, 512, WEBP, "image/webp", user)
+            except Forbidden as exc:
+                assert isinstance(exc, Relayed) and exc.status == 403
+            else:
+                raise AssertionError("a user token stored a preview")
+            try:
+                await se.put_preview(rw_se.url, file_id, 512, WEBP, "image/gif", auth)
+            except Relayed as exc:
+                assert exc.status == 415 and exc.code == "UNSUPPORTED_MEDIA_TYPE"
+            else:
+                raise AssertionError("a GIF was taken")
+            unknown = "0123abcd-0000-4000-8000-000000000000"
+            try:
+                await se.get_preview(rw_se.url, unknown, 256, auth)
+            except Relayed as exc:  # the file itself is unknown: not "no preview"
+                assert exc.status == 404 and exc.code == "NOT_FOUND"
+            else:
+                raise AssertionError("an unknown file answered")
+            assert await se.delete_preview(rw_se.url, file_id, 256, auth) is True
+            assert await se.delete_preview(rw_se.url, file_id, 256, auth) is False
+            assert await se.get_preview(rw_se.url, file_id, 256, auth) is None
+
+    asyncio.run(run())

@@ -35,6 +35,7 @@ FILE_METADATA_FIELDS = {
     "status",
     "finalized_by",
     "finalized_at",
+    "previews",
     "retention_policy",
     "ttl_days",
     "expires_at",

@@ -22,6 +22,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.errors import ArtStoreError, FileTooLarge, NotFound, ValidationFailed
@@ -49,6 +50,31 @@ Size = Annotated[
 MEDIA_TYPES: dict[str, PreviewFormat] = {"image/webp": "webp", "image/jpeg": "jpeg"}
 CONTENT_TYPE_OF: dict[str, str] = {fmt: ctype for ctype, fmt in MEDIA_TYPES.items()}
 CACHE_CONTROL = "private, max-age=86400"
+
+
+class PreviewStored(BaseModel):
+    file_id: str
+    size: int
+    format: PreviewFormat
+    bytes: int
+    sha256: str
+
+
+_IMAGE_BODY: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES
+        },
+    }
+}
+_IMAGE_ANSWER: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The preview image",
+        "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in MEDIA_TYPES},
+    },
+    304: {"description": "Not modified (If-None-Match)"},
+}
 
 
 class NoPreview(NotFound):
@@ -107,7 +133,13 @@ def _too_large(limit: int) -> FileTooLarge:
     return FileTooLarge(f"a preview may take at most {limit} bytes", details={"limit": limit})
 
 
-@router.put("/{file_id}/previews/{size}", status_code=201)
+@router.put(
+    "/{file_id}/previews/{size}",
+    status_code=201,
+    response_model=PreviewStored,
+    responses={200: {"model": PreviewStored, "description": "That very preview was there"}},
+    openapi_extra=_IMAGE_BODY,
+)
 async def put_preview(
     file_id: uuid.UUID, size: Size, request: Request, node: Node, _: Operator
 ) -> Response:
@@ -123,12 +155,12 @@ async def put_preview(
     digest = await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
     ref = PreviewRef(size=size, format=fmt, bytes=len(data), sha256=digest)
     _attr, changed = await node.store.put_preview(str(file_id), ref, data)
-    body = {"file_id": str(file_id), "size": size, "format": fmt, "bytes": len(data),
-            "sha256": digest}  # fmt: skip
-    return JSONResponse(body, status_code=201 if changed else 200)
+    body = PreviewStored(file_id=str(file_id), size=size, format=fmt, bytes=len(data),
+                         sha256=digest)  # fmt: skip
+    return JSONResponse(body.model_dump(), status_code=201 if changed else 200)
 
 
-@router.get("/{file_id}/previews/{size}", response_model=None)
+@router.get("/{file_id}/previews/{size}", response_model=None, responses=_IMAGE_ANSWER)
 async def get_preview(
     file_id: uuid.UUID, size: Size, request: Request, node: Node, _: Reader
 ) -> Response:
