@@ -20,6 +20,7 @@ from artstore.admin.auth.revocations import router as revocations_router
 from artstore.admin.auth.router import router as auth_router
 from artstore.admin.auth.throttle import LoginThrottle
 from artstore.admin.bootstrap import bootstrap
+from artstore.admin.console.router import router as console_router
 from artstore.admin.events import Events
 from artstore.admin.files.router import router as files_router
 from artstore.admin.jobs.router import router as jobs_router
@@ -159,6 +160,7 @@ def create_app(settings: AMSettings | None = None) -> FastAPI:
         audit_router,
         jobs_router,
         quarantine_router,
+        console_router,
         authorize_router,
     ):
         app.include_router(router)

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from artstore.admin.console.settings import ConsoleSettings
 from artstore.common.cors import LOCAL_SERVICE_ORIGINS
 from artstore.common.limits import max_body_bytes_field
 from artstore.common.settings import MIN_KEY_LENGTH, MIN_PASSWORD_LENGTH, ServiceSettings
@@ -58,7 +59,7 @@ def console_redirect_uris(public_url: str, configured: str) -> tuple[str, ...]:
     return (base, *(uri for uri in others if uri != base))
 
 
-class AMSettings(ServiceSettings):
+class AMSettings(ServiceSettings, ConsoleSettings):
     model_config = SettingsConfigDict(
         env_prefix="AM_", env_file=".env", extra="ignore", populate_by_name=True
     )
