@@ -318,6 +318,22 @@ def test_signed_link_copied_then_opened_without_a_token(
         fresh.close()
 
 
+def test_download_then_finalize(page: Page, console: Console) -> None:
+    file_id = console.uploaded["file_id"]
+    go(page, f"#/file/{file_id}", "console-20mib.bin")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    assert download.value.suggested_filename == "console-20mib.bin"
+    digest = hashlib.sha256(Path(download.value.path()).read_bytes()).hexdigest()
+    assert digest == console.uploaded["sha256"]
+    # The temporary upload made permanent, after a confirmation.
+    page.get_by_role("button", name="Finalize").click()
+    page.get_by_role("dialog").get_by_role("button", name="Finalize").click()
+    expect(page.locator("dl.props")).to_contain_text("permanent")
+    expect(page.get_by_role("button", name="Finalize")).to_have_count(0)
+    expect(page.locator("#error")).to_be_hidden()
+
+
 def test_change_an_se_mode_with_confirmation(page: Page, console: Console) -> None:
     se = console.mode_se
     go(page, "#/storage", "Storage elements")
