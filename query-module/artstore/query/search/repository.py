@@ -13,11 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     case,
     func,
     literal,
     select,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from artstore.contracts.catalog import (
     FILE_COLUMNS,
     files,
+    not_quarantined,
     preference_order,
     speaks_for_file,
     ts_config,
@@ -236,10 +240,26 @@ def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int)
     score = func.ts_rank(r.c.search_vector, tsquery) if tsquery is not None else literal(None)
     on = (r.c.storage_element_id == k.c.storage_element_id) & (r.c.file_id == k.c.file_id)
     return (
-        select(*[r.c[x.name] for x in FIELDS], score.label("score"), n.label("n"))
+        select(
+            *[r.c[x.name] for x in FIELDS],
+            score.label("score"),
+            n.label("n"),
+            _copies_of(r).label("copies"),
+        )
         .join_from(k, r, on)
         .order_by(*_order(r.c, req, score))
     )
+
+
+def _copies_of(r: Any) -> Any:
+    """Every live copy of row ``r``'s file as JSON ``[{storage_element_id, status}]``,
+    the representative first (as :func:`copies_of`), read by the page's own statement
+    (no second statement after the page)."""
+    c = files.alias("c")
+    one = func.json_build_object("storage_element_id", c.c.storage_element_id, "status", c.c.status)
+    agg = func.json_agg(aggregate_order_by(one, *preference_order(c)))
+    stmt = select(agg).where(c.c.file_id == r.c.file_id, not_quarantined(c))
+    return type_coerce(stmt.scalar_subquery(), JSON)
 
 
 def count_statement(req: SearchRequest, count_limit: int) -> Select[Any]:
@@ -291,7 +311,7 @@ async def search(
         rows = await _rows(conn, small_page_statement(req, count_limit, rank_window))
         n = int(rows[0]["n"]) if rows else await _count(conn, req, count_limit)
     for r in rows:
-        r.pop("n", None)
+        r.pop("n", None)  # "copies" stays when the statement read them
     has_more = len(rows) > req.limit
     rows = rows[: req.limit]
     if count_limit <= 0 or n <= count_limit:

@@ -36,7 +36,11 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
                     state.settings.search_count_limit,
                     state.settings.search_rank_window,
                 )
-                grouped = _group(await repo.copies_of(conn, [str(r["file_id"]) for r in rows]))
+                if all("copies" in r for r in rows):  # read with the page (one statement)
+                    grouped = {str(r["file_id"]): r.pop("copies") or [] for r in rows}
+                else:
+                    ids = [str(r["file_id"]) for r in rows]
+                    grouped = _group(await repo.copies_of(conn, ids))
     except (DBAPIError, OSError, TimeoutError) as exc:
         # A value the catalog refuses is the client's 400 (errors.py); only a catalog
         # that cannot be reached (or timed out) is 503, which clients retry.
