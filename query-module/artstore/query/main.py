@@ -20,6 +20,7 @@ from artstore.common.se_tokens import SeTokens
 from artstore.common.settings import MIN_KEY_LENGTH, refuse_weak_secrets
 from artstore.query.cache import invalidation
 from artstore.query.cache.store import RedisCache, make_cache
+from artstore.query.edits.router import router as edits_router
 from artstore.query.files.catalog import CopyReader
 from artstore.query.files.router import router as files_router
 from artstore.query.links.router import router as links_router
@@ -138,6 +139,7 @@ def create_app(settings: QMSettings | None = None) -> FastAPI:
     )
     app.include_router(search_router)
     app.include_router(files_router)
+    app.include_router(edits_router)
     app.include_router(links_router)
     app.include_router(previews_router)
     install_service_cors(app, settings)  # the console and Swagger UI (common/cors.py)
