@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import sys
@@ -192,6 +193,7 @@ def main() -> int:
     url = with_database(args.database_url, name)
     issuer = TestIssuer()
     qm: ServiceProcess | None = None
+    scratch = Path(tempfile.mkdtemp(prefix="qm-bench-"))
     try:
         if args.keep_database and asyncio.run(loaded(url)):
             print(f"reusing {name} (loaded before; --files must match)", flush=True)
@@ -207,11 +209,11 @@ def main() -> int:
             "JWT_ISSUER": "artstore-test",
             "JWT_AUDIENCE": "artstore",
             "ADMIN_URL": "http://127.0.0.1:9",
-            "QM_DATA_DIR": tempfile.mkdtemp(prefix="qm-bench-"),
+            "QM_DATA_DIR": str(scratch),
             "LOG_LEVEL": "WARNING",
             "QM_SEARCH_TIMEOUT": "120",
         }
-        log = Path(tempfile.mkdtemp(prefix="qm-bench-log-")) / "query.log"
+        log = scratch / "query.log"
         qm = ServiceProcess("query", env, port, log).start()
         rows = run(qm.url, issuer.token(), mix(random.Random(args.seed), args.files), args.rounds)
         print(f"\n{args.files:,} files ({load_s:.0f} s to load and index); "
@@ -231,6 +233,7 @@ def main() -> int:
         if qm is not None:
             qm.stop()
         issuer.close()
+        shutil.rmtree(scratch, ignore_errors=True)
         if not args.keep_database:
             drop_database(args.database_url, name)
 
