@@ -9,10 +9,11 @@ const TOKENS = "artstore.console.tokens";
 const PENDING = "artstore.console.pkce";
 
 export class ApiError extends Error {
-  constructor(message, status = 0, code = "") {
+  constructor(message, status = 0, code = "", details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details; // the envelope's details, when it had any
   }
 }
 
@@ -199,7 +200,8 @@ export async function api(service, method, path, { json, query, raw = false } = 
   if (!r.ok) {
     const body = await r.json().catch(() => null);
     const err = body && body.error && typeof body.error === "object" ? body.error : null;
-    throw new ApiError(err?.message || `${service} answered HTTP ${r.status}`, r.status, err?.code || "");
+    throw new ApiError(err?.message || `${service} answered HTTP ${r.status}`, r.status, err?.code || "",
+      err?.details && typeof err.details === "object" ? err.details : null);
   }
   if (r.status === 204) return null;
   const type = r.headers.get("content-type") || "";

@@ -246,6 +246,7 @@ async function fileView(id) {
   ], file.copies || [], { label: "Copies" });
   const preview = h("div", { id: "preview" });
   const linkOut = h("div", { id: "link", "aria-live": "polite" });
+  const editBox = h("div", { id: "edit", hidden: true });
   const expiry = h("select", { id: "link-expiry" },
     [["3600", "1 hour"], ["86400", "1 day"], ["604800", "7 days"]].map(([v, t]) => h("option", { value: v }, t)));
   const actions = h("div", { class: "row" },
@@ -268,6 +269,8 @@ async function fileView(id) {
           await fileView(id);
         }
       }) }, "Finalize") : null,
+    file.status === "active" ? h("button", { type: "button", class: "secondary", "aria-expanded": "false",
+      "aria-controls": "edit", onclick: (e) => toggleEdit(e.currentTarget, editBox, file) }, "Edit") : null,
     file.status === "active" ? h("button", { type: "button", class: "danger", onclick: () => guarded(async () => {
       if (await confirmDialog(`Delete ${file.original_filename}? Every copy goes.`, "Delete")) {
         await api("admin", "DELETE", `/api/v1/admin/files/${file.file_id}`);
@@ -276,7 +279,7 @@ async function fileView(id) {
     }) }, "Delete") : null);
   const history = h("div", { id: "history" }, h("p", { class: "muted" }, "Loading history…"));
   if (g !== generation) return;
-  render(file.original_filename, preview, dl, actions, linkOut,
+  render(file.original_filename, preview, dl, actions, editBox, linkOut,
     h("h2", {}, "Metadata"), meta, h("h2", {}, "Copies"), copies, h("h2", {}, "History"), history);
   if ((file.previews || []).length) loadPreview(file, preview);
   try {
@@ -289,6 +292,83 @@ async function fileView(id) {
     history.replaceChildren(h("p", { class: "muted" },
       `Uploaded ${when(file.uploaded_at)}; version ${file.version} since ${when(file.updated_at)}. (Audit history: ${e.message})`));
   }
+}
+
+// ---------------------------------------------------------------- files: edit
+// PATCH /api/v1/files/{id} on the query module, which changes every copy (docs/query.md).
+// Only the fields that changed are sent: a field left alone keeps its value as stored.
+
+function parseMetadataLines(text) {
+  const out = {};
+  for (const [n, line] of text.split("\n").entries()) {
+    if (!line.trim()) continue;
+    const i = line.indexOf("=");
+    if (i < 1) throw new ApiError(`metadata line ${n + 1} is not key=value`);
+    const key = line.slice(0, i).trim();
+    if (Object.hasOwn(out, key)) throw new ApiError(`metadata key "${key}" is given twice`);
+    out[key] = line.slice(i + 1);
+  }
+  return out;
+}
+
+const sameList = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+const sameMap = (a, b) => sameList(Object.keys(a).sort(), Object.keys(b).sort())
+  && Object.keys(a).every((k) => a[k] === b[k]);
+
+function toggleEdit(button, box, file) {
+  const open = box.hidden;
+  button.setAttribute("aria-expanded", String(open));
+  if (!open) { box.hidden = true; box.replaceChildren(); return; }
+  const tags0 = file.tags || [];
+  const meta0 = file.metadata || {};
+  const description = h("textarea", { name: "description", rows: 3, class: "wide" });
+  description.value = file.description || "";
+  const tags = h("textarea", { name: "tags", rows: 3 });
+  tags.value = tags0.join("\n");
+  const metadata = h("textarea", { name: "metadata", rows: 4, class: "mono" });
+  metadata.value = Object.entries(meta0).map(([k, v]) => `${k}=${v}`).join("\n");
+  // A key with "=" or a value with a line break has no key=value line: leave them alone.
+  const lined = Object.entries(meta0).every(([k, v]) => !k.includes("=") && !/[\r\n]/.test(v));
+  if (!lined) metadata.readOnly = true;
+  const status = h("p", { role: "status", class: "muted" });
+  const form = h("form", { class: "grid", "aria-label": "Edit file" },
+    h("div", { class: "wide" }, field("Description", description)),
+    field("Tags (one per line)", tags),
+    field("Metadata (key=value, one per line)", metadata),
+    h("div", { class: "row wide" },
+      h("button", { type: "submit" }, "Save"),
+      h("button", { type: "button", class: "secondary", onclick: () => toggleEdit(button, box, file) }, "Cancel")),
+    status);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      status.textContent = "";
+      const changes = {};
+      if (description.value !== (file.description || "")) changes.description = description.value;
+      const newTags = tags.value.split("\n").map((t) => t.trim()).filter(Boolean);
+      if (!sameList(newTags, tags0)) changes.tags = newTags;
+      if (lined) {
+        const newMeta = parseMetadataLines(metadata.value);
+        if (!sameMap(newMeta, meta0)) changes.metadata = newMeta;
+      }
+      if (!Object.keys(changes).length) { status.textContent = "Nothing changed."; return; }
+      status.textContent = "Saving…";
+      try {
+        await api("query", "PATCH", `/api/v1/files/${file.file_id}`, { json: changes });
+      } catch (err) {
+        // 502: some copies changed, others did not (named in the message); saving again
+        // is safe (it sets the same values).
+        status.textContent = err instanceof ApiError && Array.isArray(err.details?.failed)
+          ? `Not saved on: ${err.details.failed.map((f) => `${f.storage_element_id} (${f.message})`).join("; ")}.`
+          : "Not saved.";
+        throw err;
+      }
+      await fileView(file.file_id);
+    });
+  });
+  box.replaceChildren(h("h2", {}, "Edit"), form);
+  box.hidden = false;
+  description.focus();
 }
 
 async function loadPreview(file, box) {
