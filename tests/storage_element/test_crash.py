@@ -184,6 +184,31 @@ def test_preview_delete_crash(se_factory: SEFactory, step: str) -> None:
     assert len(se.sidecars()) == (0 if done else 1)
 
 
+@pytest.mark.parametrize("step", DELETE_STEPS)
+def test_delete_with_previews_crash(se_factory: SEFactory, step: str) -> None:
+    """A delete drops the file's previews after its commit point: never a tombstone
+    still naming them, never a live file that lost them."""
+    se = se_factory("edit")
+    file_id = _upload(se)["file_id"]
+    url = f"/api/v1/files/{file_id}/previews/256"
+    with se.client() as c:
+        r = c.put(url, content=WEBP, headers={"Content-Type": "image/webp"})
+        assert r.status_code == 201, r.text
+    se.restart(SE_CRASH_AT=step)
+    with se.client() as c:
+        req = c.build_request("DELETE", f"/api/v1/files/{file_id}")
+    _crash(se, req)
+
+    _assert_clean(se)
+    done = step.split(".", 1)[1] in CHANGE_DONE
+    with se.client() as c:
+        meta = c.get(f"/api/v1/files/{file_id}").json()
+        assert meta["status"] == ("deleted" if done else "active")
+        assert meta["previews"] == ([] if done else [256])
+        assert c.get(url).status_code == (410 if done else 200)
+    assert len(se.sidecars()) == (0 if done else 1)
+
+
 @pytest.mark.parametrize("step", MODE_STEPS)
 def test_mode_crash(se_factory: SEFactory, step: str) -> None:
     se = _crashing(se_factory, "rw", step)

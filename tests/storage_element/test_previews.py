@@ -293,26 +293,43 @@ def test_read_only_modes_refuse_writes_and_still_serve(rw_se: StorageElementUnde
 def test_delete_and_gc_remove_the_sidecars(se_factory: SEFactory, database: TestDatabase) -> None:
     se = se_factory("edit", SE_ALLOW_CLOCK_OVERRIDE="true", SE_RECLAIM_AGE="3600")
     with se.client() as c:
-        keep = _upload(c)
-        gone = _upload(c)
-        for fid in (keep, gone):
+        keep, gone, temp = _upload(c), _upload(c), _upload(c, ttl_days=1)
+        for fid in (keep, gone, temp):
             assert _put(c, fid, 256, WEBP, "image/webp").status_code == 201
             assert _put(c, fid, 1024, JPEG, "image/jpeg").status_code == 201
-        assert len(se.sidecars()) == 4
+        assert len(se.sidecars()) == 6
+        used = _used(se)
+
+        # Delete: the tombstone names no previews and their sidecars go at once.
         assert c.delete(f"/api/v1/files/{gone}").status_code == 204
         r = c.get(f"/api/v1/files/{gone}/previews/256")
         assert r.status_code == 410  # a tombstone's preview is gone with it
         assert _put(c, gone, 512, WEBP, "image/webp").status_code == 410
-        used = _used(se)
+        assert c.get(f"/api/v1/files/{gone}").json()["previews"] == []
+        assert len(se.sidecars()) == 4
+        assert _used(se) < used - len(WEBP) - len(JPEG) + 200  # the attr grew a little
 
-        at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-        r = c.post("/api/v1/maintenance/gc", params={"now": at})
-        assert r.status_code == 200 and r.json()["reclaimed"] == 1, r.text
-        assert r.json()["bytes_freed"] >= len(ORIGINAL) + len(WEBP) + len(JPEG)
+        def gc(days: float) -> dict[str, Any]:
+            at = (datetime.now(UTC) + timedelta(days=days)).isoformat()
+            r = c.post("/api/v1/maintenance/gc", params={"now": at})
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        # GC: the tombstone is reclaimed; the temporary file expires (previews kept
+        # until its reclaim: an expired copy is not served, but not gone either).
+        first = gc(1)
+        assert first["reclaimed"] == 1 and first["expired"] == 1, first
         assert c.get(f"/api/v1/files/{gone}").status_code == 404
+        assert len(se.sidecars()) == 4
+        before = _used(se)
+        second = gc(2)  # the expired file is reclaimed with its sidecars
+        assert second["reclaimed"] == 1, second
+        assert second["bytes_freed"] >= len(ORIGINAL) + len(WEBP) + len(JPEG)
+        assert c.get(f"/api/v1/files/{temp}").status_code == 404
         left = sorted(s.name for s in se.sidecars())
-        assert len(left) == 2 and all(se.blobs()[0].name in n for n in left)
-        assert _used(se) == used - r.json()["bytes_freed"]
+        (blob,) = se.blobs()
+        assert len(left) == 2 and all(n.startswith(blob.name) for n in left)
+        assert _used(se) == before - second["bytes_freed"]
         assert c.get(f"/api/v1/files/{keep}/previews/1024").content == JPEG
         assert set(_rows(database, se.id)) == {keep}
 

@@ -27,7 +27,10 @@ async def update_file(node: SEState, file_id: str, patch: FilePatch) -> Attr:
 
 async def delete_file(node: SEState, file_id: str) -> Attr:
     node.modes.require("delete")
-    return await node.store.replace(file_id, DELETE, lambda _old: {"status": "deleted"})
+    # A tombstone names no previews: their sidecars go now (the blob waits for GC).
+    return await node.store.replace(
+        file_id, DELETE, lambda _old: {"status": "deleted", "previews": None}
+    )
 
 
 async def expire_file(node: SEState, file_id: str, at: datetime) -> Attr:

@@ -223,10 +223,21 @@ class FileStore:
             ).sealed()
             encoded = new.encode()
             check_attr_size(encoded)
+            # Preview sidecars the new version no longer names (a delete drops them):
+            # removed after the commit point; recovery removes them if a crash intervenes.
+            named = set(sidecars_of(new))
+            drop = [p for p in sidecars_of(old) if p not in named]
+            record: dict[str, Any] = {"drop": drop} if drop else {}
+            freed = 0
             async with self.modes.admit(kind.operation):
                 txn = await self.journal.begin(
                     kind.name,
-                    {"file_id": file_id, "storage_path": new.storage_path, "version": new.version},
+                    {
+                        "file_id": file_id,
+                        "storage_path": new.storage_path,
+                        "version": new.version,
+                        **record,
+                    },
                 )
                 self.faults.point(kind.step("after_begin"))
                 try:
@@ -240,9 +251,16 @@ class FileStore:
                 except BaseException:
                     await self.journal.abort(txn)
                     raise
+                if drop:
+                    freed = await asyncio.to_thread(self._sizes, drop)
+                    try:
+                        await asyncio.to_thread(self._remove_objects, drop)
+                    except OSError as exc:  # left for reconcile: unnamed sidecars
+                        log.warning("could not remove previews no longer named: %s", exc)
+                        freed = 0
                 await self.journal.commit(txn, owes_catalog=self.catalog.enabled)
                 self.faults.point(kind.step("after_commit"))
-            self.capacity.stored(len(encoded) - len(old.encode()))
+            self.capacity.stored(len(encoded) - len(old.encode()) - freed)
             await self.catalog.record(txn, file_id, new)
         return new
 
