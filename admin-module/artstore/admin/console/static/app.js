@@ -225,10 +225,12 @@ async function runSearch(results) {
 }
 
 // ---------------------------------------------------------------- files: detail
-async function fileView(id) {
+// ``known``: the file's metadata as a change just answered it (finalize, edit): the query
+// module's metadata cache may still hold the answer from before for a few seconds.
+async function fileView(id, known = null) {
   const g = generation;
   render("File");
-  const file = await api("query", "GET", `/api/v1/files/${encodeURIComponent(id)}`);
+  const file = known || await api("query", "GET", `/api/v1/files/${encodeURIComponent(id)}`);
   const props = [
     ["Name", file.original_filename], ["File id", h("code", {}, file.file_id)], ["Size", `${bytes(file.size)} (${file.size} bytes)`],
     ["Content type", file.content_type], ["Checksum (SHA-256)", h("code", { id: "checksum" }, file.checksum)],
@@ -265,8 +267,8 @@ async function fileView(id) {
     file.retention_policy === "temporary" && file.status === "active"
       ? h("button", { type: "button", class: "secondary", onclick: () => guarded(async () => {
         if (await confirmDialog(`Make ${file.original_filename} permanent?`, "Finalize")) {
-          await api("ingester", "POST", `/api/v1/files/${file.file_id}/finalize`);
-          await fileView(id);
+          const done = await api("ingester", "POST", `/api/v1/files/${file.file_id}/finalize`);
+          await fileView(id, done);
         }
       }) }, "Finalize") : null,
     file.status === "active" ? h("button", { type: "button", class: "secondary", "aria-expanded": "false",
@@ -353,8 +355,9 @@ function toggleEdit(button, box, file) {
       }
       if (!Object.keys(changes).length) { status.textContent = "Nothing changed."; return; }
       status.textContent = "Saving…";
+      let saved;
       try {
-        await api("query", "PATCH", `/api/v1/files/${file.file_id}`, { json: changes });
+        saved = await api("query", "PATCH", `/api/v1/files/${file.file_id}`, { json: changes });
       } catch (err) {
         // 502: some copies changed, others did not (named in the message); saving again
         // is safe (it sets the same values).
@@ -363,7 +366,7 @@ function toggleEdit(button, box, file) {
           : "Not saved.";
         throw err;
       }
-      await fileView(file.file_id);
+      await fileView(file.file_id, saved);
     });
   });
   box.replaceChildren(h("h2", {}, "Edit"), form);
