@@ -38,7 +38,9 @@ def _attrs_on_disk(se: StorageElementUnderTest) -> dict[str, dict[str, Any]]:
     out = {}
     for path in se.attrs():
         attr = decode(path.read_bytes())
-        out[attr.file_id] = {**attr.model_dump(), "previews": attr.preview_sizes()}
+        # Every attr field but the bit-rot hash (issue 19: no catalog column).
+        dump = attr.model_dump(exclude={"bitrot"})
+        out[attr.file_id] = {**dump, "previews": attr.preview_sizes()}
     return out
 
 

@@ -61,7 +61,7 @@ def _write(files: Path, attr: Attr, raw: bytes | None = None) -> None:
 
 
 def _expected(attr: Attr) -> dict[str, Any]:
-    row = attr.model_dump()
+    row = attr.model_dump(exclude={"bitrot"})  # the SE's own business: no catalog column
     row["uploaded_at"], row["updated_at"] = attr.uploaded_at, attr.updated_at
     row["previews"] = attr.preview_sizes()  # the catalog keeps the sizes
     return row

@@ -7,7 +7,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
+from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BitrotRef
 from artstore.storage_element.files import upload
 from artstore.storage_element.files.fields import UploadFields
 
@@ -33,6 +33,7 @@ def _attr(fields: UploadFields, filename: str, content_type: str, uploader: str)
         description=fields.description,
         tags=fields.tags,
         metadata=fields.metadata,
+        bitrot=BitrotRef(alg="xxh3-128", hex="f" * 32),
     )
 
 

@@ -73,6 +73,7 @@ GOOD = {
     "microseconds": _content(uploaded_at="2026-01-01T00:00:00.000001Z"),
     "big size": _content(size=2**62),
     "schema 2": _content(schema_version=2),
+    "bit-rot hash": _content(bitrot={"alg": "xxh3-128", "hex": "0123456789abcdef" * 2}),
 }
 
 
@@ -123,6 +124,13 @@ ODD = {
     "file id a number": _content(file_id=7),
     "description null": _content(description=None),
     "extra field": _content(extra="x"),
+    "bitrot null": _content(bitrot=None),
+    "bitrot a string": _content(bitrot="xxh3-128:00"),
+    "bitrot unknown alg": _content(bitrot={"alg": "md5", "hex": "0" * 32}),
+    "bitrot short hex": _content(bitrot={"alg": "xxh3-128", "hex": "0" * 31}),
+    "bitrot upper hex": _content(bitrot={"alg": "xxh3-128", "hex": "A" * 32}),
+    "bitrot extra key": _content(bitrot={"alg": "xxh3-128", "hex": "0" * 32, "x": 1}),
+    "bitrot hex a number": _content(bitrot={"alg": "xxh3-128", "hex": 0}),
 }
 
 
@@ -160,6 +168,31 @@ def test_tampered_attr_is_refused() -> None:
     raw = _sealed(_content()).replace(b'"size":12', b'"size":13')
     with pytest.raises(BadAttr, match="meta_checksum"):
         decode_row(raw)
+
+
+def test_tampered_bitrot_hash_is_refused() -> None:
+    """The bit-rot hash (issue 19) is covered by meta_checksum like every other field."""
+    raw = _sealed(_content(bitrot={"alg": "xxh3-128", "hex": "0" * 32}))
+    tampered = raw.replace(b'"hex":"' + b"0" * 32, b'"hex":"' + b"1" + b"0" * 31)
+    assert tampered != raw
+    for read in (decode, decode_row):
+        with pytest.raises(BadAttr, match="meta_checksum"):
+            read(tampered)
+    # Dropping the field (to fall back on SHA-256) breaks the checksum just as well.
+    dropped = raw.replace(b'"bitrot":{"alg":"xxh3-128","hex":"' + b"0" * 32 + b'"},', b"")
+    assert dropped != raw
+    for read in (decode, decode_row):
+        with pytest.raises(BadAttr, match="meta_checksum"):
+            read(dropped)
+
+
+def test_bitrot_hash_is_no_catalog_column() -> None:
+    raw = _sealed(_content(bitrot={"alg": "xxh3-128", "hex": "0" * 32}))
+    assert decode(raw).bitrot is not None
+    assert "bitrot" not in ROW_COLUMNS
+    # The same row as without it, but for the attr's own checksum (the last column).
+    assert ROW_COLUMNS[-1] == "meta_checksum"
+    assert _rows_equal(decode_row(raw)[:-1], decode_row(_sealed(_content()))[:-1])
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import pytest
+import xxhash
 
 from artstore.storage_element.files.download import (
     HOLD_BACK,
@@ -218,3 +219,15 @@ def test_short_reads_still_give_the_whole_file_verified(max_read: int) -> None:
     with pytest.raises(CorruptBlob):
         asyncio.run(go())
     assert len(bad.body) <= size - min(HOLD_BACK, max_read) and not bad.finished
+
+
+@pytest.mark.parametrize("size", [500, 3 * HOLD_BACK + 7])
+def test_the_bitrot_hasher_verifies_instead_of_sha256(size: int) -> None:
+    """Given the attr's bit-rot hasher (issue 19), the body checks its digest, not SHA-256's."""
+    data = bytes(range(256)) * (size // 256) + b"t" * (size % 256)
+    for expected, corrupt in ((xxhash.xxh3_128_hexdigest(data), False), (sha(data), True)):
+        body = BlobBody(FakeReader(data), len(data), 4 * HOLD_BACK, expected, xxhash.xxh3_128())
+        while not body.done:
+            body.read_step()
+        body.verify_last()
+        assert body.corrupt is corrupt

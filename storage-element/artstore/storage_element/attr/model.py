@@ -14,7 +14,7 @@ from artstore.common.files import FileStatus, RetentionPolicy
 ATTR_MAX_BYTES = 4096
 SCHEMA_VERSION = 1
 # Fields an attr may leave out (absent means None); see Attr.content.
-OPTIONAL_FIELDS = ("finalized_by", "finalized_at", "previews")
+OPTIONAL_FIELDS = ("finalized_by", "finalized_at", "previews", "bitrot")
 # At most this many preview sizes per file: 8 entries take about 800 bytes of the 4 KiB.
 MAX_PREVIEWS = 8
 PREVIEW_MIN_SIZE = 16
@@ -36,6 +36,17 @@ class PreviewRef(BaseModel):
     format: PreviewFormat
     bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class BitrotRef(BaseModel):
+    """The blob's bit-rot hash (issue 19; ``storage_element/bitrot.py``): a fast
+    non-cryptographic hash that whole-file downloads and the scrubber verify the bytes
+    with instead of re-running SHA-256. The attr's own ``meta_checksum`` covers it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alg: Literal["xxh3-128"]
+    hex: str = Field(pattern=r"^[0-9a-f]{32}$")
 
 
 class Attr(BaseModel):
@@ -66,6 +77,9 @@ class Attr(BaseModel):
     # Preview sidecars (issue 16), sorted by size; None (left out of the file) when
     # there are none, so an attr that never had previews keeps its bytes and checksum.
     previews: list[PreviewRef] | None = Field(default=None, max_length=MAX_PREVIEWS)
+    # The bit-rot hash of the blob (issue 19). None (left out of the file) in attrs
+    # written before it existed: those verify with ``checksum`` (SHA-256).
+    bitrot: BitrotRef | None = None
     meta_checksum: str = ""
 
     def preview_sizes(self) -> list[int]:

@@ -34,12 +34,17 @@ from artstore.storage_element.attr.model import (
 
 # Catalog columns taken from an attr, in order: the model's fields (== catalog.models.
 # ATTR_COLUMNS, checked by a test; named here so this module needs no SQLAlchemy).
-ROW_COLUMNS: tuple[str, ...] = tuple(Attr.model_fields)
+# The bit-rot hash (issue 19) is the SE's own business: no catalog column.
+ROW_COLUMNS: tuple[str, ...] = tuple(f for f in Attr.model_fields if f != "bitrot")
 _FIELDS = frozenset(ROW_COLUMNS)
 # An attr may leave out the optional fields (finalize history) while they are unset.
 _REQUIRED = _FIELDS - frozenset(OPTIONAL_FIELDS)
 # The fast path takes attrs without previews; one with previews goes through decode.
 _NO_PREVIEWS = _FIELDS - {"previews"}
+_ABSENT: Any = object()
+_BITROT_KEYS = frozenset(("alg", "hex"))
+_BITROT_ALGS = frozenset(("xxh3-128",))
+_BITROT_HEX = re.compile("[0-9a-f]{32}")
 
 _STR = ("file_id", "storage_path", "original_filename", "content_type", "checksum",
         "uploaded_by", "description", "meta_checksum")  # fmt: skip
@@ -116,8 +121,20 @@ def _time(value: Any) -> datetime | None:
 def _fast(raw: bytes) -> Row | None:
     """The row when the attr is provably what ``decode`` accepts unchanged, else None."""
     data = json.loads(raw)
-    if type(data) is not dict or not (data.keys() == _NO_PREVIEWS or data.keys() == _REQUIRED):
+    if type(data) is not dict:
         return None
+    bitrot = data.pop("bitrot", _ABSENT)
+    if not (data.keys() == _NO_PREVIEWS or data.keys() == _REQUIRED):
+        return None
+    if bitrot is not _ABSENT:  # exactly what BitrotRef dumps, else decode decides
+        if type(bitrot) is not dict or bitrot.keys() != _BITROT_KEYS:
+            return None
+        alg, digest = bitrot["alg"], bitrot["hex"]
+        if type(alg) is not str or alg not in _BITROT_ALGS:
+            return None
+        if type(digest) is not str or not _BITROT_HEX.fullmatch(digest):
+            return None
+        data["bitrot"] = bitrot
     finalized_by, finalized_at_raw = data.get("finalized_by"), data.get("finalized_at")
     finalized_at = None if finalized_at_raw is None else _time(finalized_at_raw)
     if "finalized_by" in data and (type(finalized_by) is not str or finalized_at is None):

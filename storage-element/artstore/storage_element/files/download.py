@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 from artstore.common.asgi import until_disconnect
 from artstore.common.errors import FileGone, InvalidRange
 from artstore.contracts.se import NO_REDIRECT_HEADER
+from artstore.storage_element import bitrot
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
 from artstore.storage_element.backends.s3_presign import presigner_of
@@ -198,14 +199,26 @@ class BlobBody:
     bytes go only once the hash matched. A corrupt copy thus ends the response short
     instead of delivering silently bad bytes. A last chunk of at most ``HOLD_BACK``
     bytes is hashed in its read hop, as are all the others.
+
+    The hash is ``hasher`` (the attr's bit-rot hash, issue 19: ``bitrot.verifier``),
+    SHA-256 when none is given; ``expected`` is its hex digest.
     """
 
-    def __init__(self, reader: BlobReader, length: int, chunk: int, expected: str | None) -> None:
+    def __init__(
+        self,
+        reader: BlobReader,
+        length: int,
+        chunk: int,
+        expected: str | None,
+        hasher: bitrot.Hasher | None = None,
+    ) -> None:
         self.reader = reader
         self.left = length
         self.chunk = max(1, chunk)
         self.expected = expected
-        self.digest = hashlib.sha256() if expected else None
+        self.digest: bitrot.Hasher | None = None
+        if expected:
+            self.digest = hasher if hasher is not None else hashlib.sha256()
         self.corrupt = False
         self.unhashed: bytes | None = None  # the last chunk, when verify_last owes its hash
         self.tail = b""  # with it: the held-back end of the file
@@ -217,11 +230,13 @@ class BlobBody:
         """Open the range and read its first chunk in one thread hop (errors here are
         still ordinary error answers: nothing has been sent)."""
         whole = p.start == 0 and p.length == attr.size
-        expected = attr.checksum.removeprefix("sha256:") if whole else None
+        hasher, expected = None, None
+        if whole:  # the bit-rot hash when the attr has one, else SHA-256
+            hasher, expected, _ = bitrot.verifier(attr)
 
         def first() -> tuple[BlobBody, bytes]:
             reader = node.backend.open_reader(attr.storage_path, p.start, p.length)
-            body = cls(reader, p.length, chunk, expected)
+            body = cls(reader, p.length, chunk, expected, hasher)
             try:
                 return body, body.read_step()
             except BaseException:

@@ -14,7 +14,7 @@ from artstore.storage_element.attr.model import Attr
 class FileMetadata(SharedFileMetadata):
     @classmethod
     def of(cls, attr: Attr, storage_element_id: str) -> FileMetadata:
-        data = attr.model_dump(exclude={"storage_path", "meta_checksum", "previews"})
+        data = attr.model_dump(exclude={"storage_path", "meta_checksum", "previews", "bitrot"})
         return cls(**data, previews=attr.preview_sizes(), storage_element_id=storage_element_id)
 
 

@@ -20,7 +20,7 @@ from artstore.common.errors import (
     ModeNotAllowed,
     ValidationFailed,
 )
-from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr
+from artstore.storage_element.attr.model import ATTR_MAX_BYTES, Attr, BitrotRef
 from artstore.storage_element.files.fields import UploadFields
 from artstore.storage_element.layout import clean_original_filename, hour_folder, storage_name
 from artstore.storage_element.modes.service import RETENTION_OF_MODE
@@ -31,6 +31,7 @@ from artstore.storage_element.store.filestore import check_attr_size as check_at
 
 DEFAULT_TTL_DAYS = 30
 _PLACEHOLDER_CHECKSUM = "sha256:" + "0" * 64
+_PLACEHOLDER_BITROT = BitrotRef(alg="xxh3-128", hex="0" * 32)
 
 
 @dataclass
@@ -74,6 +75,7 @@ def _build_attr(
     size: int,
     checksum: str,
     mode: str,
+    bitrot: BitrotRef | None = None,
 ) -> Attr:
     retention, ttl, expires = _retention(mode, req.fields, now)
     history = req.history or {}
@@ -97,6 +99,7 @@ def _build_attr(
         metadata=req.fields.metadata,
         finalized_by=history.get("finalized_by"),
         finalized_at=history.get("finalized_at"),
+        bitrot=bitrot,
     )
 
 
@@ -132,7 +135,7 @@ async def store_upload(node: SEState, req: UploadRequest, body: AsyncIterator[by
         f"{hour_folder(now)}/{storage_name(filename, req.principal.sub, now, uuid.UUID(file_id))}"
     )
 
-    def build(size: int, checksum: str) -> Attr:
+    def build(size: int, checksum: str, bitrot: BitrotRef | None) -> Attr:
         return _build_attr(
             req,
             file_id=file_id,
@@ -142,11 +145,12 @@ async def store_upload(node: SEState, req: UploadRequest, body: AsyncIterator[by
             size=size,
             checksum=checksum,
             mode=mode,
+            bitrot=bitrot,
         )
 
     # Before any byte is stored: the attr must fit even at the largest size.
     if _may_not_fit(req.fields, filename, req.content_type, req.principal.sub):
-        check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM).encode())
+        check_attr_size(build(s.max_file_size, _PLACEHOLDER_CHECKSUM, _PLACEHOLDER_BITROT).encode())
     if req.announced_size is not None and req.announced_size > s.max_file_size:
         raise FileTooLarge(
             f"file exceeds {s.max_file_size} bytes", details={"max_file_size": s.max_file_size}
@@ -163,7 +167,7 @@ async def store_upload(node: SEState, req: UploadRequest, body: AsyncIterator[by
                 "content does not match the announced SHA-256",
                 details={"expected": req.expected_sha256, "actual": creation.sha256},
             )
-        attr, encoded = build(creation.size, f"sha256:{creation.sha256}").seal()
+        attr, encoded = build(creation.size, f"sha256:{creation.sha256}", creation.bitrot).seal()
         check_attr_size(encoded)  # fields sent after the file part are known only now
         await creation.publish(attr, encoded)
     return attr

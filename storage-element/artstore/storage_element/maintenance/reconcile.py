@@ -18,7 +18,7 @@ from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.files.index import attr_storage_path
 from artstore.storage_element.layout import preview_owner
-from artstore.storage_element.maintenance.hashing import blob_sha256
+from artstore.storage_element.maintenance.hashing import blob_matches
 from artstore.storage_element.state import SEState
 from artstore.storage_element.store.filestore import sidecar_of
 
@@ -128,10 +128,8 @@ async def _check_copy(
         kind = "missing_blob"
     elif blob_size != attr.size:
         kind = "size_mismatch"
-    elif deep:
-        sha = await blob_sha256(node.backend, path, attr.size)
-        if f"sha256:{sha}" != attr.checksum:
-            kind = "checksum_mismatch"
+    elif deep and not await blob_matches(node.backend, path, attr):  # bit-rot, else SHA-256
+        kind = "checksum_mismatch"
     if kind is None:
         return attr
     damage = kind
@@ -173,7 +171,7 @@ async def _still_damaged(node: SEState, path: str, judged: Attr, kind: str) -> b
     if kind == "size_mismatch":
         return size is not None and size != now.size
     # checksum_mismatch: still the same blob and the same claim about it
-    return size == now.size and now.checksum == judged.checksum
+    return size == now.size and now.checksum == judged.checksum and now.bitrot == judged.bitrot
 
 
 async def _check_orphans(

@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from artstore.storage_element.fsutil import atomic_replace
-from artstore.storage_element.maintenance.hashing import blob_sha256
+from artstore.storage_element.maintenance.hashing import blob_matches
 from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.scrub")
@@ -80,15 +80,17 @@ async def _check(node: SEState, path: str, rate: int) -> None:
     attr = await asyncio.to_thread(node.read_attr_sync, path)
     if attr is None or await asyncio.to_thread(node.backend.blob_size, path) is None:
         return  # a bad attr was quarantined by the read; a missing blob is reconcile's
-    sha = await blob_sha256(node.backend, path, attr.size, rate)
-    if f"sha256:{sha}" != attr.checksum:
+    # The attr's bit-rot hash when it has one, else SHA-256 (issue 19).
+    if not await blob_matches(node.backend, path, attr, rate):
         node.maintenance.scrub.mismatches += 1
         judged = attr
 
         async def still_bad() -> bool:
             # Re-read under the file's lock: the same copy, still claiming that checksum.
             now = await asyncio.to_thread(node.read_attr_sync, path)
-            return now is not None and now.checksum == judged.checksum
+            return (
+                now is not None and now.checksum == judged.checksum and now.bitrot == judged.bitrot
+            )
 
         await node.store.quarantine(
             path, attr.file_id, "checksum_mismatch (scrub)", still_bad=still_bad

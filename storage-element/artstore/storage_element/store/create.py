@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from artstore.common.errors import FileTooLarge
+from artstore.storage_element import bitrot
 from artstore.storage_element.backends.base import BlobWriter, SmallWrite
 from artstore.storage_element.capacity import Reservation
 from artstore.storage_element.store.changes import UPLOAD
 from artstore.storage_element.store.errors import Collision, NameTooLong, NoSpace
 
 if TYPE_CHECKING:
-    from artstore.storage_element.attr.model import Attr
+    from artstore.storage_element.attr.model import Attr, BitrotRef
     from artstore.storage_element.store.filestore import FileStore
 
 log = logging.getLogger("artstore.storage_element.store")
@@ -61,6 +62,9 @@ class Creation:
         self.data: bytes | None = None  # the whole body, when it goes with a group
         self.size = 0
         self.sha256 = ""
+        # The bit-rot hash (issue 19), computed in the same pass as the SHA-256.
+        self.bitrot: BitrotRef | None = None
+        self._bitrot = bitrot.new_hasher()
         self.published = False
         # True once the backend may have put something of ours at the final names.
         self._placing = False
@@ -99,25 +103,33 @@ class Creation:
                     self.writer = await self._new_writer()
                 if len(buf) >= s.io_chunk_bytes:
                     data, buf = bytes(buf), bytearray()
-                    await asyncio.to_thread(self.writer.write, data)
+                    await asyncio.to_thread(self._write, data)
             self.size = received
             if self.writer is None and small_limit:
                 data = bytes(buf)
                 self.data = data
-                self.sha256 = (
-                    hashlib.sha256(data).hexdigest()
+                self.sha256, self.bitrot = (
+                    _hashes(data)
                     if len(data) <= _HASH_INLINE_BYTES
-                    else await asyncio.to_thread(_sha256_hex, data)
+                    else await asyncio.to_thread(_hashes, data)
                 )
                 return
             if self.writer is None:
                 self.writer = await self._new_writer()
             if buf:
-                await asyncio.to_thread(self.writer.write, bytes(buf))
+                await asyncio.to_thread(self._write, bytes(buf))
             self.sha256 = await asyncio.to_thread(self.writer.finish)
+            self.bitrot = bitrot.ref_of(self._bitrot)
             st.faults.point(UPLOAD.step("after_tmp_blob"))
         except OSError as exc:
             raise storage_error(exc, received_bytes=received) from exc
+
+    def _write(self, data: bytes) -> None:
+        """Blocking: one chunk to the writer (which hashes it with SHA-256) and into the
+        bit-rot hash, in the same thread hop while the bytes are in memory."""
+        assert self.writer is not None
+        self._bitrot.update(data)
+        self.writer.write(data)
 
     async def _new_writer(self) -> BlobWriter:
         st = self.store
@@ -190,5 +202,5 @@ class Creation:
             st.backend.remove_blob(self.storage_path)
 
 
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _hashes(data: bytes) -> tuple[str, BitrotRef]:
+    return hashlib.sha256(data).hexdigest(), bitrot.ref_of_bytes(data)
