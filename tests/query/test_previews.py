@@ -114,8 +114,11 @@ def test_signed_link_preview_checks_the_signature(catalog: Catalog) -> None:
     assert r.status_code in (400, 401, 403, 404), r.text
 
 
-def test_query_and_worker_agree_on_previewable_types() -> None:
-    from artstore.query.previews.service import PREVIEWABLE_TYPES as QUERY_TYPES
-    from artstore.worker.previews.render import PREVIEWABLE_TYPES as WORKER_TYPES
+def test_query_and_worker_use_the_one_list_of_previewable_types() -> None:
+    from artstore.contracts import files as contracts
+    from artstore.query.previews import service as query
+    from artstore.worker.previews import service as worker
 
-    assert QUERY_TYPES == WORKER_TYPES
+    assert query.is_previewable is contracts.is_previewable
+    assert worker.is_previewable is contracts.is_previewable
+    assert worker.PREVIEWABLE_TYPES is contracts.PREVIEWABLE_TYPES

@@ -83,3 +83,24 @@ class FileWithCopies(FileMetadata):
                 for c in copies
             ],
         )
+
+
+# What previews can be made of, by content type: the worker (which also checks the bytes)
+# and the query module (202 vs 404 NO_PREVIEW without reading the file) share this list.
+PREVIEWABLE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/tiff",
+        "image/avif",
+        "image/heic",
+        "image/heif",
+        "application/pdf",
+    }
+)
+
+
+def is_previewable(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() in PREVIEWABLE_TYPES

@@ -23,28 +23,9 @@ from typing import Any
 
 from artstore.common.errors import ArtStoreError
 
-# What previews can be made of, told by the bytes themselves (the stored content type
-# is the uploader's word) but also by content type, to answer 202/404 without a read.
-PREVIEWABLE_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "image/tiff",
-        "image/avif",
-        "image/heic",
-        "image/heif",
-        "application/pdf",
-    }
-)
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _EXIT_REFUSED = 3
 _FRAME = struct.Struct(">IQ")
-
-
-def is_previewable(content_type: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() in PREVIEWABLE_TYPES
 
 
 def sniff(data: bytes) -> str | None:

@@ -18,16 +18,13 @@ from typing import Any, Final
 from artstore.common.errors import ArtStoreError, UpstreamUnavailable
 from artstore.common.redact import describe
 from artstore.common.registry import StorageElementRef
+from artstore.contracts.files import PREVIEWABLE_TYPES, is_previewable
 from artstore.jobs import repository as runs_repo
 from artstore.jobs.defer import defer_job
 from artstore.jobs.repository import RunRow
 from artstore.worker.context import JobContext
 from artstore.worker.previews import repository
-from artstore.worker.previews.render import (
-    PREVIEWABLE_TYPES,
-    is_previewable,
-    render,
-)
+from artstore.worker.previews.render import render
 from artstore.worker.previews.repository import CopyRow, FileRow
 from artstore.worker.tasks import JobAborted
 

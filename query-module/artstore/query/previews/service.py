@@ -21,35 +21,17 @@ from artstore.common.errors import (
 from artstore.common.redact import describe
 from artstore.common.registry import StorageElementRef
 from artstore.common.se_client import StorageElementClient
+from artstore.contracts.files import is_previewable
 from artstore.query.previews import repository
 from artstore.query.state import QueryState
 
 log = logging.getLogger("artstore.query.previews")
 
-# What the worker makes previews of (artstore.worker.previews.render.PREVIEWABLE_TYPES;
-# the query module may not import the worker, a test keeps the two equal).
-PREVIEWABLE_TYPES: Final = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "image/tiff",
-        "image/avif",
-        "image/heic",
-        "image/heif",
-        "application/pdf",
-    }
-)
 CACHE_CONTROL: Final = "private, max-age=86400"
 
 
 class NoPreview(ArtStoreError):
     status, code = 404, "NO_PREVIEW"
-
-
-def is_previewable(content_type: str | None) -> bool:
-    return (content_type or "").split(";")[0].strip().lower() in PREVIEWABLE_TYPES
 
 
 @dataclass(frozen=True)
