@@ -13,10 +13,10 @@ import pillow_heif
 import pytest
 from PIL import Image
 
+from artstore.contracts.files import is_previewable
 from artstore.worker.previews.render import (
     PreviewRefused,
     RenderRequest,
-    is_previewable,
     render,
     sniff,
 )
