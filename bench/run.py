@@ -14,7 +14,12 @@ In one run, on one data directory (default a fresh folder under ``.artstore/benc
    ingester (PUT) and query (GET), alternating targets (and their order per round);
 4. RSS of every server while one 1 GiB file goes up and down; search p50/p95 at
    ``--search-rows`` catalog rows (generate_series into the up's database);
-   ``artstore se rebuild-index`` (offline) files/s over ``--rebuild-files`` attr files.
+   ``artstore se rebuild-index`` (offline) files/s over ``--rebuild-files`` attr files;
+5. scale (issue 19, ``bench/se_scale.py``): one more SE, started on its own over
+   ``--scale-files`` generated files (1M; quick 100k; smoke 2,000; 0 skips it) with
+   their rows in a scratch database on the same PostgreSQL: time to ready, RSS at rest
+   and during GC, reconcile and a list, pass files/s, list latency with and without
+   the catalog.
 
 The load client is the same for both systems: keep-alive HTTP/1.1 on asyncio streams
 (uvloop), one connection per concurrent request, bodies sent from one shared random
@@ -425,6 +430,18 @@ def search_bench(up: ArtStoreUp, rows: int, rounds: int) -> dict[str, Any]:
     }
 
 
+def scale_bench(up: ArtStoreUp, work: Path, files: int) -> dict[str, Any]:
+    """bench/se_scale.py's measurements, its scratch database on the up's PostgreSQL
+    server (its own SE and catalog: the up's services keep running, idle)."""
+    import se_scale  # type: ignore[import-not-found]
+
+    from artstore.cli.devdb import with_database
+
+    server = up.database_url or with_database(up.dsn, "postgres")
+    result: dict[str, Any] = se_scale.run_scale(files, database_url=server, parent=work)
+    return result
+
+
 def write_attr_files(data_dir: Path, count: int) -> None:
     """``count`` blobs and valid attr files, written with the SE's own model (no fsync)."""
     import hashlib
@@ -685,6 +702,8 @@ def goals(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": rb["files_per_s"] >= 5000,
             }
         )
+    if report.get("scale"):
+        out += report["scale"]["goals"]
     return out
 
 
@@ -754,6 +773,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="attr files for rebuild-index (default 20k; quick 5k)",
     )
+    p.add_argument(
+        "--scale-files",
+        type=int,
+        default=None,
+        help="files of the one-SE scale section (default 1M; quick 100k; smoke 2,000; 0 skips)",
+    )
     p.add_argument("--big-file", type=int, default=GiB, help="bytes of the RSS file (1 GiB)")
     p.add_argument(
         "--py-spy",
@@ -773,7 +798,13 @@ def main(argv: list[str] | None = None) -> int:
     search_rows = args.search_rows or (200_000 if args.quick else 1_000_000)
     search_rounds = args.search_rounds or (10 if args.quick else 30)
     rebuild_files = args.rebuild_files or (5_000 if args.quick else 20_000)
-    timeout = args.timeout or (900 if args.quick else 1800)
+    scale_files = (
+        args.scale_files
+        if args.scale_files is not None
+        else {"smoke": 2_000, "quick": 100_000}.get(mode, 1_000_000)
+    )
+    # The scale section generates and walks its files several times: ~2 ms a file.
+    timeout = args.timeout or (900 if args.quick else 1800) + scale_files // 500
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path: Path = args.json or ROOT / "bench" / "results" / f"{stamp}.json"
 
@@ -865,6 +896,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"rebuild-index over {rebuild_files:,} attr files …")
         report["rebuild"] = rebuild_bench(up, work, rebuild_files, py_spy)
         log(f"rebuild: {report['rebuild']}")
+        if scale_files:
+            log(f"scale: one SE over {scale_files:,} files …")
+            report["scale"] = scale_bench(up, work, scale_files)
 
         report["peak_rss_mib"] = watch.peaks()
         report["machine"]["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -954,6 +988,12 @@ def print_report(report: dict[str, Any]) -> None:
         f"{rb['files_per_s']} files/s ({rb['files_per_s_net_of_startup']} net of the "
         f"{rb['empty_command_seconds']} s CLI start-up)"
     )
+    if report.get("scale"):
+        import se_scale
+
+        print()
+        print(se_scale.report_text(report["scale"]))
+        print()
     print(f"peak RSS MiB over the run: {report['peak_rss_mib']}")
     profiles = dict(report.get("profiles", {}))
     if report["rebuild"].get("profile"):

@@ -444,9 +444,23 @@ def _load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _forget_runs(data_dir: Path) -> None:
+    """Remove what an SE run left in a data dir of this benchmark besides the files
+    (journal, temp files, quarantine, mode, scrub position, uploads)."""
+    for entry in data_dir.iterdir() if data_dir.is_dir() else ():
+        if entry.name in ("files", MARKER):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink()
+
+
 def _prepare_data(args: argparse.Namespace, data_dir: Path, dsn: str) -> tuple[int, str]:
     """Generated (or reused) files with their catalog rows; (files, how the set came)."""
     marker = data_dir / MARKER
+    if data_dir.is_dir() and any(data_dir.iterdir()) and not marker.exists():
+        raise BenchError(f"{data_dir} is not empty and not a data dir of this benchmark")
     known: dict[str, Any] = {}
     with contextlib.suppress(FileNotFoundError, ValueError):
         known = json.loads(marker.read_text())
@@ -455,13 +469,13 @@ def _prepare_data(args: argparse.Namespace, data_dir: Path, dsn: str) -> tuple[i
     if known.get("generated") == args.files:
         say(f"reusing {data_dir} ({known}); reading its attr files into the catalog …")
         files = fill(data_dir, args.files, dsn, generate=False)
+        _forget_runs(data_dir)  # the first start then starts from the files alone
         state = "reused, GC already ran on it" if known.get("gc_ran") else "reused, untouched"
     else:
-        if data_dir.exists():
-            for sub in ("files", "wal", "tmp", "quarantine"):
-                shutil.rmtree(data_dir / sub, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                (data_dir / "mode.json").unlink()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"generated": 0}))  # ours, even if cut short
+        shutil.rmtree(data_dir / "files", ignore_errors=True)
+        _forget_runs(data_dir)
         say(f"generating {args.files:,} files into {data_dir} …")
         files = fill(
             data_dir,
