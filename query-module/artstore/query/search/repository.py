@@ -40,6 +40,12 @@ from artstore.query.search.schemas import SearchRequest
 FIELDS = list(FILE_COLUMNS)
 DEFER_OFFSET = 10  # pages at offset >= this many pages are read by a deferred join
 
+# The aliases every statement uses, made once: an alias builds its column collection
+# (25 proxies) on first use, which per request cost more than running a one-row search.
+# They are immutable; the statements built from them share SQLAlchemy's compiled cache.
+# "cp" (not "c"): the copies subquery runs inside statements over a subquery named "c".
+_F, _G, _R, _C = (files.alias(name) for name in ("f", "g", "r", "cp"))
+
 
 def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -96,7 +102,7 @@ def _tsquery(req: SearchRequest) -> Any:
 def _matches(req: SearchRequest, tsquery: Any, newest: int | None = None) -> Select[Any]:
     """The matching representatives (every field and the vector); with ``newest``, only
     that many, newest first."""
-    f = files.alias("f")
+    f = _F
     stmt = select(*[f.c[c.name] for c in FIELDS], f.c.search_vector)
     stmt = stmt.where(*_conditions(f, req, tsquery))
     if newest is None:
@@ -119,7 +125,7 @@ def _ordered(
     if req.effective_sort != "relevance" or window <= 0:
         score = func.ts_rank(c.search_vector, tsquery) if tsquery is not None else literal(None)
         return (
-            select(*[c[x.name] for x in FIELDS], score.label("score"), *total)
+            select(*[c[x.name] for x in FIELDS], score.label("score"), *total, *_copies(c, req))
             .order_by(*_order(c, req, score))
             .limit(req.limit + 1)
             .offset(req.offset)
@@ -132,7 +138,7 @@ def _ordered(
     key, tie = case((ranked, score)), case((ranked, n.file_id))
     desc = req.sort_order == "desc"
     return (
-        select(*[n[x.name] for x in FIELDS], score.label("score"), *total)
+        select(*[n[x.name] for x in FIELDS], score.label("score"), *total, *_copies(n, req))
         .order_by(
             (~ranked).asc(),
             key.desc().nulls_last() if desc else key.asc().nulls_last(),
@@ -164,7 +170,7 @@ def page_statement(req: SearchRequest, rank_window: int, count_limit: int = 0) -
     # the key, the sort key and what the filters need (for a listing all of it is in
     # ix_files_listing: index-only), and only the page's rows are then read whole
     # (offset 5,000: ~40% less time). A shallow page would only pay the extra look-ups.
-    f = files.alias("f")
+    f = _F
     k = (
         select(f.c.storage_element_id, f.c.file_id, f.c[req.effective_sort])
         .where(*_conditions(f, req, tsquery))
@@ -173,11 +179,11 @@ def page_statement(req: SearchRequest, rank_window: int, count_limit: int = 0) -
         .offset(req.offset)
         .subquery("k")
     )
-    r = files.alias("r")
+    r = _R
     score = func.ts_rank(r.c.search_vector, tsquery) if tsquery is not None else literal(None)
     on = (r.c.storage_element_id == k.c.storage_element_id) & (r.c.file_id == k.c.file_id)
     return (
-        select(*[r.c[x.name] for x in FIELDS], score.label("score"))
+        select(*[r.c[x.name] for x in FIELDS], score.label("score"), _copies_of(r.c.file_id))
         .join_from(k, r, on)
         .order_by(*_order(k.c, req, None))
     )
@@ -201,42 +207,45 @@ def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int)
     statement, one round trip and one plan instead of two (a broad search used to fetch
     its matches whole, then ask again for its page)."""
     tsquery = _tsquery(req)
-    f = files.alias("f")
+    f = _F
     sort = req.effective_sort
     keep = [f.c.storage_element_id, f.c.file_id]
     if sort != "relevance":
         keep.append(f.c[sort])
     if tsquery is not None:
         keep.append(f.c.search_vector)
-    m = (
-        select(*keep)
-        .where(*_conditions(f, req, tsquery))
-        .limit(count_limit + 1)
-        .cte("m")
-        .prefix_with("MATERIALIZED")
-    )
+    walk = walks_in_order(req, count_limit)
+    first = select(*keep).where(*_conditions(f, req, tsquery))
+    if walk:
+        first = first.order_by(*_order(f.c, req, None))
+    m = first.limit(count_limit + 1).cte("m").prefix_with("MATERIALIZED")
     n = select(func.count()).select_from(m).scalar_subquery()
     few = n <= count_limit
     m_score = func.ts_rank(m.c.search_vector, tsquery) if tsquery is not None else None
     narrow = (
         select(m.c.storage_element_id, m.c.file_id)
-        .where(few)
         .order_by(*_order(m.c, req, m_score))
         .limit(req.limit + 1)
         .offset(req.offset)
     )
-    g = files.alias("g")
-    g_score = func.ts_rank(g.c.search_vector, tsquery) if tsquery is not None else None
-    broad = (
-        select(g.c.storage_element_id, g.c.file_id)
-        .where(*_conditions(g, req, tsquery), ~few)
-        .order_by(*_order(g.c, req, g_score))
-        .limit(req.limit + 1)
-        .offset(req.offset)
-    )
-    both = narrow.subquery("narrow").select().union_all(broad.subquery("broad").select())
-    k = both.subquery("k")
-    r = files.alias("r")
+    if walk:
+        # m holds the first count_limit + 1 matches in the page's own order, so it holds
+        # this page (and the row past it) whether or not more match: no second walk.
+        k = narrow.subquery("k")
+    else:
+        g = _G
+        g_score = func.ts_rank(g.c.search_vector, tsquery) if tsquery is not None else None
+        broad = (
+            select(g.c.storage_element_id, g.c.file_id)
+            .where(*_conditions(g, req, tsquery), ~few)
+            .order_by(*_order(g.c, req, g_score))
+            .limit(req.limit + 1)
+            .offset(req.offset)
+        )
+        narrow = narrow.where(few)
+        both = narrow.subquery("narrow").select().union_all(broad.subquery("broad").select())
+        k = both.subquery("k")
+    r = _R
     score = func.ts_rank(r.c.search_vector, tsquery) if tsquery is not None else literal(None)
     on = (r.c.storage_element_id == k.c.storage_element_id) & (r.c.file_id == k.c.file_id)
     return (
@@ -244,27 +253,51 @@ def small_page_statement(req: SearchRequest, count_limit: int, rank_window: int)
             *[r.c[x.name] for x in FIELDS],
             score.label("score"),
             n.label("n"),
-            _copies_of(r).label("copies"),
+            _copies_of(r.c.file_id),
         )
         .join_from(k, r, on)
         .order_by(*_order(r.c, req, score))
     )
 
 
-def _copies_of(r: Any) -> Any:
-    """Every live copy of row ``r``'s file as JSON ``[{storage_element_id, status}]``,
-    the representative first (as :func:`copies_of`), read by the page's own statement
-    (no second statement after the page)."""
-    c = files.alias("c")
+def walks_in_order(req: SearchRequest, count_limit: int) -> bool:
+    """Whether :func:`small_page_statement` takes its ``count_limit + 1`` matches in the
+    page's order rather than in any order.
+
+    Without full text, tags, metadata or a partial name, every filter is a btree one:
+    walking an index in the sort order (for a listing, ix_files_listing: index-only)
+    finds the first matches as cheaply as any other plan, often more cheaply (newest
+    first through a listing, an "any order" plan read the heap in file_id order: one
+    random page per match), and when the page lies within them they are the page too.
+    A GIN filter is left to its bitmap: in order it would sort every match or walk past
+    most rows."""
+    partial = req.filename is not None and req.match != "exact"
+    gin = req.has_query or bool(req.tags) or bool(req.metadata) or partial
+    return not gin and req.offset + req.limit <= count_limit
+
+
+def _copies(c: Any, req: SearchRequest) -> list[Any]:
+    """The copies of a sorted page's rows, read by the page's statement when the page is
+    near the start. PostgreSQL evaluates a costly output column after the sort, but for
+    every row the offset skips too: a deep page reads its copies by a second statement
+    (the service does so for rows without ``copies``)."""
+    return [_copies_of(c.file_id)] if req.offset <= req.limit else []
+
+
+def _copies_of(file_id: Any) -> Any:
+    """Every live copy of the file in column ``file_id`` as JSON ``[{storage_element_id,
+    status}]``, the representative first (as :func:`copies_of`), read by the page's own
+    statement (no second statement after the page)."""
+    c = _C
     one = func.json_build_object("storage_element_id", c.c.storage_element_id, "status", c.c.status)
     agg = func.json_agg(aggregate_order_by(one, *preference_order(c)))
-    stmt = select(agg).where(c.c.file_id == r.c.file_id, not_quarantined(c))
-    return type_coerce(stmt.scalar_subquery(), JSON)
+    stmt = select(agg).where(c.c.file_id == file_id, not_quarantined(c))
+    return type_coerce(stmt.scalar_subquery(), JSON).label("copies")
 
 
 def count_statement(req: SearchRequest, count_limit: int) -> Select[Any]:
     """How many representatives match; at most ``count_limit + 1`` (0: no cap)."""
-    f = files.alias("f")
+    f = _F
     where = _conditions(f, req, _tsquery(req))
     if count_limit <= 0:
         return select(func.count()).select_from(f).where(*where)

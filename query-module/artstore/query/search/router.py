@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from artstore.common.auth import Principal, RequireScope
 from artstore.common.bounds import Int64, Name, SearchText
@@ -20,12 +20,19 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 Reader = Annotated[Principal, Depends(RequireScope("files:read"))]
 
 
+def _json(page: SearchPage) -> Response:
+    """The page encoded once. Returned as a model, FastAPI would dump it and validate it
+    again against ``response_model`` before encoding (~3 ms for 100 items, more than
+    many searches' SQL); ``response_model`` stays for the OpenAPI schema."""
+    return Response(page.model_dump_json(), media_type="application/json")
+
+
 @router.post("", response_model=SearchPage)
 async def search(
     state: State, _: Reader, body: Annotated[SearchRequest | None, Body()] = None
-) -> SearchPage:
+) -> Response:
     """Every filter of architecture §8; an empty body lists active files, newest first."""
-    return await service.search(state, body or SearchRequest())
+    return _json(await service.search(state, body or SearchRequest()))
 
 
 @router.get("", response_model=SearchPage)
@@ -51,7 +58,7 @@ async def quick_search(
     sort_order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> SearchPage:
+) -> Response:
     """The same search from a URL (`metadata` pairs need the POST form)."""
     req = SearchRequest(
         query=q,
@@ -72,4 +79,4 @@ async def quick_search(
         limit=limit,
         offset=offset,
     )
-    return await service.search(state, req)
+    return _json(await service.search(state, req))

@@ -51,13 +51,14 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
         ) from exc
     finally:
         state.metrics.searches.observe(time.perf_counter() - started)
-    items = []
-    for r in rows:
-        item = SearchItem.of(r, grouped.get(str(r["file_id"]), []))
-        if req.has_query:
-            item.score = float(r["score"] or 0.0)
-        items.append(item)
-    return SearchPage(
+    scored = req.has_query
+    items = [
+        SearchItem.of_catalog(
+            r, grouped.get(str(r["file_id"]), []), float(r["score"] or 0.0) if scored else None
+        )
+        for r in rows
+    ]
+    return SearchPage.model_construct(
         items=items,
         total=total,
         limit=req.limit,
