@@ -47,6 +47,9 @@ class FileEntry:
     acked: FileState | None = None  # None: never acknowledged (an upload in flight)
     pending: FileState | None = None  # a change sent, its answer never seen
     mortal: bool = False  # GC may expire or reclaim it (ttl, or a tombstone)
+    # ``Ledger.gcs_sent`` when a DELETE was sent: a GC sent after it may reclaim the
+    # tombstone before the DELETE's answer arrives (the cut can fall in between).
+    gcs_at_delete: int | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Ledger:
     mode: str = ""
     mode_pending: str | None = None
     acks: int = 0
+    gcs_sent: int = 0  # GC requests sent so far (each may reclaim tombstones)
     checked: int = 0  # acknowledged writes checked after cuts
     # Every state ever sent for a file, by version (versions only grow): a snapshot may
     # hold any of them between the one acknowledged before it and the last sent.
@@ -197,6 +201,8 @@ class Worker:
         with self.ledger.lock:
             self.ledger.files[file_id].pending = new
             self.ledger.note(file_id, new)
+            if new.status == "deleted":
+                self.ledger.files[file_id].gcs_at_delete = self.ledger.gcs_sent
         if method == "PATCH":
             r = self._send(
                 c, "PATCH", f"/api/v1/files/{file_id}", json={"description": new.description}
@@ -244,6 +250,8 @@ class Worker:
 
     def gc(self, c: httpx.Client) -> None:
         at = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+        with self.ledger.lock:
+            self.ledger.gcs_sent += 1
         r = self._send(c, "POST", "/api/v1/maintenance/gc", params={"now": at})
         if r.status_code == 409:  # another worker's GC is running
             return
@@ -354,6 +362,18 @@ def run_cycle(
             raise w.error
 
 
+def _reclaimable(entry: FileEntry, ledger: Ledger) -> bool:
+    """A DELETE in flight at the cut, with a GC sent after it: the delete may have
+    landed and the GC (its clock days ahead, past the reclaim age) removed the
+    tombstone before the DELETE's answer reached us. Gone is then a right outcome."""
+    return (
+        entry.pending is not None
+        and entry.pending.status == "deleted"
+        and entry.gcs_at_delete is not None
+        and ledger.gcs_sent > entry.gcs_at_delete
+    )
+
+
 def _accepted(entry: FileEntry) -> list[FileState | None]:
     return [entry.acked, *([entry.pending] if entry.pending is not None else [])]
 
@@ -369,8 +389,9 @@ def check(se: StorageElementUnderTest, ledger: Ledger) -> None:
             r = c.get(f"/api/v1/files/{file_id}")
             ok = _accepted(entry)
             if r.status_code == 404:
-                assert None in ok or entry.mortal, f"{file_id}: acknowledged, lost: {entry}"
-                if entry.acked is None or entry.mortal:
+                gone_ok = entry.mortal or _reclaimable(entry, ledger)
+                assert None in ok or gone_ok, f"{file_id}: acknowledged, lost: {entry}"
+                if entry.acked is None or gone_ok:
                     del ledger.files[file_id]
                 continue
             assert r.status_code == 200, r.text
@@ -389,6 +410,9 @@ def check(se: StorageElementUnderTest, ledger: Ledger) -> None:
             ledger.checked += entry.acked is not None
             entry.acked = replace(state, version=meta["version"], status=meta["status"])
             entry.pending = None
+            # A DELETE in flight at the cut that landed: a tombstone like any acknowledged
+            # one, which a later GC may reclaim (found as 404 after a later cut).
+            entry.mortal = entry.mortal or meta["status"] in ("deleted", "expired")
         for sid, sess in list(ledger.sessions.items()):
             r = c.get(f"/api/v1/uploads/{sid}")
             if sess.completing and r.status_code == 404 and sid in ledger.files:
