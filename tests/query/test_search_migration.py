@@ -98,3 +98,26 @@ def test_vector_column_up_and_down(db_url: str) -> None:
 
     upgrade(db_url)
     assert _has_vector_column(db_url) and _stale_vectors(db_url) == 0
+
+
+def _indexdef(url: str, name: str) -> str:
+    rows = _sql(url, "SELECT pg_get_indexdef($1::regclass) AS d", f"catalog.{name}")
+    return str(rows[0]["d"])
+
+
+def test_size_index_gains_the_upload_time_up_and_down(db_url: str) -> None:
+    """0011: ix_files_size is (size, uploaded_at), so a size range within a date range is
+    one range scan; down again it is (size) alone. Rows and every other index stay."""
+    upgrade(db_url, "0010_authorization_codes")
+    _sql(db_url, catalog_rows.insert_sql("se-m", 30))
+    before = _indexes(db_url)
+    assert _indexdef(db_url, "ix_files_size").endswith("USING btree (size)")
+
+    upgrade(db_url, "0011_search_size_date")
+    assert _indexdef(db_url, "ix_files_size").endswith("USING btree (size, uploaded_at)")
+    assert _indexes(db_url) == before  # replaced under the same name, nothing left over
+
+    command.downgrade(alembic_config(db_url), "0010_authorization_codes")
+    assert _indexdef(db_url, "ix_files_size").endswith("USING btree (size)")
+    assert _indexes(db_url) == before
+    assert _sql(db_url, "SELECT count(*) AS n FROM catalog.files")[0]["n"] == 33

@@ -1,5 +1,5 @@
 """``catalog.files``: one row per file copy, written by the SEs, read by the admin's
-files view and the query module. Migrations 0001, 0003, 0004, 0005 and 0009 create it.
+files view and the query module. Migrations 0001, 0003, 0004, 0005, 0009 and 0011 create it.
 
 Also the one definition of "the copy that speaks for a file": among the copies that are
 not quarantined, a live copy before a tombstone, then the newest (``updated_at``,
@@ -78,7 +78,7 @@ files = Table(
     Index("ix_files_file_id", "file_id"),
     Index("ix_files_se_uploaded", "storage_element_id", text("uploaded_at DESC")),
     Index("ix_files_uploaded_at", "uploaded_at"),
-    Index("ix_files_size", "size"),
+    Index("ix_files_size", "size", "uploaded_at"),  # uploaded_at since 0011
     Index("ix_files_expires_at", "expires_at"),
     Index("ix_files_tags", "tags", postgresql_using="gin"),
     Index(
