@@ -179,6 +179,12 @@ def main() -> int:
         "skips the load; migrations still run): for trying indexes and query shapes",
     )
     p.add_argument(
+        "--as-is",
+        action="store_true",
+        help="with --keep-database: reuse it without migrating it (to time older code on "
+        "the schema it had, e.g. after an alembic downgrade)",
+    )
+    p.add_argument(
         "--database-url",
         default=os.environ.get(
             "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -197,7 +203,8 @@ def main() -> int:
     try:
         if args.keep_database and asyncio.run(loaded(url)):
             print(f"reusing {name} (loaded before; --files must match)", flush=True)
-            asyncio.run(asyncio.to_thread(upgrade, url, "head"))
+            if not args.as_is:
+                asyncio.run(asyncio.to_thread(upgrade, url, "head"))
             load_s = 0.0
         else:
             print(f"loading {args.files:,} files into {name} ...", flush=True)
