@@ -26,7 +26,7 @@ time of one SE holding ``--files`` files (default 1,000,000).
    Each goal of the issue is printed as met / NOT met with the measured value.
 
     .venv/bin/python bench/se_scale.py [--files 1000000] [--python PATH] [--keep DIR]
-        [--database-url URL] [--json out.json]
+        [--database-url URL] [--skip reconcile,gc,restarts,no-catalog] [--json out.json]
 
 ``--python`` runs the SE with another interpreter (a git worktree's venv:
 ``/work/wt-index/.venv/bin/python``); the data and the catalog are still made by this
@@ -496,8 +496,17 @@ def _prepare_data(args: argparse.Namespace, data_dir: Path, dsn: str) -> tuple[i
     return files, state
 
 
+PHASES = ("reconcile", "gc", "restarts", "no-catalog")
+
+
 def measure(
-    python: str, data_dir: Path, work: Path, se_db_url: str, files: int, list_seconds: float
+    python: str,
+    data_dir: Path,
+    work: Path,
+    se_db_url: str,
+    files: int,
+    list_seconds: float,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     from tests.support.issuer import TestIssuer
 
@@ -521,23 +530,30 @@ def measure(
             f"{out['rss_at_rest_mib']} MiB; lists …")  # fmt: skip
         out["list_catalog"] = [measure_list(client, w, o, list_seconds) for o in (0, deep)]
         say(f"list (catalog): {out['list_catalog']}")
-        say("reconcile …")
-        out["reconcile"] = run_pass(client, w, "/api/v1/maintenance/reconcile", files)
-        say(f"reconcile: {out['reconcile']}")
-        say("gc …")
-        out["gc"] = run_pass(client, w, "/api/v1/maintenance/gc", files)
-        with contextlib.suppress(OSError, ValueError):
-            marker = data_dir / MARKER
-            marker.write_text(json.dumps({**json.loads(marker.read_text()), "gc_ran": True}))
-        say(f"gc: {out['gc']}")
+        if "reconcile" not in skip:
+            say("reconcile …")
+            out["reconcile"] = run_pass(client, w, "/api/v1/maintenance/reconcile", files)
+            say(f"reconcile: {out['reconcile']}")
+        if "gc" not in skip:
+            say("gc …")
+            out["gc"] = run_pass(client, w, "/api/v1/maintenance/gc", files)
+            with contextlib.suppress(OSError, ValueError):
+                marker = data_dir / MARKER
+                marker.write_text(json.dumps({**json.loads(marker.read_text()), "gc_ran": True}))
+            say(f"gc: {out['gc']}")
         out["rss_after_passes_mib"] = _rss_now(w)
+        out["peak_rss_mib"] = w.peaks()["se"]
         w.stop()
         out["stop_s"] = round(se.stop(), 2)
-        out["ready_s"]["after SIGTERM"] = round(se.start(se_db_url), 2)
-        se.stop(kill=True)
-        out["ready_s"]["after SIGKILL"] = round(se.start(se_db_url), 2)
-        se.stop()
-        say(f"restarts: {out['ready_s']}; now without a reachable catalog …")
+        if "restarts" not in skip:
+            out["ready_s"]["after SIGTERM"] = round(se.start(se_db_url), 2)
+            se.stop(kill=True)
+            out["ready_s"]["after SIGKILL"] = round(se.start(se_db_url), 2)
+            se.stop()
+            say(f"restarts: {out['ready_s']}")
+        if "no-catalog" in skip:
+            return out
+        say("now without a reachable catalog …")
         closed = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
         out["ready_s"]["catalog unreachable"] = round(se.start(closed), 2)
         w = _watch(se)
@@ -545,7 +561,7 @@ def measure(
         out["rss_at_rest_no_catalog_mib"] = _rss_now(w)
         out["list_no_catalog"] = [measure_list(client, w, o, list_seconds) for o in (0, deep)]
         say(f"list (no catalog): {out['list_no_catalog']}")
-        out["peak_rss_mib"] = w.peaks()["se"]
+        out["peak_rss_mib"] = max(out["peak_rss_mib"], w.peaks()["se"])
     finally:
         if client is not None:
             client.close()
@@ -560,25 +576,24 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's goals in bench/run.py's form (goal, target, measured, met)."""
     n = r["files"]
     note = "" if n >= 1_000_000 else f" (at {n:,} files, not 1M)"
-    lists = r["list_catalog"] + r["list_no_catalog"]
+    lists = r["list_catalog"] + r.get("list_no_catalog", [])
     list_peak = max(x["peak_rss_mib"] for x in lists)
+    passes = [name for name in ("gc", "reconcile") if name in r]
     out = [
         {"goal": "SE RSS at rest" + note, "target": f"< {RSS_GOAL_MIB} MiB",
          "measured": f"{r['rss_at_rest_mib']} MiB", "met": r["rss_at_rest_mib"] < RSS_GOAL_MIB},
     ]  # fmt: skip
-    for name, peak in (
-        ("gc", r["gc"]["peak_rss_mib"]),
-        ("reconcile", r["reconcile"]["peak_rss_mib"]),
-        ("list", list_peak),
-    ):
+    for name, peak in (*((p, r[p]["peak_rss_mib"]) for p in passes), ("list", list_peak)):
         out.append({"goal": f"SE RSS during {name}" + note, "target": f"< {RSS_GOAL_MIB} MiB",
                     "measured": f"{peak} MiB", "met": peak < RSS_GOAL_MIB})  # fmt: skip
-    for name in ("gc", "reconcile"):
+    for name in passes:
         rate = r[name]["files_per_s"] or 0
         out.append({"goal": f"{name} pass files/s" + note,
                     "target": f"≥ {PASS_GOAL_FILES_PER_S:,}",
                     "measured": f"{rate:,}", "met": rate >= PASS_GOAL_FILES_PER_S})  # fmt: skip
     for key, label in (("list_catalog", "catalog reachable"), ("list_no_catalog", "no catalog")):
+        if key not in r:
+            continue
         worst = max(r[key], key=lambda x: x["median_ms"])
         out.append({"goal": f"list page, {label}" + note, "target": f"< {LIST_GOAL_MS} ms",
                     "measured": f"{worst['median_ms']} ms (offset {worst['offset']:,})",
@@ -605,9 +620,10 @@ def report_text(r: dict[str, Any]) -> str:
         rows.append([f"ready, {k}", f"{v} s", ""])
     rows.append(["clean stop (SIGTERM to exit)", f"{r['stop_s']} s", ""])
     rows.append(["RSS at rest (ready + 5 s)", f"{r['rss_at_rest_mib']} MiB", ""])
-    rows.append(["RSS after reconcile and gc", f"{r['rss_after_passes_mib']} MiB", ""])
-    rows.append(["RSS at rest, no catalog", f"{r['rss_at_rest_no_catalog_mib']} MiB", ""])
-    for name in ("reconcile", "gc"):
+    rows.append(["RSS after the passes", f"{r['rss_after_passes_mib']} MiB", ""])
+    if "rss_at_rest_no_catalog_mib" in r:
+        rows.append(["RSS at rest, no catalog", f"{r['rss_at_rest_no_catalog_mib']} MiB", ""])
+    for name in (n for n in ("reconcile", "gc") if n in r):
         p = r[name]
         extra = (
             f"expired {p.get('expired')}, reclaimed {p.get('reclaimed')}"
@@ -618,13 +634,14 @@ def report_text(r: dict[str, Any]) -> str:
                      f"peak RSS {p['peak_rss_mib']} MiB; {p['files_walked']:,} files; "
                      f"{extra}"])  # fmt: skip
     for key, label in (("list_catalog", "catalog"), ("list_no_catalog", "no catalog")):
-        for x in r[key]:
+        for x in r.get(key, []):
             rows.append([f"list limit=100 offset {x['offset']:,} ({label})",
                          f"{x['median_ms']} ms median",
                          f"max {x['max_ms']} ms of {x['requests']}; peak RSS "
                          f"{x['peak_rss_mib']} MiB"])  # fmt: skip
+    skipped = f"; skipped: {', '.join(r['skipped'])}" if r.get("skipped") else ""
     head = (
-        f"SE at {r['files']:,} files ({r['set']}); python {r['python']}; "
+        f"SE at {r['files']:,} files ({r['set']}{skipped}); python {r['python']}; "
         f"load average {r['load_avg_start']} -> {r['load_avg_end']}; "
         f"generate+load {r['prepare_seconds']} s"
     )
@@ -646,6 +663,7 @@ def run_scale(
     list_seconds: float = 60.0,
     expired_per_mille: int = 10,
     deleted_per_mille: int = 10,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The whole measurement (for bench/run.py): a dict with ``goals``. Cleans up what it
     made (the scratch database, the data unless ``keep``) however it ends."""
@@ -661,7 +679,7 @@ def run_scale(
     db_name = f"artstore_scale_{uuid.uuid4().hex[:8]}"
     created = False
     result: dict[str, Any] = {"benchmark": "se_scale", "files": files, "python": python,
-                              "load_avg_start": _load_avg()}  # fmt: skip
+                              "load_avg_start": _load_avg(), "skipped": sorted(skip)}  # fmt: skip
     try:
         say(f"scratch database {db_name} on {database_url} …")
         created = True
@@ -670,7 +688,7 @@ def run_scale(
         n, state = _prepare_data(args, data_dir, dsn)
         result["files"], result["set"] = n, state
         result["prepare_seconds"] = round(time.perf_counter() - t0, 1)
-        result.update(measure(python, data_dir, work, dsn, n, list_seconds))
+        result.update(measure(python, data_dir, work, dsn, n, list_seconds, skip))
         result["load_avg_end"] = _load_avg()
         result["goals"] = goals(result)
         return result
@@ -707,9 +725,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="no new list request of a kind after this many s (default 60)")  # fmt: skip
     p.add_argument("--expired-per-mille", type=int, default=10)
     p.add_argument("--deleted-per-mille", type=int, default=10)
+    p.add_argument("--skip", default="", help=f"comma-separated phases to leave out: "
+                   f"{', '.join(PHASES)}")  # fmt: skip
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--timeout", type=int, default=7200)
     args = p.parse_args(argv)
+    skip = frozenset(x.strip() for x in args.skip.split(",") if x.strip())
+    if skip - set(PHASES):
+        p.error(f"--skip takes {', '.join(PHASES)}, not {', '.join(sorted(skip - set(PHASES)))}")
 
     signal.signal(signal.SIGALRM, _out_of_time)
     signal.signal(signal.SIGTERM, _terminated)
@@ -724,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
             list_seconds=args.list_seconds,
             expired_per_mille=args.expired_per_mille,
             deleted_per_mille=args.deleted_per_mille,
+            skip=skip,
         )
     except (BenchError, OSError, httpx.HTTPError) as exc:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
