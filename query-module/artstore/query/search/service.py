@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from artstore.common.dberrors import is_connection_error, safe_reason
 from artstore.common.errors import ServiceUnavailable
 from artstore.query.search import repository as repo
-from artstore.query.search.schemas import SearchItem, SearchPage, SearchRequest
+from artstore.query.search.schemas import SearchRequest, item_of_catalog, page_json
 from artstore.query.state import QueryState
 
 
@@ -21,7 +21,8 @@ def _group(copies: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-async def search(state: QueryState, req: SearchRequest) -> SearchPage:
+async def search(state: QueryState, req: SearchRequest) -> bytes:
+    """The page as ``SearchPage`` JSON (encoded here, once: see ``schemas.item_of_catalog``)."""
     req.checked()
     started = time.perf_counter()
     try:
@@ -53,16 +54,9 @@ async def search(state: QueryState, req: SearchRequest) -> SearchPage:
         state.metrics.searches.observe(time.perf_counter() - started)
     scored = req.has_query
     items = [
-        SearchItem.of_catalog(
+        item_of_catalog(
             r, grouped.get(str(r["file_id"]), []), float(r["score"] or 0.0) if scored else None
         )
         for r in rows
     ]
-    return SearchPage.model_construct(
-        items=items,
-        total=total,
-        limit=req.limit,
-        offset=req.offset,
-        has_more=has_more,
-        total_relation="eq" if exact else "gte",
-    )
+    return page_json(items, total, req.limit, req.offset, has_more, exact)
