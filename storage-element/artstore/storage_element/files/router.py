@@ -207,16 +207,22 @@ async def remove_file(file_id: uuid.UUID, node: Node, principal: Deleter) -> Res
 @router.api_route("/{file_id}/download", methods=["GET", "HEAD"], response_model=None)
 async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Reader) -> Response:
     node.modes.require("download")
-    attr = await node.get_attr(str(file_id))
-    download.ensure_downloadable(attr)
-    plan = download.plan(attr, request.headers)
-    headers = download.response_headers(attr, plan)
+    chunk = node.settings.io_chunk_bytes
+    opened = await download.open_download(
+        node, str(file_id), request.headers, request.method, chunk
+    )
+    attr, plan, headers = opened.attr, opened.plan, opened.headers
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
-    redirect = await download.presigned_redirect(node, attr, plan, request.method, request.headers)
-    if redirect is not None:
-        return redirect
-    body, first = await download.BlobBody.open(node, attr, plan, node.settings.io_chunk_bytes)
+    if opened.body is not None:
+        body, first = opened.body, opened.first
+    else:
+        redirect = await download.presigned_redirect(
+            node, attr, plan, request.method, request.headers
+        )
+        if redirect is not None:
+            return redirect
+        body, first = await download.BlobBody.open(node, attr, plan, chunk)
 
     async def quarantine_copy() -> None:
         node.maintenance.download_mismatches += 1
