@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from artstore.common.auth import TOKEN_PATH, JwksCache, TokenVerifier
+from artstore.common.auth import TOKEN_PATH, JwksCache, TokenVerifier, document_security
 from artstore.common.docs import docs_router
 from artstore.common.errors import install_error_handlers
 from artstore.common.health import health_router
@@ -106,6 +106,7 @@ def _point_authorize_at_admin(app: FastAPI, token_url: str) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = plain_openapi()
+            document_security(app.routes, schema)
             schemes = schema.get("components", {}).get("securitySchemes", {})
             for scheme in schemes.values():
                 for flow in scheme.get("flows", {}).values():

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
 import httpx
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlowPassword, OAuthFlows
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
+from fastapi.routing import iter_route_contexts
+from fastapi.security import HTTPBearer, OAuth2
 from jose import jwk, jwt
 from jose.exceptions import JOSEError
+from starlette.routing import BaseRoute
 
 from artstore.common.errors import Forbidden, Unauthorized
 from artstore.common.httpclient import make_async_client
@@ -276,17 +281,50 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-async def current_principal(
-    request: Request,
-    authorization: Annotated[str | None, Depends(_oauth2)],
-    _documents_bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_pasted)],
-) -> Principal:
-    # One verification whatever the scheme: both name the one Authorization header.
+async def current_principal(request: Request) -> Principal:
+    """The caller of ``Authorization: Bearer``: one verification whatever the scheme
+    (both name the one header). The two schemes are not this function's dependencies:
+    FastAPI would solve both on every request, only to read the header twice more
+    (issue 19); :func:`document_security` puts them in the OpenAPI document instead."""
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(bearer_token(authorization))
+    return await verifier.verify(bearer_token(request.headers.get("authorization")))
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def document_security(routes: Iterable[BaseRoute], schema: dict[str, Any]) -> None:
+    """Document both schemes on every operation whose route depends on
+    :func:`current_principal`, as FastAPI does for a security dependency: the
+    schemes in ``components``, and ``[{"OAuth2": []}, {"BearerToken": []}]`` (either
+    one is enough) as the operation's ``security``."""
+    schemes = {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in (_oauth2, _pasted)
+    }
+    requirement: list[dict[str, list[str]]] = [{name: []} for name in schemes]
+    paths = schema.get("paths", {})
+    found = False
+    # Route contexts: FastAPI's view of each route as included (prefix, dependencies
+    # of the routers it was included with), which its own OpenAPI generator walks.
+    for route in iter_route_contexts(list(routes)):
+        dependant = getattr(route, "dependant", None)
+        if dependant is None or not _needs_principal(dependant):
+            continue
+        for method in getattr(route, "methods", None) or ():
+            op = paths.get(getattr(route, "path_format", ""), {}).get(method.lower())
+            if op is not None:
+                op["security"] = list(requirement)
+                found = True
+    if found:
+        components = schema.setdefault("components", {})
+        components.setdefault("securitySchemes", {}).update(schemes)
+
+
+def _needs_principal(dependant: Dependant) -> bool:
+    return dependant.call is current_principal or any(
+        _needs_principal(d) for d in dependant.dependencies
+    )
 
 
 class RequireScope:

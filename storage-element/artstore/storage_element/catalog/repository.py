@@ -10,6 +10,7 @@ from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from artstore.common.db import read_connection
 from artstore.storage_element.attr.model import Attr, PreviewRef
 from artstore.storage_element.catalog.errors import is_data_error, safe_reason
 from artstore.storage_element.catalog.models import ATTR_COLUMNS, ATTR_SELECT, files
@@ -181,7 +182,7 @@ class CatalogRepository:
             files.c.file_id == file_id,
             files.c.quarantined_at.is_(None),
         )
-        async with self.engine.connect() as conn:
+        async with read_connection(self.engine) as conn:  # one round trip (issue 19)
             row = (await conn.execute(stmt)).first()
         return row_to_attr(row) if row is not None else None
 

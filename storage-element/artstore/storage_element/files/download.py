@@ -24,6 +24,7 @@ from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.backends.base import BlobReader
 from artstore.storage_element.backends.s3_presign import presigner_of
 from artstore.storage_element.state import SEState
+from artstore.storage_element.store.errors import NotFound
 
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
 # Positions past any file's size: more digits than that are "huge", not parsed (int()
@@ -229,21 +230,21 @@ class BlobBody:
     async def open(cls, node: SEState, attr: Attr, p: Plan, chunk: int) -> tuple[BlobBody, bytes]:
         """Open the range and read its first chunk in one thread hop (errors here are
         still ordinary error answers: nothing has been sent)."""
-        whole = p.start == 0 and p.length == attr.size
+        return await asyncio.to_thread(cls.open_sync, node, attr, p, chunk)
+
+    @classmethod
+    def open_sync(cls, node: SEState, attr: Attr, p: Plan, chunk: int) -> tuple[BlobBody, bytes]:
+        """:meth:`open`, blocking (in a worker thread)."""
         hasher, expected = None, None
-        if whole:  # the bit-rot hash when the attr has one, else SHA-256
+        if p.start == 0 and p.length == attr.size:  # whole: the bit-rot hash, else SHA-256
             hasher, expected, _ = bitrot.verifier(attr)
-
-        def first() -> tuple[BlobBody, bytes]:
-            reader = node.backend.open_reader(attr.storage_path, p.start, p.length)
-            body = cls(reader, p.length, chunk, expected, hasher)
-            try:
-                return body, body.read_step()
-            except BaseException:
-                body.close_now()
-                raise
-
-        return await asyncio.to_thread(first)
+        reader = node.backend.open_reader(attr.storage_path, p.start, p.length)
+        body = cls(reader, p.length, chunk, expected, hasher)
+        try:
+            return body, body.read_step()
+        except BaseException:
+            body.close_now()
+            raise
 
     @property
     def done(self) -> bool:
@@ -306,6 +307,47 @@ class BlobBody:
     async def aclose(self) -> None:
         if not self.closed:
             await asyncio.to_thread(self.close_now)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """What :func:`open_download` found: the attr, its plan, and for a streamed answer
+    the opened body with its first chunk (``body`` None: no bytes to send from here,
+    or a presigned redirect to consider first)."""
+
+    attr: Attr
+    plan: Plan
+    headers: dict[str, str]
+    body: BlobBody | None = None
+    first: bytes = b""
+
+
+async def open_download(
+    node: SEState, file_id: str, headers: Headers, method: str, chunk: int
+) -> Opened:
+    """Find the attr, check it (status, expiry), plan the answer (Range, conditional
+    requests) with its headers and, for a GET streamed from here, open the range and
+    read its first chunk: all in ONE thread hop, where reading the attr and opening the
+    blob used to be two (issue 19: a hop is a large part of a small download's CPU).
+    The checks are the same pure functions, in the same order, as before; an error
+    raised in the thread is an ordinary error answer (nothing has been sent). A backend
+    that may presign gets the body opened later, after :func:`presigned_redirect` (a
+    second hop, as before)."""
+    stream = method == "GET" and presigner_of(node.backend) is None
+
+    def hop() -> Opened:
+        attr = node.store.find_sync(file_id)
+        if attr is None:
+            raise NotFound(f"file {file_id} not found", details={"file_id": file_id})
+        ensure_downloadable(attr)
+        p = plan(attr, headers)
+        answer = response_headers(attr, p)  # before the open: nothing raises after it
+        if not stream or p.status == 304:
+            return Opened(attr, p, answer)
+        body, first = BlobBody.open_sync(node, attr, p, chunk)
+        return Opened(attr, p, answer, body, first)
+
+    return await asyncio.to_thread(hop)
 
 
 class BlobResponse(Response):

@@ -16,7 +16,9 @@ async def metadata(node: SEState, file_id: str) -> Attr:
     repo = node.catalog.repo
     if repo is not None and node.catalog.reachable and not node.catalog.owes(file_id):
         try:
-            row = await asyncio.wait_for(repo.get(file_id), node.settings.catalog_timeout)
+            # asyncio.timeout, not wait_for: no task per read (issue 19).
+            async with asyncio.timeout(node.settings.catalog_timeout):
+                row = await repo.get(file_id)
         except CATALOG_ERRORS as exc:
             log.warning("catalog read failed, reading the attr: %s", exc)
         else:

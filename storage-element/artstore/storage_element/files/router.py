@@ -93,10 +93,22 @@ def _content_length(request: Request) -> int | None:
         raise ValidationFailed("Content-Length is not a number") from None
 
 
+def _json(
+    answer: FileMetadata, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """The answer's JSON written by pydantic at once: with a model returned, FastAPI
+    would check it against ``response_model`` again and serialise it through a dict and
+    ``json.dumps`` (issue 19); ``response_model`` still documents it."""
+    return Response(
+        answer.model_dump_json(),
+        status_code=status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
 @router.post("", status_code=201, response_model=FileMetadata, openapi_extra=_UPLOAD_DOC)
-async def upload_file(
-    request: Request, response: Response, node: Node, principal: Writer
-) -> FileMetadata:
+async def upload_file(request: Request, node: Node, principal: Writer) -> Response:
     fields = UploadFields()
     # Decoded strictly: Starlette's query_params would turn bad UTF-8 into U+FFFD.
     params = decode_query(request.scope["query_string"])
@@ -127,8 +139,8 @@ async def upload_file(
     if fields.file_id is not None:  # the id store_upload will use (fields before the file)
         await access.check_chosen_id(node, principal, fields.file_id)
     attr = await store_upload(node, req, body)
-    response.headers["Location"] = f"/api/v1/files/{attr.file_id}"
-    return FileMetadata.of(attr, node.settings.id)
+    location = {"Location": f"/api/v1/files/{attr.file_id}"}
+    return _json(FileMetadata.of(attr, node.settings.id), 201, location)
 
 
 async def _multipart(
@@ -184,9 +196,9 @@ async def list_files(
 
 
 @router.get("/{file_id}", response_model=FileMetadata)
-async def get_file(file_id: uuid.UUID, node: Node, _: Reader) -> FileMetadata:
+async def get_file(file_id: uuid.UUID, node: Node, _: Reader) -> Response:
     node.modes.require("list")
-    return FileMetadata.of(await queries.metadata(node, str(file_id)), node.settings.id)
+    return _json(FileMetadata.of(await queries.metadata(node, str(file_id)), node.settings.id))
 
 
 @router.patch("/{file_id}", response_model=FileMetadata)
@@ -207,16 +219,22 @@ async def remove_file(file_id: uuid.UUID, node: Node, principal: Deleter) -> Res
 @router.api_route("/{file_id}/download", methods=["GET", "HEAD"], response_model=None)
 async def download_file(file_id: uuid.UUID, request: Request, node: Node, _: Reader) -> Response:
     node.modes.require("download")
-    attr = await node.get_attr(str(file_id))
-    download.ensure_downloadable(attr)
-    plan = download.plan(attr, request.headers)
-    headers = download.response_headers(attr, plan)
+    chunk = node.settings.io_chunk_bytes
+    opened = await download.open_download(
+        node, str(file_id), request.headers, request.method, chunk
+    )
+    attr, plan, headers = opened.attr, opened.plan, opened.headers
     if plan.status == 304 or request.method == "HEAD":
         return Response(status_code=plan.status, headers=headers)
-    redirect = await download.presigned_redirect(node, attr, plan, request.method, request.headers)
-    if redirect is not None:
-        return redirect
-    body, first = await download.BlobBody.open(node, attr, plan, node.settings.io_chunk_bytes)
+    if opened.body is not None:
+        body, first = opened.body, opened.first
+    else:
+        redirect = await download.presigned_redirect(
+            node, attr, plan, request.method, request.headers
+        )
+        if redirect is not None:
+            return redirect
+        body, first = await download.BlobBody.open(node, attr, plan, chunk)
 
     async def quarantine_copy() -> None:
         node.maintenance.download_mismatches += 1

@@ -141,6 +141,11 @@ class FileStore:
                 return attr
         return None
 
+    def find_sync(self, file_id: str) -> Attr | None:
+        """:meth:`find`, blocking: for a caller that does more in the same thread hop
+        (a download reads the attr and opens the blob in one, files/download.py)."""
+        return self._find_sync(file_id)
+
     async def find(self, file_id: str) -> Attr | None:
         """The attr (the truth) of ``file_id`` on this SE, or None."""
         return await asyncio.to_thread(self._find_sync, file_id)
