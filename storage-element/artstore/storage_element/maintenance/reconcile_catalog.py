@@ -1,0 +1,114 @@
+"""reconcile's catalog part, without memory in the number of files (issue 19).
+
+Per chunk of the walk: the rows of that chunk's file ids are read (one query) and the
+missing or stale ones written as the attrs say. After the walk: this SE's rows, paged
+by file id, whose attr no longer exists at their path are deleted once ``find_attr``
+confirms the file is not here (an upload may land meanwhile; quarantined rows are
+kept: they record the quarantine). Refused rows (issue 11, few) are re-checked one by
+one. A catalog that fails stops the catalog part only: the files are still checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from artstore.storage_element.attr.model import Attr
+from artstore.storage_element.catalog.errors import safe_reason
+from artstore.storage_element.catalog.sync import CATALOG_ERRORS
+
+if TYPE_CHECKING:
+    from artstore.storage_element.backends.base import Backend
+    from artstore.storage_element.state import SEState
+
+log = logging.getLogger("artstore.storage_element.reconcile")
+
+SHOWN_REFUSED = 100  # refused ids listed in the report
+
+
+def _attrs_exist(backend: Backend, paths: list[str]) -> list[bool]:
+    """Blocking: whether each storage path still has its attr (one hop for a page)."""
+    found = []
+    for path in paths:
+        try:
+            found.append(backend.attr_exists(path))
+        except ValueError:  # not a storage path this SE could have written
+            found.append(False)
+    return found
+
+
+class CatalogCheck:
+    def __init__(self, node: SEState, page: int) -> None:
+        self.node = node
+        self.repo = node.catalog.repo
+        self.page = page
+        self.failed: str | None = None if self.repo is not None else "no catalog configured"
+        self.inserted = self.updated = self.removed = self.refused = 0
+        self.refused_ids: list[str] = []
+
+    def _fail(self, exc: BaseException) -> None:
+        self.failed = f"catalog unreachable: {safe_reason(exc)}"
+        log.warning("reconcile: %s", self.failed)
+
+    async def chunk(self, good: dict[str, Attr]) -> None:
+        """The rows of one chunk's sound attrs: inserted when missing, rewritten when
+        their fingerprint differs or they are marked quarantined."""
+        if self.failed is not None or self.repo is None or not good:
+            return
+        try:
+            rows = await self.repo.fingerprints_of(list(good))
+            missing = [a for fid, a in good.items() if fid not in rows]
+            stale = [
+                a
+                for fid, a in good.items()
+                if fid in rows and (rows[fid][0] != a.meta_checksum or rows[fid][1])
+            ]
+            refused = await self.repo.force_upsert(missing + stale)  # refused for their data
+        except CATALOG_ERRORS as exc:
+            self._fail(exc)
+            return
+        self.inserted += sum(1 for a in missing if a.file_id not in refused)
+        self.updated += sum(1 for a in stale if a.file_id not in refused)
+        self.refused += len(refused)
+        room = SHOWN_REFUSED - len(self.refused_ids)
+        self.refused_ids.extend(sorted(refused)[: max(room, 0)])
+
+    async def finish(self) -> None:
+        """After the walk: rows whose file is gone, then the refused entries."""
+        if self.failed is not None or self.repo is None:
+            return
+        try:
+            await self._extra_rows()
+            # Refused entries are few: each is kept only while its file is here.
+            await self.node.catalog.refused.retain_found(self.node.find_attr)
+        except CATALOG_ERRORS as exc:
+            self._fail(exc)
+
+    async def _extra_rows(self) -> None:
+        assert self.repo is not None
+        after: str | None = None
+        while page := await self.repo.rows_after(after, self.page):
+            after = page[-1][0]
+            # Keep marked rows (they record the quarantine).
+            rows = [(fid, path) for fid, path, quarantined in page if not quarantined]
+            exist = await asyncio.to_thread(
+                _attrs_exist, self.node.backend, [path for _, path in rows]
+            )
+            for (fid, _), there in zip(rows, exist, strict=True):
+                # Re-checked by id: an upload may have landed after the walk.
+                if not there and await self.node.find_attr(fid) is None:
+                    await self.repo.delete(fid)
+                    self.removed += 1
+
+    def report(self) -> dict[str, Any]:
+        if self.failed is not None:
+            return {"checked": False, "reason": self.failed}
+        return {
+            "checked": True,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "removed": self.removed,
+            "refused": self.refused,
+            "refused_file_ids": sorted(self.refused_ids),
+        }
