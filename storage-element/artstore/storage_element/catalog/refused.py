@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,11 +86,11 @@ class RefusedFiles:
         if changed:
             await self._save()
 
-    async def retain_found(self, find: Callable[[str], Awaitable[object | None]]) -> None:
-        """Forget entries whose file ``find`` no longer finds (gone, quarantined): asked
-        one by one, since refused rows are few (no set of every stored file needed)."""
+    async def retain(self, present: Iterable[str]) -> None:
+        """Forget entries whose file is not among ``present`` (gone, quarantined)."""
         await self.load()
-        gone = [f for f in list(self._reasons) if await find(f) is None]
+        keep = set(present)
+        gone = [f for f in self._reasons if f not in keep]
         if gone:
             await self.settle(landed=gone)
 

@@ -124,6 +124,7 @@ async def reconcile(node: SEState, deep: bool = False) -> dict[str, Any]:
         settings = node.settings
         report = Report(started_at=datetime.now(UTC), shown=settings.reconcile_issues_shown)
         catalog = CatalogCheck(node, settings.maintenance_chunk)
+        await node.catalog.refused.load()  # chunks ask it which files it holds
         walk = copies(node.backend, chunk=settings.maintenance_chunk)
         while (chunk := await asyncio.to_thread(_next_chunk, node, walk)) is not None:
             report.files_checked += chunk.checked

@@ -2,10 +2,10 @@
 
 Per chunk of the walk: the rows of that chunk's file ids are read (one query) and the
 missing or stale ones written as the attrs say. After the walk: this SE's rows, paged
-by file id, whose attr no longer exists at their path are deleted once ``find_attr``
+by file id, whose path no longer holds that file's attr are deleted once ``find_attr``
 confirms the file is not here (an upload may land meanwhile; quarantined rows are
-kept: they record the quarantine). Refused rows (issue 11, few) are re-checked one by
-one. A catalog that fails stops the catalog part only: the files are still checked.
+kept: they record the quarantine). Refused rows (issue 11, few) are kept while the walk finds
+their file. A catalog that fails stops the catalog part only: the files are still checked.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
+from artstore.storage_element.maintenance.walk import attr_reader
 
 if TYPE_CHECKING:
     from artstore.storage_element.backends.base import Backend
@@ -27,14 +28,24 @@ log = logging.getLogger("artstore.storage_element.reconcile")
 SHOWN_REFUSED = 100  # refused ids listed in the report
 
 
-def _attrs_exist(backend: Backend, paths: list[str]) -> list[bool]:
-    """Blocking: whether each storage path still has its attr (one hop for a page)."""
+_FILE_ID = b'"file_id":"'
+
+
+def _named_by_attr(backend: Backend, rows: list[tuple[str, str]]) -> list[bool]:
+    """Blocking, one hop for a page of rows: whether the attr at each row's path is
+    that file's. The attr is canonical JSON with sorted keys: the first ``"file_id"``
+    is its own (the fields sorted before it hold no "file_id" key). A wrong answer only keeps a
+    row: a row is deleted only once ``find_attr`` does not find its file either."""
+    read = attr_reader(backend)
     found = []
-    for path in paths:
+    for file_id, path in rows:
         try:
-            found.append(backend.attr_exists(path))
-        except ValueError:  # not a storage path this SE could have written
-            found.append(False)
+            raw = read(path)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            found.append(False)  # gone (ValueError: not a path this SE could write)
+            continue
+        at = raw.find(_FILE_ID) + len(_FILE_ID)
+        found.append(at >= len(_FILE_ID) and raw[at : at + len(file_id)] == file_id.encode())
     return found
 
 
@@ -46,6 +57,8 @@ class CatalogCheck:
         self.failed: str | None = None if self.repo is not None else "no catalog configured"
         self.inserted = self.updated = self.removed = self.refused = 0
         self.refused_ids: list[str] = []
+        # Refused entries (issue 11) whose file the walk found sound: few, as they are.
+        self.refused_seen: set[str] = set()
 
     def _fail(self, exc: BaseException) -> None:
         self.failed = f"catalog unreachable: {safe_reason(exc)}"
@@ -56,6 +69,9 @@ class CatalogCheck:
         their fingerprint differs or they are marked quarantined."""
         if self.failed is not None or self.repo is None or not good:
             return
+        ledger = self.node.catalog.refused
+        if len(ledger):
+            self.refused_seen.update(fid for fid in good if fid in ledger)
         try:
             rows = await self.repo.fingerprints_of(list(good))
             missing = [a for fid, a in good.items() if fid not in rows]
@@ -80,8 +96,8 @@ class CatalogCheck:
             return
         try:
             await self._extra_rows()
-            # Refused entries are few: each is kept only while its file is here.
-            await self.node.catalog.refused.retain_found(self.node.find_attr)
+            # Forget refused entries whose file is gone or quarantined.
+            await self.node.catalog.refused.retain(self.refused_seen)
         except CATALOG_ERRORS as exc:
             self._fail(exc)
 
@@ -92,9 +108,7 @@ class CatalogCheck:
             after = page[-1][0]
             # Keep marked rows (they record the quarantine).
             rows = [(fid, path) for fid, path, quarantined in page if not quarantined]
-            exist = await asyncio.to_thread(
-                _attrs_exist, self.node.backend, [path for _, path in rows]
-            )
+            exist = await asyncio.to_thread(_named_by_attr, self.node.backend, rows)
             for (fid, _), there in zip(rows, exist, strict=True):
                 # Re-checked by id: an upload may have landed after the walk.
                 if not there and await self.node.find_attr(fid) is None:
