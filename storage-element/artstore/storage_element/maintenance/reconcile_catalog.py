@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.catalog.errors import safe_reason
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.maintenance.walk import attr_reader
 
 if TYPE_CHECKING:
     from artstore.storage_element.backends.base import Backend
+    from artstore.storage_element.maintenance.reconcile import Sound
     from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.reconcile")
@@ -64,7 +65,7 @@ class CatalogCheck:
         self.failed = f"catalog unreachable: {safe_reason(exc)}"
         log.warning("reconcile: %s", self.failed)
 
-    async def chunk(self, good: dict[str, Attr]) -> None:
+    async def chunk(self, good: Mapping[str, Sound]) -> None:
         """The rows of one chunk's sound attrs: inserted when missing, rewritten when
         their fingerprint differs or they are marked quarantined."""
         if self.failed is not None or self.repo is None or not good:
@@ -74,18 +75,20 @@ class CatalogCheck:
             self.refused_seen.update(fid for fid in good if fid in ledger)
         try:
             rows = await self.repo.fingerprints_of(list(good))
-            missing = [a for fid, a in good.items() if fid not in rows]
+            missing = [s for fid, s in good.items() if fid not in rows]
             stale = [
-                a
-                for fid, a in good.items()
-                if fid in rows and (rows[fid][0] != a.meta_checksum or rows[fid][1])
+                s
+                for fid, s in good.items()
+                if fid in rows and (rows[fid][0] != s.meta_checksum or rows[fid][1])
             ]
-            refused = await self.repo.force_upsert(missing + stale)  # refused for their data
+            # Whole attrs only for the rows written (decoded again: few, off the loop).
+            attrs = await asyncio.to_thread(lambda: [s.full() for s in missing + stale])
+            refused = await self.repo.force_upsert(attrs)  # rows refused for their data
         except CATALOG_ERRORS as exc:
             self._fail(exc)
             return
-        self.inserted += sum(1 for a in missing if a.file_id not in refused)
-        self.updated += sum(1 for a in stale if a.file_id not in refused)
+        self.inserted += sum(1 for s in missing if s.file_id not in refused)
+        self.updated += sum(1 for s in stale if s.file_id not in refused)
         self.refused += len(refused)
         room = SHOWN_REFUSED - len(self.refused_ids)
         self.refused_ids.extend(sorted(refused)[: max(room, 0)])
