@@ -128,6 +128,17 @@ class SESettings(ServiceSettings):
     scrub_pass_interval: float = Field(
         86400, description="Seconds to wait between two full scrub passes"
     )
+    maintenance_chunk: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Storage paths GC, reconcile and scrub handle per thread hop and per catalog"
+            " query (their memory is bounded by it)"
+        ),
+    )
+    reconcile_issues_shown: int = Field(
+        1000, ge=0, description="Issues a reconcile report lists (its summary counts all)"
+    )
     allow_clock_override: bool = Field(
         False, description="Tests only: let `POST /maintenance/gc?now=` move GC's clock"
     )

@@ -7,7 +7,7 @@ at ``<storage path>.attr.json`` on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -15,6 +15,25 @@ if TYPE_CHECKING:
     from artstore.storage_element.backends.quarantine_entries import QuarantinedEntry
 
 FaultPoint = Callable[[str], None]
+# One folder of a walk: its path relative to the files' root (``YYYY/MM/DD/HH``), and
+# its objects' names and sizes, sorted by name.
+Folder = tuple[str, list[tuple[str, int | None]]]
+
+
+def folders_of(listing: Iterable[tuple[str, int]]) -> Iterator[Folder]:
+    """Group a sorted (relative path, size) listing by folder: a folder's objects are
+    contiguous in it (a storage path's attr, blob and sidecars share its folder)."""
+    folder: str | None = None
+    entries: list[tuple[str, int | None]] = []
+    for rel, size in listing:
+        parent, _, name = rel.rpartition("/")
+        if parent != folder:
+            if folder is not None:
+                yield folder, entries
+            folder, entries = parent, []
+        entries.append((name, size))
+    if folder is not None:
+        yield folder, entries
 
 
 @dataclass(frozen=True)
@@ -159,6 +178,14 @@ class Backend(Protocol):
 
     def walk(self) -> Iterator[tuple[str, int]]:
         """(relative path, size) of every stored object: blobs, attrs and sidecars."""
+        ...
+
+    def walk_folders(self, start_after: str = "", sizes: bool = True) -> Iterator[Folder]:
+        """What ``walk`` finds, one folder at a time (its relative path, then its
+        entries: (name, size)), in storage-path order: folders in name order, each
+        folder's entries sorted. Only objects whose relative path is greater than
+        ``start_after`` (a resumed walk skips whole folders). ``sizes`` False: sizes
+        may be None where they would cost a call per object (local disk)."""
         ...
 
     def fs_usage(self) -> tuple[int, int] | None:

@@ -19,7 +19,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
+from artstore.storage_element.backends.base import BlobWriter, FaultPoint, Folder, SmallWrite
 from artstore.storage_element.backends.quarantine_entries import (
     INFO_SUFFIX,
     QuarantinedEntry,
@@ -376,6 +376,43 @@ class LocalBackend:
                     elif entry.is_file(follow_symlinks=False):
                         rel = os.path.relpath(entry.path, root).replace(os.sep, "/")
                         yield rel, entry.stat(follow_symlinks=False).st_size
+
+    def walk_folders(self, start_after: str = "", sizes: bool = True) -> Iterator[Folder]:
+        yield from self._folders(str(self.layout.files_dir), "", start_after, sizes)
+
+    def _folders(self, path: str, rel: str, after: str, sizes: bool) -> Iterator[Folder]:
+        """One folder's files (names only are held, sorted; a folder is one hour of
+        uploads), then its subfolders in name order, skipping those wholly <= ``after``.
+        Files sit in hour folders only, so this preorder is storage-path order."""
+        files: list[str] = []
+        dirs: list[str] = []
+        try:
+            with os.scandir(path) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        dirs.append(e.name)
+                    elif e.is_file(follow_symlinks=False) and rel + e.name > after:
+                        files.append(e.name)
+        except FileNotFoundError:
+            return  # removed since its parent was listed
+        if files:
+            files.sort()
+            entries: list[tuple[str, int | None]] = []
+            for name in files:
+                size: int | None = None
+                if sizes:
+                    try:
+                        size = os.stat(f"{path}/{name}", follow_symlinks=False).st_size
+                    except FileNotFoundError:
+                        continue  # removed meanwhile (GC, quarantine)
+                entries.append((name, size))
+            yield rel.rstrip("/"), entries
+        for name in sorted(dirs):
+            sub = f"{rel}{name}/"
+            # Every path below ``sub`` sorts before ``after``: skip the subtree.
+            if sub < after and not after.startswith(sub):
+                continue
+            yield from self._folders(f"{path}/{name}", sub, after, sizes)
 
     def fs_usage(self) -> tuple[int, int] | None:
         st = os.statvfs(self.layout.data_dir)

@@ -15,7 +15,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from artstore.storage_element.backends.base import BlobWriter, FaultPoint, SmallWrite
+from artstore.storage_element.backends.base import (
+    BlobWriter,
+    FaultPoint,
+    Folder,
+    SmallWrite,
+    folders_of,
+)
 from artstore.storage_element.backends.quarantine_entries import (
     INFO_SUFFIX,
     QuarantinedEntry,
@@ -248,6 +254,10 @@ class MemoryBackend:
             listing = [(p, len(b)) for p, b in self.blobs.items()]
             listing += [(p + ATTR_SUFFIX, len(a)) for p, a in self.attrs.items()]
         yield from sorted(listing)
+
+    def walk_folders(self, start_after: str = "", sizes: bool = True) -> Iterator[Folder]:
+        # Through ``walk`` (sorted here: a test may list what it likes).
+        yield from folders_of(sorted(e for e in self.walk() if e[0] > start_after))
 
     def fs_usage(self) -> tuple[int, int] | None:
         if self.total_bytes is None:

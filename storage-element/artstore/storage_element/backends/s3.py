@@ -38,7 +38,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from artstore.storage_element.backends.base import BlobWriter, FaultPoint
+from artstore.storage_element.backends.base import BlobWriter, FaultPoint, Folder, folders_of
 from artstore.storage_element.backends.quarantine_entries import (
     INFO_SUFFIX,
     QuarantinedEntry,
@@ -415,8 +415,18 @@ class S3Backend:
         return freed
 
     def walk(self) -> Iterator[tuple[str, int]]:
+        return self._listing("")
+
+    def walk_folders(self, start_after: str = "", sizes: bool = True) -> Iterator[Folder]:
+        # Keys come in UTF-8 byte order, which is str order: storage-path order.
+        return folders_of(self._listing(start_after))
+
+    def _listing(self, start_after: str) -> Iterator[tuple[str, int]]:
+        """This SE's objects in key order, only those after ``start_after`` (S3's
+        StartAfter: a resumed walk does not list what it skips)."""
+        more = {"StartAfter": self.prefix + start_after} if start_after else {}
         pages = self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
+            Bucket=self.bucket, Prefix=self.prefix, **more
         )
         for page in pages:
             for obj in page.get("Contents", []):

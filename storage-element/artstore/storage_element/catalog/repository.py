@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, delete, exists, func, select, text
+from sqlalchemy import ARRAY, and_, any_, case, cast, delete, exists, func, select, text
 from sqlalchemy import update as update_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -93,14 +93,34 @@ class CatalogRepository:
         async with self.engine.begin() as conn:
             await conn.execute(stmt)
 
-    async def fingerprints(self) -> dict[str, tuple[str, bool]]:
-        """file_id -> (meta_checksum, quarantined) of every row of this SE."""
+    async def fingerprints_of(self, file_ids: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """file_id -> (meta_checksum, quarantined) of this SE's rows of ``file_ids``
+        (reconcile asks one chunk of the walk at a time)."""
+        if not file_ids:
+            return {}
         stmt = select(files.c.file_id, files.c.meta_checksum, files.c.quarantined_at).where(
-            files.c.storage_element_id == self.se_id
+            files.c.storage_element_id == self.se_id,
+            files.c.file_id == any_(cast(list(file_ids), ARRAY(files.c.file_id.type))),
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return {str(r.file_id): (r.meta_checksum, r.quarantined_at is not None) for r in rows}
+
+    async def rows_after(self, after: str | None, limit: int) -> list[tuple[str, str, bool]]:
+        """(file_id, storage_path, quarantined) of this SE's rows, by file id, the
+        ``limit`` first after ``after`` (keyset paging on the primary key)."""
+        where = [files.c.storage_element_id == self.se_id]
+        if after is not None:
+            where.append(files.c.file_id > after)
+        stmt = (
+            select(files.c.file_id, files.c.storage_path, files.c.quarantined_at)
+            .where(*where)
+            .order_by(files.c.file_id)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(str(r.file_id), r.storage_path, r.quarantined_at is not None) for r in rows]
 
     async def force_upsert(self, attrs: Sequence[Attr]) -> dict[str, str]:
         """Write rows exactly as the attrs say, whatever version the rows hold (reconcile).

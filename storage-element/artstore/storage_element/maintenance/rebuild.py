@@ -1,6 +1,7 @@
 """rebuild-index: this SE's catalog rows from its attr files alone (architecture §5.6).
 
-One pass, streamed (issue 7): the walk lists the attr files; a few threads read and
+One pass, streamed (issue 7): the walk lists the attr files folder by folder (issue 19:
+no list of them all); a few threads read and
 decode them in chunks (``attr.row.decode_row``: the checks of ``decode``, cheaper) while
 the writer (``catalog.bulk.replace_rows``) COPYs the chunks already decoded and upserts
 them in its one transaction, so reading and decoding overlap PostgreSQL's index work.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import threading
 import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
@@ -25,12 +26,11 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from artstore.storage_element.attr.model import ATTR_MAX_BYTES, BadAttr
+from artstore.storage_element.attr.model import BadAttr
 from artstore.storage_element.attr.row import FILE_ID, Row, decode_row, unstorable
 from artstore.storage_element.backends.local import LocalBackend
 from artstore.storage_element.catalog.errors import safe_reason
-from artstore.storage_element.files.index import attr_storage_path
-from artstore.storage_element.layout import ATTR_SUFFIX
+from artstore.storage_element.maintenance.walk import Reader, attr_reader, copies
 
 if TYPE_CHECKING:
     from artstore.storage_element.backends.base import Backend
@@ -47,7 +47,6 @@ Progress = Callable[[int, int], None]
 # Writes the rows, adds the rows PostgreSQL refused to the dict (file id -> reason code),
 # returns how many were written.
 RowWriter = Callable[[AsyncIterator[list[Row]], dict[str, str]], Awaitable[int]]
-Reader = Callable[[str], bytes]
 SHOWN_REFUSED = 100  # ids listed in maintenance status
 
 
@@ -58,54 +57,22 @@ class RebuildResult:
     refused: dict[str, str] = field(default_factory=dict)  # file id -> reason code
 
 
-def attr_paths(backend: Backend) -> list[str]:
-    if isinstance(backend, LocalBackend):
-        return sorted(_local_attr_paths(str(backend.layout.files_dir)))
-    return sorted(p for rel, _ in backend.walk() if (p := attr_storage_path(rel)) is not None)
-
-
-def _local_attr_paths(files_dir: str) -> list[str]:
-    """The storage paths of the attrs under ``files/``: what ``LocalBackend.walk`` finds
-    (no symlinks followed), without its per-entry ``stat`` and ``relpath`` (a third of a
-    rebuild's Python time went there)."""
-    found: list[str] = []
-    stack = [("", files_dir)]
-    while stack:
-        rel, folder = stack.pop()
-        with os.scandir(folder) as entries:
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append((f"{rel}{e.name}/", e.path))
-                elif e.name.endswith(ATTR_SUFFIX) and e.is_file(follow_symlinks=False):
-                    found.append(rel + e.name[: -len(ATTR_SUFFIX)])
-    return found
-
-
-def _reader(backend: Backend) -> Reader:
-    """How to read an attr. On local disk, straight from the path the walk found (one
-    open, one read; ``read_attr`` re-checks the path as if it came from an attr, which
-    cost more than decoding). At most one byte over the limit is read: enough for
-    ``decode_row`` to refuse an oversized attr."""
-    if not isinstance(backend, LocalBackend):
-        return backend.read_attr
-    root = str(backend.layout.files_dir) + os.sep
-
-    def read(storage_path: str) -> bytes:
-        fd = os.open(root + storage_path + ATTR_SUFFIX, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            return os.read(fd, ATTR_MAX_BYTES + 1)
-        finally:
-            os.close(fd)
-
-    return read
-
-
-def _spans(total: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each chunk: FIRST_CHUNK, doubling up to CHUNK."""
-    start, size = 0, min(FIRST_CHUNK, CHUNK)
-    while start < total:
-        yield start, min(start + size, total)
-        start, size = start + size, min(2 * size, CHUNK)
+def _path_chunks(backend: Backend) -> Iterator[list[str]]:
+    """The storage paths of the attrs, from the folder-by-folder walk (issue 19: no list
+    of every path), in chunks of FIRST_CHUNK growing to CHUNK (PostgreSQL starts
+    sooner). Local disk: no ``stat`` per entry (a third of a rebuild's Python time
+    went there once)."""
+    size, batch = min(FIRST_CHUNK, CHUNK), []
+    for listed in copies(backend, chunk=CHUNK, sizes=False):
+        for copy in listed:
+            if not copy.attr:
+                continue
+            batch.append(copy.path)
+            if len(batch) >= size:
+                yield batch
+                batch, size = [], min(2 * size, CHUNK)
+    if batch:
+        yield batch
 
 
 def _decode_chunk(read: Reader, paths: list[str]) -> tuple[list[Row], int, dict[str, str]]:
@@ -129,30 +96,43 @@ async def rebuild_with(
     backend: Backend, write: RowWriter, progress: Progress | None = None
 ) -> RebuildResult:
     """Walk, read and decode every attr and hand the rows to ``write`` chunk by chunk."""
-    paths = await asyncio.to_thread(attr_paths, backend)
-    total, bad = len(paths), 0
+    listed = bad = 0
     refused: dict[str, str] = {}
-    read = _reader(backend)
+    read = attr_reader(backend)
     readers = READERS["local" if isinstance(backend, LocalBackend) else "other"]
     pool = ThreadPoolExecutor(readers, thread_name_prefix="rebuild")
+    walk = _path_chunks(backend)
+    walking = threading.Lock()  # the walk is one generator: one reader advances it
+
+    def next_chunk() -> tuple[list[Row], int, dict[str, str]] | None:
+        nonlocal listed
+        with walking:
+            paths = next(walk, None)
+            if paths is None:
+                return None
+            listed += len(paths)
+        return _decode_chunk(read, paths)
 
     async def chunks() -> AsyncGenerator[list[Row]]:
         nonlocal bad
-        spans = iter(_spans(total))
-        ahead: deque[Future[tuple[list[Row], int, dict[str, str]]]] = deque()
-        done = 0
+        ahead: deque[Future[tuple[list[Row], int, dict[str, str]] | None]] = deque()
+        done, ended = 0, False
         while True:
-            while len(ahead) < 2 * readers and (span := next(spans, None)) is not None:
-                ahead.append(pool.submit(_decode_chunk, read, paths[span[0] : span[1]]))
+            while not ended and len(ahead) < 2 * readers:
+                ahead.append(pool.submit(next_chunk))
             if not ahead:
                 return
-            rows, failed, screened = await asyncio.wrap_future(ahead.popleft())
+            got = await asyncio.wrap_future(ahead.popleft())
+            if got is None:
+                ended = True  # the walk is over; the chunks still ahead are drained
+                continue
+            rows, failed, screened = got
             bad += failed
             refused.update(screened)
             yield rows
             done += len(rows) + failed + len(screened)  # the writer has taken this chunk
             if progress:
-                progress(done, total)
+                progress(done, listed)  # the total grows as the walk lists
 
     try:
         async with aclosing(chunks()) as rows:
@@ -160,7 +140,7 @@ async def rebuild_with(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     if progress:
-        progress(total, total)
+        progress(listed, listed)
     return RebuildResult(written, bad, refused)
 
 

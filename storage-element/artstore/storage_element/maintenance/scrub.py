@@ -8,10 +8,13 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.fsutil import atomic_replace
 from artstore.storage_element.maintenance.hashing import blob_matches
+from artstore.storage_element.maintenance.walk import Copy, copies
 from artstore.storage_element.state import SEState
 
 log = logging.getLogger("artstore.storage_element.scrub")
@@ -52,23 +55,45 @@ def _save(node: SEState) -> None:
     atomic_replace(path, json.dumps(body).encode(), path.parent)
 
 
+def _next_chunk(node: SEState, walk: Iterator[list[Copy]]) -> list[tuple[str, Attr | None]] | None:
+    """Blocking: the next chunk's storage paths that have an attr, each with its attr
+    (None: unreadable, so quarantined by the read, or without a blob, which is
+    reconcile's to report). None: the walk is over."""
+    batch = next(walk, None)
+    if batch is None:
+        return None
+    found: list[tuple[str, Attr | None]] = []
+    for copy in batch:
+        if not copy.attr:
+            continue
+        attr = node.read_attr_sync(copy.path) if copy.has_blob else None
+        found.append((copy.path, attr))
+    return found
+
+
 async def scrub_pass(node: SEState) -> int:
-    """One pass from the saved position to the end; returns the files checked."""
+    """One pass from the saved position to the end; returns the files checked.
+
+    The backend is walked from the saved position on, in storage-path order, one chunk
+    at a time (issue 19): nothing is held but the chunk."""
     state = node.maintenance.scrub
     rate = node.settings.scrub_bytes_per_sec
     checked = 0
     saved_at = time.monotonic()
-    for path in sorted(p for p in node.index.all_paths() if p > state.position):
-        try:
-            await _check(node, path, rate)
-        except OSError as exc:  # removed meanwhile (GC, quarantine) or unreadable
-            log.warning("scrub skipped %s: %s", path, exc)
-        state.position = path
-        state.files_checked += 1
-        checked += 1
-        if time.monotonic() - saved_at > SAVE_EVERY_SECONDS:
-            await asyncio.to_thread(_save, node)
-            saved_at = time.monotonic()
+    walk = copies(node.backend, chunk=node.settings.maintenance_chunk, start_after=state.position)
+    while (chunk := await asyncio.to_thread(_next_chunk, node, walk)) is not None:
+        for path, attr in chunk:
+            if attr is not None:
+                try:
+                    await _check(node, path, attr, rate)
+                except OSError as exc:  # removed meanwhile (GC, quarantine) or unreadable
+                    log.warning("scrub skipped %s: %s", path, exc)
+            state.position = path
+            state.files_checked += 1
+            checked += 1
+            if time.monotonic() - saved_at > SAVE_EVERY_SECONDS:
+                await asyncio.to_thread(_save, node)
+                saved_at = time.monotonic()
     state.position = ""
     state.last_pass_at = datetime.now(UTC)
     await asyncio.to_thread(_save, node)
@@ -76,10 +101,7 @@ async def scrub_pass(node: SEState) -> int:
     return checked
 
 
-async def _check(node: SEState, path: str, rate: int) -> None:
-    attr = await asyncio.to_thread(node.read_attr_sync, path)
-    if attr is None or await asyncio.to_thread(node.backend.blob_size, path) is None:
-        return  # a bad attr was quarantined by the read; a missing blob is reconcile's
+async def _check(node: SEState, path: str, attr: Attr, rate: int) -> None:
     # The attr's bit-rot hash when it has one, else SHA-256 (issue 19).
     if not await blob_matches(node.backend, path, attr, rate):
         node.maintenance.scrub.mismatches += 1
