@@ -254,6 +254,13 @@ def test_index_pages_in_catalog_order_with_ties_and_overlay(tmp_path: Path) -> N
         assert dropped[0] not in index.candidates(
             str(uuid.UUID(dropped[0].rsplit("_", 1)[1][:8] + "0" * 24))
         )
+        index.flush_sync()
+        for path in list(rows)[:60]:  # committed rows that change status (an upsert)
+            e = rows[path]
+            rows[path] = Entry(
+                e.file_id, "deleted" if e.status != "deleted" else "active", e.uploaded_at
+            )
+            index.put(path, rows[path])
         for statuses in (["active", "expired"], ["deleted"], ["active"]):
             want = sorted(
                 (e for e in rows.values() if e.status in statuses),

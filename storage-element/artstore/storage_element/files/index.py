@@ -42,6 +42,7 @@ _TAIL = re.compile(r"_\d{8}T\d{6}_([0-9a-f]{8})(\.[^./]*)?$")
 INDEX_FILE = "index.sqlite3"
 CLEAN_MARK = "index.clean"
 SCHEMA = 1
+BUILD_CACHE_KIB = 64 * 1024  # sort memory while the SQL indexes are built
 READERS = 3  # reader connections (each has its share of the page cache)
 _BATCH = 5000
 _RETRY_SECONDS = 1.0
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS files(
     uploaded_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS counts(status TEXT PRIMARY KEY, n INTEGER NOT NULL);
+"""
+# Built after a bulk load (faster than growing them row by row; the triggers that keep
+# ``counts`` too: load_names sets its count once). files_order holds the
+# path too: a page is read from the index alone, the rows it skips never touched.
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS files_path ON files(path);
+CREATE INDEX IF NOT EXISTS files_key ON files(key);
+CREATE INDEX IF NOT EXISTS files_order ON files(status, uploaded_at DESC, file_id DESC, path);
 CREATE TRIGGER IF NOT EXISTS files_ins AFTER INSERT ON files BEGIN
     INSERT INTO counts VALUES (coalesce(new.status, '?'), 1)
     ON CONFLICT(status) DO UPDATE SET n = n + 1;
@@ -70,13 +79,6 @@ CREATE TRIGGER IF NOT EXISTS files_upd AFTER UPDATE OF status ON files BEGIN
     INSERT INTO counts VALUES (coalesce(new.status, '?'), 1)
     ON CONFLICT(status) DO UPDATE SET n = n + 1;
 END;
-"""
-# Built after a bulk load (faster than growing them row by row). files_order holds the
-# path too: a page is read from the index alone, the rows it skips never touched.
-_INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS files_path ON files(path);
-CREATE INDEX IF NOT EXISTS files_key ON files(key);
-CREATE INDEX IF NOT EXISTS files_order ON files(status, uploaded_at DESC, file_id DESC, path);
 """
 _UPSERT = (
     "INSERT INTO files(path, key, file_id, status, uploaded_at) VALUES (?, ?, ?, ?, ?)"
@@ -192,8 +194,18 @@ class FileIndex:
         self._thread.start()
 
     def ensure_indexes(self) -> None:
+        """The SQL indexes and triggers (a no-op when they exist). Built with a larger
+        sort memory, given back at once (a rebuild at start, before the SE serves)."""
         with self._db_lock:
-            self._conn().executescript(_INDEXES)
+            db = self._conn()
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files_upd'").fetchone():
+                return
+            db.execute(f"PRAGMA cache_size = -{BUILD_CACHE_KIB}")
+            try:
+                db.executescript(_INDEXES)
+            finally:
+                db.execute(f"PRAGMA cache_size = -{max(256, self.cache_kib // 2)}")
+                db.execute("PRAGMA shrink_memory")
 
     def remove_files(self) -> None:
         """Delete the database (and its WAL) for a rebuild; the index must be closed."""
@@ -413,7 +425,8 @@ class FileIndex:
 
     # -- bulk (blocking; before the SE serves, or from the background fill) -----------
     def load_names(self, paths: Iterable[str]) -> int:
-        """Stream storage paths (their attrs not read yet) into an empty index."""
+        """Stream storage paths (their attrs not read yet) into an empty index, before
+        ``ensure_indexes`` (no SQL index or trigger to keep up row by row)."""
         n = 0
         rows: list[tuple[str, int]] = []
         with self._db_lock:
@@ -431,6 +444,11 @@ class FileIndex:
                         rows.clear()
                 db.executemany("INSERT INTO files(path, key) VALUES (?, ?)", rows)
                 n += len(rows)
+                db.execute(
+                    "INSERT INTO counts VALUES (?, ?)"
+                    " ON CONFLICT(status) DO UPDATE SET n = n + excluded.n",
+                    (UNKNOWN, n),
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
