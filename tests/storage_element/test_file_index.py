@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -133,9 +134,18 @@ def test_sigkill_rebuilds_and_every_acknowledged_file_is_found(se_factory: SEFac
         for i in range(5):  # ... and removed by the start: these come after it
             data = os.urandom(50 + i)
             files[_upload(c, f"late{i}.bin", data)] = data
+    with se.client() as c:
+        before = c.get("/api/v1/info").json()["capacity"]
     se.process.kill()  # SIGKILL: no clean mark written
     se.start()
     assert _count(se, REBUILT) == 2  # the first start, and this one
+    with se.client() as c:  # the same counters from the walk (sizes may come later)
+        deadline = time.monotonic() + 30
+        while (now := c.get("/api/v1/info").json()["capacity"])["used_bytes"] != before[
+            "used_bytes"
+        ] and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert (now["used_bytes"], now["file_count"]) == (before["used_bytes"], len(files))
     _findable(se, files)
     with se.client() as c:
         assert c.get(f"/api/v1/files/{victim}").json()["description"] == "v2"

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from artstore.storage_element.backends.local import LocalBackend
 from artstore.storage_element.files.index import (
     Entry,
     FileIndex,
@@ -49,6 +50,7 @@ class IndexStats:
         self.rechecked = 0
         self.corrupt = 0
         self.filled = 0
+        self.sizes_owed = False  # used bytes not counted yet (names-only rebuild)
 
 
 def _read_mark(index: FileIndex) -> dict[str, int] | None:
@@ -94,10 +96,18 @@ def open_index(node: SEState, recovered_paths: set[str]) -> None:
 
 def _rebuild(node: SEState) -> None:
     used = count = 0
+    backend = node.backend
+    # Names only on a local disk without SE_MAX_CAPACITY: the used bytes are then only
+    # reported (room comes from statvfs), so their stat walk runs after the SE is ready.
+    names_only = isinstance(backend, LocalBackend) and node.settings.max_capacity <= 0
 
     def names() -> Iterator[str]:
         nonlocal used, count
-        for rel, size in node.backend.walk():
+        if isinstance(backend, LocalBackend):
+            walked = walk_local(str(backend.layout.files_dir), sizes=not names_only)
+        else:
+            walked = backend.walk()  # S3: the listing carries the sizes
+        for rel, size in walked:
             used += size
             storage_path = attr_storage_path(rel)
             if storage_path is not None:
@@ -109,10 +119,48 @@ def _rebuild(node: SEState) -> None:
     node.capacity.used_bytes = used
     node.capacity.file_count = count
     node.index_stats.walks += 1
+    node.index_stats.sizes_owed = names_only
     log.warning(
         "file index rebuilt by a walk of the backend",
-        extra={"fields": {"files": count, "rows": rows, "used_bytes": used}},
+        extra={
+            "fields": {
+                "files": count,
+                "rows": rows,
+                "used_bytes": None if names_only else used,
+            }
+        },
     )
+
+
+async def count_used_bytes(node: SEState) -> None:
+    """After a names-only rebuild: the used bytes by a stat walk, in one worker thread.
+    Changes made meanwhile are already counted in ``used_bytes`` (what it grew or shrank
+    by since the walk began is kept); one the walk also saw may count twice, until the
+    next clean restart's counters (bounded by the writes during the walk)."""
+    backend = node.backend
+    assert isinstance(backend, LocalBackend)
+    root = str(backend.layout.files_dir)
+    before = node.capacity.used_bytes
+    walked = await asyncio.to_thread(lambda: sum(size for _, size in walk_local(root)))
+    node.capacity.used_bytes = walked + (node.capacity.used_bytes - before)
+    node.index_stats.sizes_owed = False
+    log.info("used bytes counted", extra={"fields": {"used_bytes": node.capacity.used_bytes}})
+
+
+def walk_local(root: str, sizes: bool = True) -> Iterator[tuple[str, int]]:
+    """LocalBackend.walk's (relative path, size) pairs, cheaper per entry: relative
+    paths built from the folder's prefix (no ``relpath``), the type from the entry
+    (d_type: no stat). ``sizes`` False: no stat at all, every size 0."""
+    stack = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{prefix}{entry.name}/"))
+                elif entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size if sizes else 0
+                    yield prefix + entry.name, size
 
 
 def _recheck(node: SEState, paths: set[str]) -> int:
@@ -179,6 +227,8 @@ def _quick_entry(raw: bytes) -> Entry | None:
 
 async def start(node: SEState, recovered_paths: set[str]) -> None:
     await asyncio.to_thread(open_index, node, recovered_paths)
+    if node.index_stats.sizes_owed:
+        node.background(count_used_bytes(node))
     if await asyncio.to_thread(node.index.unknown, 1):
         node.background(fill_forever(node))
     else:
@@ -191,8 +241,8 @@ def close(node: SEState) -> None:
     if not index.is_open:
         return
     index.close()
-    if not index.clean or node.backend.name == "memory":
-        return
+    if not index.clean or node.backend.name == "memory" or node.index_stats.sizes_owed:
+        return  # next start rebuilds (the used bytes were not counted yet, say)
     fd = os.open(index.path, os.O_RDONLY)
     try:
         os.fsync(fd)
