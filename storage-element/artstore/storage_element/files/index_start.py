@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -114,8 +115,11 @@ def _rebuild(node: SEState) -> None:
                 count += 1
                 yield storage_path
 
+    began = time.monotonic()
     rows = node.index.load_names(names())
+    loaded = time.monotonic()
     node.index.ensure_indexes()
+    built = time.monotonic()
     node.capacity.used_bytes = used
     node.capacity.file_count = count
     node.index_stats.walks += 1
@@ -127,6 +131,8 @@ def _rebuild(node: SEState) -> None:
                 "files": count,
                 "rows": rows,
                 "used_bytes": None if names_only else used,
+                "walk_and_load_s": round(loaded - began, 2),
+                "sql_indexes_s": round(built - loaded, 2),
             }
         },
     )
@@ -181,6 +187,7 @@ def _recheck(node: SEState, paths: set[str]) -> int:
 async def fill_forever(node: SEState) -> None:
     """Read the attrs of rows not read yet, FILL_BATCH per worker-thread hop."""
     index = node.index
+    began = time.monotonic()
     while True:
         paths = await asyncio.to_thread(index.unknown, FILL_BATCH)
         if not paths:
@@ -191,7 +198,15 @@ async def fill_forever(node: SEState) -> None:
             log.error("file index fill failed, retrying: %s", exc)
             await asyncio.sleep(_FILL_RETRY_SECONDS)
     index.filled.set()
-    log.info("file index complete", extra={"fields": {"rows_read": node.index_stats.filled}})
+    log.info(
+        "file index complete",
+        extra={
+            "fields": {
+                "rows_read": node.index_stats.filled,
+                "seconds": round(time.monotonic() - began, 2),
+            }
+        },
+    )
 
 
 def _fill_batch(node: SEState, paths: list[str]) -> None:
