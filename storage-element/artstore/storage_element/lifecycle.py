@@ -13,7 +13,7 @@ from artstore.common.errors import Conflict
 from artstore.common.health import CheckResult, HealthCheck
 from artstore.storage_element.backends.s3 import S3Backend
 from artstore.storage_element.catalog.errors import safe_reason
-from artstore.storage_element.files.index import attr_storage_path
+from artstore.storage_element.files import index_start
 from artstore.storage_element.maintenance import gc, scrub
 from artstore.storage_element.maintenance.reconcile import reconcile
 from artstore.storage_element.state import SEState
@@ -24,19 +24,6 @@ log = logging.getLogger("artstore.storage_element")
 CHECKPOINT_INTERVAL = 60.0
 
 
-def _scan(node: SEState) -> None:
-    """Fill the id index and the space counters from one walk of ``files/``."""
-    used = count = 0
-    for rel, size in node.backend.walk():
-        used += size
-        storage_path = attr_storage_path(rel)
-        if storage_path is not None:
-            node.index.add(storage_path)
-            count += 1
-    node.capacity.used_bytes = used
-    node.capacity.file_count = count
-
-
 async def start(node: SEState) -> list[asyncio.Task[None]]:
     s = node.settings
     await asyncio.to_thread(node.backend.prepare)
@@ -44,7 +31,8 @@ async def start(node: SEState) -> list[asyncio.Task[None]]:
     report = await asyncio.to_thread(resolve, node.backend, s.wal_dir)
     _note_set_aside(node, report)
     await asyncio.to_thread(node.modes.load, s.mode)
-    await asyncio.to_thread(_scan, node)
+    # The file index and the space counters: at once after a clean stop, else one walk.
+    await index_start.start(node, report.paths)
     await asyncio.to_thread(node.journal.open_new_segment)
     for txn, file_id in report.owed.items():
         await node.journal.owe(txn, file_id)
@@ -60,6 +48,7 @@ async def start(node: SEState) -> list[asyncio.Task[None]]:
                 "storage_id": s.id,
                 "mode": node.modes.current,
                 "files": node.capacity.file_count,
+                "index": "trusted" if node.index_stats.trusted else "rebuilt",
                 "wal_records": report.records,
                 "owed_catalog_updates": len(node.catalog.owed),
                 "wal_records_set_aside": len(report.set_aside),
@@ -121,6 +110,7 @@ async def stop(node: SEState, tasks: list[asyncio.Task[None]]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await node.journal.close()
+    await asyncio.to_thread(index_start.close, node)
 
 
 def _probe_writable(path: str) -> None:

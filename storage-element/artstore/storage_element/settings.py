@@ -55,6 +55,22 @@ class SESettings(ServiceSettings):
         32, description="Worker threads for blocking file I/O and fsync (they mostly wait)"
     )
     io_chunk_bytes: int = Field(1 * MiB, description="Read/write buffer size for blobs")
+    index_cache_mb: int = Field(
+        16,
+        ge=1,
+        description=(
+            "SQLite page cache of the file index (`<SE_DATA_DIR>/index.sqlite3`), MiB,"
+            " shared by its connections: bounds its memory whatever the number of files"
+        ),
+    )
+    index_list_wait: float = Field(
+        5.0,
+        ge=0,
+        description=(
+            "Seconds a list answered from the file index waits for the index to finish"
+            " reading attrs after a rebuild (503 after)"
+        ),
+    )
     preview_max_bytes: int = Field(
         4 * MiB,
         ge=1024,

@@ -26,6 +26,7 @@ from artstore.storage_element.catalog.sync import CatalogSync
 from artstore.storage_element.faults import FaultInjector
 from artstore.storage_element.files.group_commit import GroupPublisher
 from artstore.storage_element.files.index import FileIndex
+from artstore.storage_element.files.index_start import IndexStats
 from artstore.storage_element.layout import Layout
 from artstore.storage_element.maintenance.state import MaintenanceState
 from artstore.storage_element.modes.service import ModeService
@@ -50,7 +51,8 @@ class SEState:
         self.group: GroupPublisher | None = None
         if settings.group_commit_max_bytes > 0 and isinstance(self.backend, BatchPublisher):
             self.group = GroupPublisher(self.backend, self.faults.point, self.journal.durable)
-        self.index = FileIndex()
+        self.index = FileIndex(settings.data_dir, settings.index_cache_mb)
+        self.index_stats = IndexStats()
         self.capacity = Capacity(self.backend, settings.max_capacity, settings.reserve_bytes)
         self.modes = ModeService(self.layout, self.journal, self.faults, settings.mode)
         self.engine = engine

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from artstore.common.errors import ServiceUnavailable
 from artstore.storage_element.attr.model import Attr
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS
 from artstore.storage_element.state import SEState
@@ -30,6 +31,8 @@ async def metadata(node: SEState, file_id: str) -> Attr:
 async def list_files(
     node: SEState, statuses: list[str], limit: int, offset: int
 ) -> tuple[list[Attr], int]:
+    """The catalog's page when it can answer for every file; else the file index's
+    (exact: it learns every change at its commit point), same order and total."""
     repo = node.catalog.repo
     if repo is not None and node.catalog.reachable and not node.catalog.owed:
         try:
@@ -37,15 +40,33 @@ async def list_files(
                 repo.list(statuses, limit, offset), node.settings.catalog_timeout
             )
         except CATALOG_ERRORS as exc:
-            log.warning("catalog list failed, scanning attr files: %s", exc)
-    return await asyncio.to_thread(_scan, node, statuses, limit, offset)
+            log.warning("catalog list failed, listing from the file index: %s", exc)
+    return await list_from_index(node, statuses, limit, offset)
 
 
-def _scan(node: SEState, statuses: list[str], limit: int, offset: int) -> tuple[list[Attr], int]:
-    found = []
-    for path in node.index.all_paths():
+async def list_from_index(
+    node: SEState, statuses: list[str], limit: int, offset: int
+) -> tuple[list[Attr], int]:
+    """One page from the index (O(offset + limit) index steps), then only that page's
+    attrs read (the truth), in one worker-thread hop."""
+    filled = node.index.filled
+    if not filled.is_set():
+        # After a rebuild the rows learn their status from the attrs in the background.
+        try:
+            await asyncio.wait_for(filled.wait(), node.settings.index_list_wait)
+        except TimeoutError:
+            raise ServiceUnavailable(
+                "the file index is being rebuilt after an unclean stop; retry shortly",
+                details={"rows_read": node.index_stats.filled},
+            ) from None
+    return await asyncio.to_thread(_page, node, statuses, limit, offset)
+
+
+def _page(node: SEState, statuses: list[str], limit: int, offset: int) -> tuple[list[Attr], int]:
+    paths, total = node.index.page(statuses, limit, offset)
+    attrs = []
+    for path in paths:
         attr = node.read_attr_sync(path)
-        if attr is not None and attr.status in statuses:
-            found.append(attr)
-    found.sort(key=lambda a: (a.uploaded_at, a.file_id), reverse=True)
-    return found[offset : offset + limit], len(found)
+        if attr is not None:  # gone since the page was read: left out
+            attrs.append(attr)
+    return attrs, total

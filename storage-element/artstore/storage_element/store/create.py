@@ -20,6 +20,7 @@ from artstore.common.errors import FileTooLarge
 from artstore.storage_element import bitrot
 from artstore.storage_element.backends.base import BlobWriter, SmallWrite
 from artstore.storage_element.capacity import Reservation
+from artstore.storage_element.files.index import entry_of
 from artstore.storage_element.store.changes import UPLOAD
 from artstore.storage_element.store.errors import Collision, NameTooLong, NoSpace
 
@@ -174,7 +175,7 @@ class Creation:
             st.faults.point(UPLOAD.step("after_commit"))
             st.capacity.release(self.reservation)
             st.capacity.stored(self.size + len(encoded), files=1)
-            st.index.add(self.storage_path)
+            st.index.put(self.storage_path, entry_of(attr))
         await st.catalog.record(self.txn, self.file_id, attr)
         st.faults.point(UPLOAD.step("after_catalog"))
 

@@ -37,7 +37,7 @@ from artstore.storage_element.capacity import Capacity, Reservation
 from artstore.storage_element.catalog.sync import CATALOG_ERRORS, CatalogSync
 from artstore.storage_element.faults import FaultInjector
 from artstore.storage_element.files.group_commit import GroupPublisher
-from artstore.storage_element.files.index import FileIndex
+from artstore.storage_element.files.index import FileIndex, entry_of
 from artstore.storage_element.layout import preview_owner, preview_path
 from artstore.storage_element.maintenance.state import MaintenanceState
 from artstore.storage_element.modes.service import ModeService
@@ -266,6 +266,7 @@ class FileStore:
                 await self.journal.commit(txn, owes_catalog=self.catalog.enabled)
                 self.faults.point(kind.step("after_commit"))
             self.capacity.stored(len(encoded) - len(old.encode()) - freed)
+            self.index.put(new.storage_path, entry_of(new))
             await self.catalog.record(txn, file_id, new)
         return new
 
@@ -312,6 +313,7 @@ class FileStore:
                 after=lambda: self._remove_objects(drop),
             )
             self.capacity.stored(grows)
+            self.index.put(new.storage_path, entry_of(new))
         await self.catalog.record(txn, file_id, new)
         return new, True
 
@@ -339,6 +341,7 @@ class FileStore:
                 after=lambda: self._remove_objects(drop),
             )
             self.capacity.stored(-stored)
+            self.index.put(new.storage_path, entry_of(new))
         await self.catalog.record(txn, file_id, new)
         return new
 

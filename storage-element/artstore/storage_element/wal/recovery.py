@@ -80,6 +80,8 @@ class RecoveryReport:
     rolled_forward: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     owed: dict[str, str] = field(default_factory=dict)  # txn -> file_id
+    # Storage paths every record read names: the file index reads their attrs again.
+    paths: set[str] = field(default_factory=set)
     tmp_removed: int = 0
     set_aside: list[dict[str, Any]] = field(default_factory=list)  # entries saved this start
     set_aside_total: int = 0  # lines in the set-aside file, every start together
@@ -182,6 +184,9 @@ def resolve(backend: Backend, wal_dir: Path) -> RecoveryReport:
     txns = _read(wal_dir, report, aside)
 
     for txn, t in txns.items():
+        path = t.data.get("storage_path")
+        if isinstance(path, str):
+            report.paths.add(path)
         try:
             outcome = _decide(backend, t) if t.outcome is None else t.outcome
             file_id = t.data.get("file_id")
