@@ -8,6 +8,7 @@ never from timings.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -170,8 +172,29 @@ def test_corrupt_index_file_is_rebuilt_not_a_crash(se_factory: SEFactory) -> Non
     _findable(se, files)
 
 
+def _catalog_order(database: TestDatabase, se_id: str, status: str | None) -> list[str]:
+    """The catalog's own list order for one SE (read from PostgreSQL, not the SE)."""
+    statuses = [status] if status else ["active", "expired"]
+
+    async def run() -> list[str]:
+        conn = await asyncpg.connect(database.url.replace("+asyncpg", ""))
+        try:
+            rows = await conn.fetch(
+                "SELECT file_id::text AS id FROM catalog.files WHERE storage_element_id = $1"
+                " AND status = ANY($2) AND quarantined_at IS NULL"
+                " ORDER BY uploaded_at DESC, file_id DESC",
+                se_id,
+                statuses,
+            )
+        finally:
+            await conn.close()
+        return [r["id"] for r in rows]
+
+    return asyncio.run(run())
+
+
 def test_list_without_the_catalog_pages_like_the_catalog(
-    se_factory: SEFactory, db_proxy: tuple[CuttableProxy, str]
+    se_factory: SEFactory, db_proxy: tuple[CuttableProxy, str], database: TestDatabase
 ) -> None:
     proxy, url = db_proxy
     se = se_factory(
@@ -198,6 +221,10 @@ def test_list_without_the_catalog_pages_like_the_catalog(
             c.patch(f"/api/v1/files/{fid}", json={"tags": ["t"]})
         expected = {s: _pages(c, s, 7) for s in (None, "active", "expired", "deleted")}
     assert expected["expired"][0] and expected["deleted"][0] and expected["active"][0]
+    # Lists come from the index (issue 19): the same order and totals as the catalog's.
+    for status, (order, totals) in expected.items():
+        assert order == _catalog_order(database, se.id, status), status
+        assert totals == {len(order)}, status
     proxy.cut()
     with se.client() as c:
         for status, (order, totals) in expected.items():

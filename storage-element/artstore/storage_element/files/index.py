@@ -416,10 +416,6 @@ class FileIndex:
                 yield path
             after = rows[-1][0]
 
-    def all_paths(self) -> list[str]:
-        """Deprecated, O(files): kept only for gc/scrub until H2's backend walk lands."""
-        return list(self.iter_paths())
-
     def __len__(self) -> int:
         return sum(self.counts().values())
 
