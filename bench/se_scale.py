@@ -423,16 +423,16 @@ def measure_list(client: httpx.Client, w: Watch, offset: int, budget_s: float) -
 
 
 def wait_index_filled(client: httpx.Client, cap_s: float = 1800.0) -> float:
-    """Seconds until a list answers 200: after a rebuild (an unclean stop) the file index
-    learns every row's status from the attrs in the background, and a list the catalog
-    cannot answer waits for that, then answers 503 (architecture §5.8)."""
+    """Seconds until the file index is filled: after a rebuild (an unclean stop) it learns
+    every row's status from the attrs in the background; lists come from the catalog
+    meanwhile, or wait and answer 503 without one (architecture §5.8)."""
     t0 = time.perf_counter()
     while True:
-        r = client.get("/api/v1/files", params={"limit": 1})
-        if r.status_code == 200:
+        r = client.get("/api/v1/maintenance/status")
+        if r.status_code != 200 or time.perf_counter() - t0 > cap_s:
+            raise BenchError(f"maintenance status answered {r.status_code}: {r.text[:300]}")
+        if r.json()["index"]["filled"]:
             return time.perf_counter() - t0
-        if r.status_code != 503 or time.perf_counter() - t0 > cap_s:
-            raise BenchError(f"list answered {r.status_code}: {r.text[:300]}")
         time.sleep(1)
 
 

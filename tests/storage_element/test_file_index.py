@@ -115,6 +115,10 @@ def test_clean_restart_trusts_the_index_without_a_walk(se_factory: SEFactory) ->
     for key in ("used_bytes", "file_count"):
         assert after["capacity"][key] == info["capacity"][key], key
     assert info["capacity"]["file_count"] == len(files)
+    with se.client() as c:  # maintenance status says how the index came up
+        index = c.get("/api/v1/maintenance/status").json()["index"]
+    assert index["trusted_at_start"] is True and index["rebuilds"] == 0
+    assert index["filled"] is True
     # A file written after the trusted start is found too (the index is live).
     with se.client() as c:
         data = b"after the restart"

@@ -106,4 +106,13 @@ async def status(node: Node, _: Observer) -> dict[str, Any]:
         },
         "quarantined": m.quarantined,
         "download_checksum_mismatches": m.download_mismatches,
+        # The file index (architecture §5.8): trusted at start or rebuilt by a walk;
+        # "filled" once every row knows its status (lists wait for it without a catalog).
+        "index": {
+            "trusted_at_start": node.index_stats.trusted,
+            "rebuilds": node.index_stats.walks,
+            "filled": node.index.filled.is_set(),
+            "rows_read_by_fill": node.index_stats.filled,
+            "used_bytes_pending": node.index_stats.sizes_owed,
+        },
     }
