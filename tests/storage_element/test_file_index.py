@@ -323,3 +323,47 @@ def test_index_file_that_is_no_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / "index.sqlite3").write_bytes(os.urandom(8192))
     with pytest.raises(IndexCorrupt):
         FileIndex(tmp_path).open()
+
+
+async def test_clean_stop_before_the_used_bytes_were_counted_is_still_trusted(
+    tmp_path: Path,
+) -> None:
+    """A names-only rebuild counts used bytes after ready; a clean stop before that ends
+    marks the index clean with the count owed: the next start trusts the index (no
+    walk to rebuild it) and counts the bytes again."""
+    from artstore.storage_element import lifecycle
+    from artstore.storage_element.settings import SESettings
+    from artstore.storage_element.state import SEState
+
+    def node() -> SEState:
+        settings = SESettings(
+            data_dir=tmp_path / "data",
+            mode="edit",
+            database_url="",
+            gc_interval=0,
+            reconcile_interval=0,
+            scrub_bytes_per_sec=0,
+        )
+        return SEState(settings, None)
+
+    folder = tmp_path / "data" / "files" / "2026" / "01" / "01" / "00"
+    folder.mkdir(parents=True)
+    (folder / "x.bin").write_bytes(b"x" * 100)
+    first = node()
+    tasks = await lifecycle.start(first)
+    assert first.index_stats.walks == 1
+    first.index_stats.sizes_owed = True  # stopped before the stat walk finished
+    await lifecycle.stop(first, tasks)
+    assert json.loads((tmp_path / "data" / "index.clean").read_bytes())["used_bytes_pending"] == 1
+    second = node()
+    tasks = await lifecycle.start(second)
+    try:
+        assert second.index_stats.trusted and second.index_stats.walks == 0
+        for _ in range(200):
+            if not second.index_stats.sizes_owed:
+                break
+            await asyncio.sleep(0.05)
+        assert not second.index_stats.sizes_owed
+        assert second.capacity.used_bytes == 100
+    finally:
+        await lifecycle.stop(second, tasks)

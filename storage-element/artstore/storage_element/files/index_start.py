@@ -57,7 +57,12 @@ class IndexStats:
 def _read_mark(index: FileIndex) -> dict[str, int] | None:
     try:
         data = json.loads(index.mark.read_bytes())
-        return {"used_bytes": int(data["used_bytes"]), "file_count": int(data["file_count"])}
+        return {
+            "used_bytes": int(data["used_bytes"]),
+            "file_count": int(data["file_count"]),
+            # 1: stopped before the used bytes were counted (a names-only rebuild)
+            "used_bytes_pending": int(data.get("used_bytes_pending", 0)),
+        }
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
@@ -89,6 +94,8 @@ def open_index(node: SEState, recovered_paths: set[str]) -> None:
         index.ensure_indexes()
         node.capacity.used_bytes = mark["used_bytes"]
         node.capacity.file_count = mark["file_count"]
+        # The stat walk a names-only rebuild owed is owed again (start() runs it).
+        stats.sizes_owed = bool(mark["used_bytes_pending"])
         stats.trusted = True
         stats.rechecked = _recheck(node, recovered_paths)
         return
@@ -256,15 +263,21 @@ def close(node: SEState) -> None:
     if not index.is_open:
         return
     index.close()
-    if not index.clean or node.backend.name == "memory" or node.index_stats.sizes_owed:
-        return  # next start rebuilds (the used bytes were not counted yet, say)
+    if not index.clean or node.backend.name == "memory":
+        return  # next start rebuilds
     fd = os.open(index.path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
     tmp = index.data_dir / f"{index.mark.name}.tmp"
-    mark = {"used_bytes": node.capacity.used_bytes, "file_count": node.capacity.file_count}
+    # Used bytes not counted yet (stopped soon after a names-only rebuild): the mark says
+    # so and the next start counts them again, instead of walking to rebuild the index.
+    mark = {
+        "used_bytes": node.capacity.used_bytes,
+        "file_count": node.capacity.file_count,
+        "used_bytes_pending": int(node.index_stats.sizes_owed),
+    }
     write_file_durable(tmp, json.dumps(mark).encode())
     os.replace(tmp, index.mark)
     fsync_dir(index.data_dir)
