@@ -81,6 +81,8 @@ _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _METADATA = ROW_COLUMNS.index("metadata")
 FILE_ID = ROW_COLUMNS.index("file_id")
+STATUS = ROW_COLUMNS.index("status")
+UPLOADED_AT = ROW_COLUMNS.index("uploaded_at")
 
 
 def unstorable(row: Row) -> str | None:

@@ -373,6 +373,17 @@ class FileIndex:
                 found.add(path)
         return sorted(found)
 
+    def adopt(self, found: Sequence[tuple[str, Entry]]) -> int:
+        """Blocking: put the copies the index lacks (attrs it never saw written: put in
+        the data dir by hand or by an older version; rebuild-index finds them). Returns
+        how many were new."""
+        new = 0
+        for path, entry in found:
+            if path not in self.candidates(entry.file_id):
+                self.put(path, entry)
+                new += 1
+        return new
+
     def counts(self) -> dict[str, int]:
         """Rows per status (``UNKNOWN``: attr not read yet), overlay committed first."""
         self.flush_sync()

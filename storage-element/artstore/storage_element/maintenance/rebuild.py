@@ -20,16 +20,31 @@ import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from artstore.storage_element.attr.model import BadAttr
-from artstore.storage_element.attr.row import FILE_ID, Row, decode_row, unstorable
+from artstore.storage_element.attr.row import (
+    FILE_ID,
+    STATUS,
+    UPLOADED_AT,
+    Row,
+    decode_row,
+    unstorable,
+)
 from artstore.storage_element.backends.local import LocalBackend
 from artstore.storage_element.catalog.errors import safe_reason
+from artstore.storage_element.files.index import Entry
 from artstore.storage_element.maintenance.walk import Reader, attr_reader, copies
 
 if TYPE_CHECKING:
@@ -44,6 +59,8 @@ FIRST_CHUNK = 250  # chunks grow from this to CHUNK: PostgreSQL starts sooner
 READERS = {"local": 2, "other": 16}  # threads reading and decoding (S3 waits on the network)
 
 Progress = Callable[[int, int], None]
+# The file index's adopt (online only): copies found by the walk, offered to the index.
+Adopt = Callable[[Sequence[tuple[str, Entry]]], int]
 # Writes the rows, adds the rows PostgreSQL refused to the dict (file id -> reason code),
 # returns how many were written.
 RowWriter = Callable[[AsyncIterator[list[Row]], dict[str, str]], Awaitable[int]]
@@ -75,25 +92,37 @@ def _path_chunks(backend: Backend) -> Iterator[list[str]]:
         yield batch
 
 
-def _decode_chunk(read: Reader, paths: list[str]) -> tuple[list[Row], int, dict[str, str]]:
-    """(rows to write, bad attrs, rows PostgreSQL would refuse: file id -> reason)."""
+def _decode_chunk(
+    read: Reader, paths: list[str], adopt: Adopt | None = None
+) -> tuple[list[Row], int, dict[str, str]]:
+    """(rows to write, bad attrs, rows PostgreSQL would refuse: file id -> reason).
+    ``adopt`` (online): every decoded copy is offered to the file index, which keeps
+    the ones it lacks (attrs written by hand or by an older version)."""
     rows, bad, refused = [], 0, {}
+    seen: list[tuple[str, Entry]] = []
     for path in paths:
         try:
             row = decode_row(read(path))
         except (FileNotFoundError, BadAttr):
             bad += 1  # gone meanwhile, or damaged: reconcile reports and quarantines it
             continue
+        if adopt is not None:
+            seen.append((path, Entry(str(row[FILE_ID]), row[STATUS], row[UPLOADED_AT])))
         reason = unstorable(row)
         if reason is None:
             rows.append(row)
         else:
             refused[str(row[FILE_ID])] = reason
+    if adopt is not None and seen:
+        adopt(seen)
     return rows, bad, refused
 
 
 async def rebuild_with(
-    backend: Backend, write: RowWriter, progress: Progress | None = None
+    backend: Backend,
+    write: RowWriter,
+    progress: Progress | None = None,
+    adopt: Adopt | None = None,
 ) -> RebuildResult:
     """Walk, read and decode every attr and hand the rows to ``write`` chunk by chunk."""
     listed = bad = 0
@@ -111,7 +140,7 @@ async def rebuild_with(
             if paths is None:
                 return None
             listed += len(paths)
-        return _decode_chunk(read, paths)
+        return _decode_chunk(read, paths, adopt)
 
     async def chunks() -> AsyncGenerator[list[Row]]:
         nonlocal bad
@@ -145,7 +174,10 @@ async def rebuild_with(
 
 
 async def rebuild(
-    backend: Backend, repo: CatalogRepository, progress: Progress | None = None
+    backend: Backend,
+    repo: CatalogRepository,
+    progress: Progress | None = None,
+    adopt: Adopt | None = None,
 ) -> RebuildResult:
     """Replace this SE's rows with what its attrs say."""
     from artstore.storage_element.catalog.bulk import replace_rows_via
@@ -154,6 +186,7 @@ async def rebuild(
         backend,
         lambda rows, refused: replace_rows_via(repo.engine, repo.se_id, rows, refused),
         progress,
+        adopt,
     )
 
 
@@ -199,7 +232,7 @@ def start_rebuild(node: SEState) -> str:
     async def job() -> None:
         try:
             before = set(ledger.reasons())
-            result = await rebuild(node.backend, repo, progress)
+            result = await rebuild(node.backend, repo, progress, node.index.adopt)
             # Every attr was read: a file refused before and not now was written (or is
             # gone); the ones refused now are recorded as any refused row is.
             await ledger.settle(
