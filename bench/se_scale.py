@@ -243,17 +243,11 @@ async def _drop_indexes(dsn: str) -> list[str]:
     """Drop catalog.files' secondary indexes (a bulk build is much faster than 1M
     insertions into GIN and trigram indexes); returns their definitions."""
     import asyncpg
+    from search_latency import drop_secondary_indexes  # type: ignore[import-not-found]
 
     conn = await asyncpg.connect(dsn)
     try:
-        defs = await conn.fetch(
-            "SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS sql "
-            "FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid "
-            "WHERE i.indrelid = 'catalog.files'::regclass AND c.oid IS NULL"
-        )
-        for d in defs:
-            await conn.execute(f"DROP INDEX {d['name']}")
-        return [str(d["sql"]) for d in defs]
+        return list(await drop_secondary_indexes(conn))
     finally:
         await conn.close()
 

@@ -332,19 +332,12 @@ async def test_clean_stop_before_the_used_bytes_were_counted_is_still_trusted(
     marks the index clean with the count owed: the next start trusts the index (no
     walk to rebuild it) and counts the bytes again."""
     from artstore.storage_element import lifecycle
-    from artstore.storage_element.settings import SESettings
     from artstore.storage_element.state import SEState
+    from tests.support.se import in_process_node
 
     def node() -> SEState:
-        settings = SESettings(
-            data_dir=tmp_path / "data",
-            mode="edit",
-            database_url="",
-            gc_interval=0,
-            reconcile_interval=0,
-            scrub_bytes_per_sec=0,
-        )
-        return SEState(settings, None)
+        made: SEState = in_process_node(tmp_path / "data")
+        return made
 
     folder = tmp_path / "data" / "files" / "2026" / "01" / "01" / "00"
     folder.mkdir(parents=True)

@@ -18,25 +18,18 @@ from pathlib import Path
 
 from artstore.common.auth import Principal
 from artstore.storage_element import lifecycle
-from artstore.storage_element.settings import SESettings
 from artstore.storage_element.state import SEState
 from artstore.storage_element.uploads import service
 from artstore.storage_element.uploads.schemas import SessionCreate
 from artstore.storage_element.uploads.store import SessionStore
+from tests.support.se import in_process_node
 
 ALICE = Principal(sub="alice", kind="user", name="alice", scopes=frozenset())
 
 
 def _node(tmp_path: Path) -> SEState:
-    settings = SESettings(
-        data_dir=tmp_path / "data",
-        mode="edit",
-        database_url="",
-        gc_interval=0,
-        reconcile_interval=0,
-        scrub_bytes_per_sec=0,
-    )
-    return SEState(settings, None)
+    node: SEState = in_process_node(tmp_path / "data")
+    return node
 
 
 async def _with_node(tmp_path: Path, check: Callable[[SEState], Awaitable[None]]) -> None:

@@ -224,3 +224,20 @@ class StorageElementUnderTest:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def in_process_node(data_dir: Path) -> Any:
+    """An SEState on a local ``data_dir`` with no catalog and no periodic maintenance,
+    for tests that drive ``lifecycle.start``/``stop`` in the test's own event loop."""
+    from artstore.storage_element.settings import SESettings
+    from artstore.storage_element.state import SEState
+
+    settings = SESettings(
+        data_dir=data_dir,
+        mode="edit",
+        database_url="",
+        gc_interval=0,
+        reconcile_interval=0,
+        scrub_bytes_per_sec=0,
+    )
+    return SEState(settings, None)
